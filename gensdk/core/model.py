@@ -1,0 +1,194 @@
+"""The contract every generative model meets, the model registry, and save/load.
+
+A model is an ``nn.Module`` that knows how to take one training step on a batch. The trainer
+(``trainer.py``) owns everything around that step: device, autocast, EMA, checkpoints, DDP.
+A saved model is a folder with ``config.json`` (the registry name and the constructor arguments)
+and ``model.safetensors``; no pickle is ever written or read.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import torch
+from safetensors import SafetensorsError
+from safetensors.torch import load_model as _load_safetensors
+from safetensors.torch import save_model as _save_safetensors
+from torch import nn
+
+from gensdk.errors import UserError
+
+MODELS: dict[str, type["GenerativeModel"]] = {}
+
+
+def register_model(name: str) -> Callable[[type], type]:
+    """Class decorator: make a model buildable and loadable by ``name`` (CompressAI's shape)."""
+
+    def wrap(cls: type) -> type:
+        if name in MODELS and MODELS[name] is not cls:
+            raise ValueError(f"model name {name!r} is already registered by {MODELS[name].__name__}")
+        cls.model_name = name
+        MODELS[name] = cls
+        return cls
+
+    return wrap
+
+
+def build_model(name: str, **kwargs: Any) -> "GenerativeModel":
+    """Build a registered model from its name and keyword arguments, with a clear error on bad ones."""
+    if name not in MODELS:
+        raise UserError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    cls = MODELS[name]
+    params = inspect.signature(cls.__init__).parameters
+    unknown = [k for k in kwargs if k not in params]
+    if unknown:
+        known = [p for p in params if p != "self"]
+        raise UserError(f"model {name!r} has no option {unknown[0]!r}; its options: {', '.join(known)}")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as err:
+        raise UserError(f"model {name!r}: {err}") from None
+
+
+class StepContext:
+    """What a model's ``train_step`` gets from the trainer besides the batch.
+
+    ``optimize(name, loss)`` runs zero_grad, backward, the data-parallel gradient all-reduce and the
+    optimizer step, so models never see distribution or precision details.
+    """
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer], step: int, total_steps: int,
+                 all_reduce: Callable[[list[nn.Parameter]], None] | None = None):
+        self.optimizers = optimizers
+        self.step = step
+        self.total_steps = total_steps
+        self._all_reduce = all_reduce
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self._all_reduce is not None:
+            self._all_reduce([p for group in opt.param_groups for p in group["params"]])
+        opt.step()
+
+
+class GenerativeModel(nn.Module):
+    """Base of every model. Subclasses take keyword arguments only; they are recorded in
+    ``self.config`` (defaults filled in) so that ``save``/``load`` rebuild the same model.
+
+    Subclasses implement:
+      - ``make_optimizers() -> dict[str, Optimizer]``
+      - ``train_step(batch, ctx) -> dict[str, float]``: one step; call ``ctx.optimize`` per optimizer
+      - ``sample(n, **kw) -> Tensor``
+    and may implement ``nll(x) -> Tensor`` (per-example negative log-likelihood in nats) and
+    ``ema_module()`` (the submodule whose weights the trainer averages, e.g. the generator).
+    """
+
+    model_name: ClassVar[str] = ""
+    config: dict[str, Any]
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__init__
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: GenerativeModel, *args: Any, **kwargs: Any) -> None:
+            if args:
+                raise TypeError(f"{cls.__name__} takes keyword arguments only")
+            init(self, **kwargs)
+            if type(self).__init__ is recording_init:  # the outermost class records its own arguments
+                bound = signature.bind(self, **kwargs)
+                bound.apply_defaults()
+                self.config = {k: v for k, v in bound.arguments.items() if k != "self"}
+
+        cls.__init__ = recording_init
+
+    # --- the trainer's side of the contract -------------------------------------------------
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError(f"{type(self).__name__} must define make_optimizers")
+
+    def train_step(self, batch: tuple[torch.Tensor, ...], ctx: StepContext) -> dict[str, float]:
+        raise NotImplementedError(f"{type(self).__name__} must define train_step")
+
+    def sample(self, n: int, **kwargs: Any) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define sample")
+
+    def ema_module(self) -> nn.Module | None:
+        return None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # --- persistence -------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> Path:
+        return save_model(self, folder)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, map_location: str | torch.device = "cpu") -> "GenerativeModel":
+        return load_model(folder, map_location)
+
+
+def save_model(model: GenerativeModel, folder: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically (temp dir, rename)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        meta = {"model": model.model_name, "config": model.config, **(extra or {})}
+        (tmp / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        _save_safetensors(model, str(tmp / "model.safetensors"))
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:
+    folder = Path(folder)
+    path = folder / "config.json"
+    if not path.is_file():
+        raise UserError(f"{folder}: not a saved model (no config.json)")
+    try:
+        meta = json.loads(path.read_text())
+        meta["model"], meta["config"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise UserError(f"{path}: malformed model config ({err.__class__.__name__}: {err})") from None
+    return meta
+
+
+def load_model(folder: str | os.PathLike, map_location: str | torch.device = "cpu") -> GenerativeModel:
+    """Rebuild a model from a saved folder; every failure is one clear ``UserError``."""
+    folder = Path(folder)
+    meta = read_model_config(folder)
+    model = build_model(meta["model"], **meta["config"])
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise UserError(f"{folder}: no model.safetensors")
+    try:
+        missing, unexpected = _load_safetensors(model, str(weights), strict=False, device=str(map_location))
+    except (SafetensorsError, RuntimeError, OSError) as err:
+        raise UserError(f"{weights}: cannot load weights ({str(err).splitlines()[0]})") from None
+    if missing or unexpected:
+        raise UserError(f"{weights}: weights do not match model {meta['model']!r} "
+                        f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+    return model.to(map_location).eval()

@@ -1,0 +1,332 @@
+"""The one training loop for every family: GANs, VAEs and autoregressive models.
+
+The loop owns the device, bf16 autocast, optional torch.compile, EMA, atomic checkpoints, resume,
+data parallelism under torchrun, a progress bar and a JSONL log. Models only define one step.
+
+Repeatability is stateless by design: the batch at step ``s`` and the random numbers a step draws
+depend on ``(seed, s, rank)`` alone, so a run resumed from a checkpoint at step ``s`` takes exactly
+the steps an unbroken run would have taken (bit-identical on CPU).
+
+Data parallelism: under ``torchrun`` each rank takes its slice of a global batch and gradients are
+averaged with one all-reduce of a flattened buffer per optimizer step. We do this instead of wrapping
+in ``DistributedDataParallel`` because GAN steps run the discriminator several times per backward and
+WGAN-GP differentiates through a gradient (double backward), neither of which DDP's reducer supports.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from gensdk.core.model import GenerativeModel, StepContext, save_model
+from gensdk.errors import UserError
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.jsonl"
+MODEL_DIR = "model"
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 128          # per process; the global batch is batch_size * world size
+    seed: int = 0
+    device: str = "auto"           # auto | cpu | cuda | cuda:N
+    bf16: bool = True              # bf16 autocast, used on CUDA only
+    compile: bool = False          # torch.compile each top-level submodule (CUDA recommended)
+    ema_decay: float | None = None # EMA of model.ema_module(), e.g. 0.999 for a GAN generator
+    checkpoint_every: int = 500
+    log_every: int = 50
+    progress: bool = True
+    tensorboard: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # recorded in the log header, unused here
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if key not in known:
+                raise UserError(f"train: unknown option {key!r}; options: {', '.join(sorted(known))}")
+        cfg = cls(**values)
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            value = getattr(cfg, name)
+            if not isinstance(value, int) or value < 1:
+                raise UserError(f"train.{name} must be a positive integer, got {value!r}")
+        if cfg.ema_decay is not None and not 0.0 < cfg.ema_decay < 1.0:
+            raise UserError(f"train.ema_decay must be in (0, 1), got {cfg.ema_decay!r}")
+        return cfg
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for, but CUDA is not available here")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
+
+
+class Distributed:
+    """Rank, world size and gradient averaging; a no-op outside torchrun."""
+
+    def __init__(self, device_name: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if self.world > 1:
+            use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
+            if use_cuda:
+                torch.cuda.set_device(local_rank)
+                self.device = torch.device("cuda", local_rank)
+            else:
+                self.device = torch.device("cpu")
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if use_cuda else "gloo")
+        else:
+            self.device = resolve_device(device_name)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def broadcast_module(self, module: nn.Module) -> None:
+        if self.world > 1:
+            for tensor in module.state_dict().values():
+                dist.broadcast(tensor, src=0)
+
+    def all_reduce_grads(self, params: list[nn.Parameter]) -> None:
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+
+class BatchSchedule:
+    """Stateless batches: epoch ``e`` is ``randperm(N)`` seeded by ``(seed, e)``; step ``s`` takes its
+    slice; rank ``r`` takes its part of the global batch. The last partial batch of an epoch is dropped."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int, world: int):
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.global_batch = batch_size * world
+        self.per_epoch = n // self.global_batch
+        if self.per_epoch == 0:
+            raise UserError(f"the data set has {n} examples, fewer than one global batch of {self.global_batch}")
+        self._epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, i = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
+        start = i * self.global_batch + self.rank * self.batch_size
+        return self._perm[start:start + self.batch_size]
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    return (seed * 1_000_003 + step * 1_009 + rank) % (2**63)
+
+
+class Trainer:
+    """``Trainer(model, data, config, out_dir).fit(resume=...)``.
+
+    ``data`` is a tensor or a tuple of equally long tensors (e.g. images and labels); it is moved to
+    the device once. ``out_dir`` receives ``checkpoint.pt``, ``log.jsonl`` and the final ``model/``.
+    """
+
+    def __init__(self, model: GenerativeModel, data: torch.Tensor | tuple[torch.Tensor, ...],
+                 config: TrainConfig | None = None, out_dir: str | os.PathLike | None = None):
+        self.config = config or TrainConfig()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.dist = Distributed(self.config.device)
+        self.device = self.dist.device
+        self.data = tuple(t.to(self.device) for t in (data if isinstance(data, tuple) else (data,)))
+        if len({len(t) for t in self.data}) != 1:
+            raise UserError("data tensors have different lengths: " + ", ".join(str(len(t)) for t in self.data))
+        self.model = model.to(self.device)
+        self.dist.broadcast_module(self.model)
+        self.optimizers = self.model.make_optimizers()
+        self.ema: AveragedModel | None = None
+        if self.config.ema_decay is not None and self.model.ema_module() is not None:
+            self.ema = AveragedModel(self.model.ema_module(), multi_avg_fn=get_ema_multi_avg_fn(self.config.ema_decay),
+                                     use_buffers=True)
+        if self.config.compile:
+            for child in self.model.children():
+                child.compile()
+        self.schedule = BatchSchedule(len(self.data[0]), self.config.batch_size, self.config.seed,
+                                      self.dist.rank, self.dist.world)
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.throughput: float | None = None  # examples/s over the run's timed steps (all ranks)
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / CHECKPOINT if self.out_dir else None
+
+    def save_checkpoint(self) -> None:
+        if not (self.dist.main and self.out_dir):
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "format": "gensdk-checkpoint-1",
+            "step": self.step,
+            "seed": self.config.seed,
+            "model_name": self.model.model_name,
+            "model_config": json.dumps(self.model.config, sort_keys=True),
+            "model": self.model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+        }
+        tmp = self.checkpoint_path.with_name(CHECKPOINT + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint_path)
+
+    def load_checkpoint(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            step, name, config = state["step"], state["model_name"], state["model_config"]
+        except Exception as err:  # torch raises many types for a damaged file
+            raise UserError(f"{path}: not a readable gensdk checkpoint ({type(err).__name__})") from None
+        if name != self.model.model_name or json.loads(config) != json.loads(json.dumps(self.model.config)):
+            raise UserError(f"{path}: checkpoint is for model {name!r} with a different configuration "
+                            f"than this run's {self.model.model_name!r}; use a new output folder")
+        if state["seed"] != self.config.seed:
+            raise UserError(f"{path}: checkpoint was written with seed {state['seed']}, this run has seed "
+                            f"{self.config.seed}")
+        try:
+            self.model.load_state_dict(state["model"])
+            for key, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][key])
+            if self.ema is not None:
+                if state["ema"] is None:
+                    raise KeyError("ema")
+                self.ema.load_state_dict(state["ema"])
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise UserError(f"{path}: checkpoint does not match this model ({str(err).splitlines()[0]})") from None
+        self.step = step
+
+    # --- logging ---------------------------------------------------------------------------------
+    def _truncate_log(self) -> None:
+        """On resume, drop log lines the killed run wrote after its last checkpoint."""
+        path = self.out_dir / LOG
+        if not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        tmp = path.with_name(LOG + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
+        self.history = [json.loads(line) for line in kept]
+
+    def _log(self, record: dict[str, Any], writer: Any) -> None:
+        self.history.append(record)
+        if self.out_dir and self.dist.main:
+            with open(self.out_dir / LOG, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+        if writer is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    writer.add_scalar(key, value, record["step"])
+
+    def _tensorboard(self) -> Any:
+        if not (self.config.tensorboard and self.out_dir and self.dist.main):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise UserError("train.tensorboard is on but the tensorboard package is not installed "
+                            "(pip install 'gensdk[tensorboard]')") from None
+        return SummaryWriter(str(self.out_dir / "tensorboard"))
+
+    # --- the loop --------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def fit(self, resume: bool = False) -> GenerativeModel:
+        cfg = self.config
+        if self.out_dir and self.dist.main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            if not (self.checkpoint_path and self.checkpoint_path.exists()):
+                raise UserError(f"--resume: no checkpoint at {self.checkpoint_path}")
+            self.load_checkpoint(self.checkpoint_path)
+            if self.dist.main:
+                self._truncate_log()
+        elif self.out_dir and self.dist.main:
+            (self.out_dir / LOG).unlink(missing_ok=True)
+
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and self.device.type == "cuda")
+        writer = self._tensorboard()
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.dist.main),
+                   desc=self.model.model_name, dynamic_ncols=True)
+        self.model.train()
+        self._sync()
+        t_last, step_last, timed_examples, timed_seconds = time.perf_counter(), self.step, 0, 0.0
+        while self.step < cfg.steps:
+            torch.manual_seed(step_seed(cfg.seed, self.step, self.dist.rank))
+            idx = self.schedule.indices(self.step).to(self.device)
+            batch = tuple(t[idx] for t in self.data)
+            ctx = StepContext(self.optimizers, self.step, cfg.steps,
+                              self.dist.all_reduce_grads if self.dist.world > 1 else None)
+            with autocast:
+                losses = self.model.train_step(batch, ctx)
+            if self.ema is not None:
+                self.ema.update_parameters(self.model.ema_module())
+            self.step += 1
+            bar.update(1)
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                self._sync()
+                now = time.perf_counter()
+                examples = (self.step - step_last) * self.schedule.global_batch
+                rate = examples / max(now - t_last, 1e-9)
+                if step_last > 0 or self.step > cfg.log_every:  # the first window holds warm-up/compile
+                    timed_examples, timed_seconds = timed_examples + examples, timed_seconds + (now - t_last)
+                record = {"step": self.step, **{k: float(v) for k, v in losses.items()},
+                          "examples_per_s": round(rate, 2)}
+                bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+                self._log(record, writer)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "step"})
+                if bad:
+                    raise FloatingPointError(f"training diverged at step {self.step}: {bad[0]} is not finite")
+                t_last, step_last = time.perf_counter(), self.step
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.save_checkpoint()
+        bar.close()
+        if writer is not None:
+            writer.close()
+        self.throughput = timed_examples / timed_seconds if timed_seconds else None
+        self.model.eval()
+        self._apply_ema()
+        if self.out_dir and self.dist.main:
+            save_model(self.model, self.out_dir / MODEL_DIR, extra={"train": asdict(cfg), "steps_done": self.step})
+        self.dist.barrier()
+        return self.model
+
+    def _apply_ema(self) -> None:
+        """Put the averaged weights into the model for sampling and export (checkpoints keep raw ones)."""
+        if self.ema is not None:
+            self.model.ema_module().load_state_dict(self.ema.module.state_dict())
