@@ -1,0 +1,185 @@
+"""The Python API; the CLI is a thin layer over these functions.
+
+    import gensdk
+    model = gensdk.train("recipes/ring-wgan-gp.yaml", overrides=["train.steps=500"])
+    points = model.sample(1000)
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from gensdk.core import data as core_data  # noqa: F401  (registers the core data sets)
+from gensdk.core import registry  # noqa: F401  (registers the core models)
+from gensdk.core.data import Dataset, load_dataset
+from gensdk.core.evaluation import evaluate as evaluate_model
+from gensdk.core.model import MODELS, GenerativeModel, build_model, load_model
+from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig
+from gensdk.errors import UserError
+
+RECIPE_KEYS = {"data", "model", "train", "evaluate", "out"}
+
+
+# --- recipes -------------------------------------------------------------------------------------
+def parse_override(text: str) -> tuple[list[str], Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise UserError(f"--set {text!r}: expected key.path=value, e.g. train.steps=500")
+    try:
+        return key.split("."), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise UserError(f"--set {text!r}: the value is not valid YAML") from None
+
+
+def load_recipe(source: str | os.PathLike | dict[str, Any], overrides: list[str] = ()) -> dict[str, Any]:
+    """A recipe from a YAML file or a dict, with ``key.path=value`` overrides applied."""
+    if isinstance(source, dict):
+        recipe, name = copy.deepcopy(source), "recipe"
+    else:
+        path, name = Path(source), str(source)
+        if not path.is_file():
+            raise UserError(f"{path}: recipe file not found")
+        try:
+            recipe = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise UserError(f"{path}: not valid YAML{line}") from None
+    if not isinstance(recipe, dict):
+        raise UserError(f"{name}: a recipe is a mapping with keys {', '.join(sorted(RECIPE_KEYS))}")
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = recipe
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {text!r}: {key!r} is not a mapping in the recipe")
+        node[keys[-1]] = value
+    unknown = set(recipe) - RECIPE_KEYS
+    if unknown:
+        raise UserError(f"{name}: unknown key {sorted(unknown)[0]!r}; a recipe has {', '.join(sorted(RECIPE_KEYS))}")
+    for key in ("data", "model"):
+        section = recipe.get(key)
+        if not isinstance(section, dict) or not isinstance(section.get("name"), str):
+            raise UserError(f"{name}: '{key}' must be a mapping with a 'name'")
+    for key in ("train", "evaluate"):
+        if not isinstance(recipe.setdefault(key, {}) or {}, dict):
+            raise UserError(f"{name}: '{key}' must be a mapping")
+    return recipe
+
+
+def dataset_from(spec: dict[str, Any]) -> Dataset:
+    options = {k: v for k, v in spec.items() if k != "name"}
+    return load_dataset(spec["name"], **options)
+
+
+def model_for(spec: dict[str, Any], data: Dataset) -> GenerativeModel:
+    """Build the recipe's model, filling ``data_shape`` / ``num_classes`` / ``vocab_size`` from the data."""
+    name = spec["name"]
+    options = {k: v for k, v in spec.items() if k != "name"}
+    if name in MODELS:
+        params = inspect.signature(MODELS[name].__init__).parameters
+        if "data_shape" in params:
+            options.setdefault("data_shape", list(data.shape))
+        if "num_classes" in params and options.get("conditional"):
+            options["num_classes"] = data.num_classes
+        options.pop("conditional", None)
+    return build_model(name, **options)
+
+
+# --- the verbs -----------------------------------------------------------------------------------
+def train(recipe: str | os.PathLike | dict[str, Any], overrides: list[str] = (), out: str | os.PathLike | None = None,
+          resume: bool = False, progress: bool = True) -> GenerativeModel:
+    """Train what a recipe describes; writes checkpoint, log, ``model/`` and ``metrics.json`` to ``out``."""
+    recipe = load_recipe(recipe, overrides)
+    out_dir = Path(out or recipe.get("out") or Path("runs") / Path(str(recipe["model"]["name"])))
+    data = dataset_from(recipe["data"])
+    cfg = TrainConfig.from_dict({"progress": progress, **recipe["train"]})
+    torch.manual_seed(cfg.seed)  # the same seed gives the same initial weights
+    model = model_for(recipe["model"], data)
+    trainer = Trainer(model, data.tensors(), cfg, out_dir)
+    model = trainer.fit(resume=resume)
+    if trainer.dist.main:
+        write_json(out_dir / "recipe.json", recipe)
+        if recipe["evaluate"]:
+            results = evaluate_recipe(model, recipe)
+            write_json(out_dir / "metrics.json", results)
+    return model
+
+
+def evaluate_recipe(model: GenerativeModel, recipe: dict[str, Any]) -> dict[str, Any]:
+    spec = dict(recipe["evaluate"])
+    n = spec.pop("samples", 10_000)
+    seed = spec.pop("seed", 0)
+    nll_options = spec.pop("nll", None)
+    data_spec = {**recipe["data"], **spec.pop("data", {})}
+    if spec:
+        raise UserError(f"evaluate: unknown option {sorted(spec)[0]!r}; options: samples, seed, nll, data")
+    return evaluate_model(model, dataset_from(data_spec), n_samples=n, seed=seed, nll_options=nll_options)
+
+
+def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel:
+    """Load a saved model folder, or the ``model/`` inside a run folder."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such model folder")
+    if not (path / "config.json").exists() and (path / MODEL_DIR / "config.json").exists():
+        path = path / MODEL_DIR
+    return load_model(path, device)
+
+
+def sample(model: GenerativeModel, n: int, out: str | os.PathLike, seed: int = 0, **kw: Any) -> Path:
+    """Draw ``n`` samples and write them: ``.npy`` (any), ``.csv`` (points), ``.png`` (an image grid)."""
+    out = Path(out)
+    if out.suffix not in (".npy", ".csv", ".png"):
+        raise UserError(f"{out}: output must end in .npy, .csv or .png")
+    if n < 1:
+        raise UserError(f"n must be positive, got {n}")
+    torch.manual_seed(seed)
+    x = model.sample(n, **kw).float().cpu()
+    if out.suffix == ".npy":
+        atomic_write(out, lambda path: np.save(path, x.numpy()))
+    elif out.suffix == ".csv":
+        if x.dim() != 2:
+            raise UserError(f"{out}: CSV holds points (n x d); these samples have shape {tuple(x.shape)}")
+        atomic_write(out, lambda path: np.savetxt(path, x.numpy(), delimiter=",", fmt="%.6g"))
+    else:
+        from gensdk.core.plot import image_grid, scatter
+
+        image = image_grid(x) if x.dim() == 4 else scatter([x], ["generated"])
+        atomic_write(out, lambda path: image.save(path, format="PNG"))
+    return out
+
+
+def evaluate(model: GenerativeModel, data: dict[str, Any] | Dataset, n_samples: int = 10_000, seed: int = 0,
+             **kw: Any) -> dict[str, Any]:
+    dataset = data if isinstance(data, Dataset) else dataset_from(data)
+    return evaluate_model(model, dataset, n_samples=n_samples, seed=seed, **kw)
+
+
+# --- files ---------------------------------------------------------------------------------------
+def atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder and rename it into place when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(value, indent=2, sort_keys=True) + "\n"))

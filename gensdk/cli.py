@@ -1,0 +1,133 @@
+"""The ``gensdk`` command line: core verbs here, one sub-app per installed plugin.
+
+Errors a user can cause end with one line on stderr and exit code 2 (see ``main``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gensdk import api
+from gensdk.errors import UserError
+from gensdk.plugins import discover, warn_failures
+
+app = typer.Typer(help="gensdk: deep generative models for data augmentation and design.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
+console = Console()
+
+
+def print_metrics(title: str, results: dict[str, Any]) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+@app.command()
+def train(recipe: Path = typer.Argument(..., help="A YAML recipe (see recipes/)."),
+          set_: list[str] = typer.Option([], "--set", help="Override a recipe value: key.path=value."),
+          out: Optional[Path] = typer.Option(None, help="Run folder (default: the recipe's 'out')."),
+          resume: bool = typer.Option(False, help="Continue from the run folder's last checkpoint."),
+          quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
+    """Train the model a recipe describes; checkpoints, log.jsonl and model/ go to the run folder."""
+    recipe_dict = api.load_recipe(recipe, set_)
+    api.train(recipe_dict, out=out, resume=resume, progress=not quiet)
+    run = out or recipe_dict.get("out")
+    metrics_file = Path(run or "") / "metrics.json" if run else None
+    if metrics_file and metrics_file.exists():
+        print_metrics(f"{recipe.name}", json.loads(metrics_file.read_text()))
+
+
+@app.command()
+def sample(model: Path = typer.Argument(..., help="A saved model folder or a run folder."),
+           n: int = typer.Option(64, "-n", help="How many samples."),
+           out: Path = typer.Option(..., "-o", "--out", help="Output: .npy, .csv (points) or .png."),
+           seed: int = typer.Option(0, help="Random seed."),
+           device: str = typer.Option("cpu", help="cpu, cuda or cuda:N.")) -> None:
+    """Draw samples from a trained model and write them to a file."""
+    from gensdk.core.trainer import resolve_device
+
+    written = api.sample(api.load(model, str(resolve_device(device))), n, out, seed=seed)
+    console.print(f"wrote {n} samples to {written}")
+
+
+@app.command()
+def evaluate(model: Path = typer.Argument(..., help="A saved model folder or a run folder."),
+             recipe: Optional[Path] = typer.Option(None, help="Recipe whose data and evaluate sections to use."),
+             set_: list[str] = typer.Option([], "--set", help="Override a recipe value: key.path=value."),
+             out: Optional[Path] = typer.Option(None, "-o", "--out", help="Also write the metrics as JSON.")) -> None:
+    """Compute the metrics that fit the model and its data (mode coverage, NLL, Frechet distance)."""
+    loaded = api.load(model)
+    if recipe is None:
+        saved = Path(model) / "recipe.json"
+        if not saved.exists():
+            raise UserError(f"{model}: no recipe.json in this folder; pass --recipe")
+        recipe = saved
+    recipe_dict = api.load_recipe(recipe, set_)
+    results = api.evaluate_recipe(loaded, recipe_dict)
+    print_metrics(str(model), results)
+    if out:
+        api.write_json(out, results)
+
+
+@app.command()
+def plugins() -> None:
+    """List the installed domain plugins."""
+    found, failures = discover()
+    table = Table(title="gensdk plugins")
+    for column in ("name", "version", "description", "models"):
+        table.add_column(column)
+    for plugin in found.values():
+        table.add_row(plugin.name, plugin.version, plugin.description, ", ".join(plugin.models))
+    console.print(table if found else "no plugins installed")
+    warn_failures(failures)
+
+
+@app.command()
+def toy(loss: str = typer.Option("wgan-gp", help="GAN objective: minimax, nonsaturating, wgan, wgan-gp, lsgan, hinge."),
+        data: str = typer.Option("ring", help="ring (8 Gaussians, radius 2, std 0.02) or grid (5x5)."),
+        steps: int = typer.Option(3000, help="Training steps."),
+        minibatch_std: bool = typer.Option(False, help="Minibatch standard deviation in D."),
+        seed: int = typer.Option(0, help="Random seed."),
+        out: Path = typer.Option(Path("runs/toy"), help="Run folder; the picture is toy.png inside it."),
+        quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
+    """The 2-D Gaussians playground: train a small GAN, print mode coverage, draw real vs generated."""
+    from gensdk.toy import run_toy
+
+    results, picture = run_toy(loss=loss, data=data, steps=steps, minibatch_std=minibatch_std, seed=seed,
+                               out=out, progress=not quiet)
+    print_metrics(f"{loss} GAN on {data}, {steps} steps, seed {seed}", results)
+    console.print(f"picture: {picture}")
+
+
+def add_plugin_apps() -> None:
+    found, failures = discover()
+    for plugin in found.values():
+        if plugin.app is not None:
+            app.add_typer(plugin.app, name=plugin.name, help=plugin.description)
+    warn_failures(failures)
+
+
+def main(argv: list[str] | None = None) -> None:
+    add_plugin_apps()
+    try:
+        app(args=argv, prog_name="gensdk")
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Domain plugins, discovered through the entry point group ``gensdk.plugins``.
+
+A third-party package registers one with, in its pyproject.toml::
+
+    [project.entry-points."gensdk.plugins"]
+    mydomain = "my_package:plugin"
+
+where ``plugin`` is a :class:`Plugin` (or an object with the same attributes). Importing the plugin
+registers its models (``@register_model``) and data sets (``@register_dataset``) with the core;
+its Typer ``app`` becomes ``gensdk <name> ...``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Callable
+
+import typer
+
+GROUP = "gensdk.plugins"
+
+
+@dataclass
+class Plugin:
+    name: str
+    description: str
+    app: typer.Typer | None = None
+    load_data: Callable[[str], Any] | None = None        # files of the domain -> a core Dataset
+    evaluate: Callable[[Any, Any], dict[str, float]] | None = None  # the field's metrics
+    models: list[str] = field(default_factory=list)     # registry names this plugin adds
+    version: str = ""
+
+
+@dataclass
+class PluginFailure:
+    name: str
+    error: str
+
+
+def discover() -> tuple[dict[str, Plugin], list[PluginFailure]]:
+    """Load every installed plugin; a broken one is reported, never fatal to the rest."""
+    plugins: dict[str, Plugin] = {}
+    failures: list[PluginFailure] = []
+    for ep in entry_points(group=GROUP):
+        try:
+            plugin = ep.load()
+            plugin = plugin() if isinstance(plugin, type) else plugin
+            if not getattr(plugin, "name", None):
+                raise TypeError("the entry point's object has no name")
+            if not plugin.version and ep.dist is not None:
+                plugin.version = ep.dist.version
+            plugins[plugin.name] = plugin
+        except Exception as err:  # a third party's import error must not break the CLI
+            failures.append(PluginFailure(ep.name, f"{type(err).__name__}: {err}"))
+    return plugins, failures
+
+
+def warn_failures(failures: list[PluginFailure]) -> None:
+    for failure in failures:
+        print(f"warning: plugin {failure.name!r} failed to load ({failure.error})", file=sys.stderr)
