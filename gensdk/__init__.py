@@ -1,11 +1,27 @@
-"""gensdk: deep generative models (GANs, VAEs, autoregressive) for data augmentation and design."""
+"""gensdk: deep generative models (GANs, VAEs, autoregressive) for data augmentation and design.
+
+The API is imported lazily, so ``import gensdk.core.gan`` does not pull in the whole SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from gensdk.api import evaluate, load, load_recipe, sample, train  # noqa: E402
-from gensdk.core.model import GenerativeModel, build_model, load_model, register_model, save_model  # noqa: E402
-from gensdk.core.trainer import Trainer, TrainConfig  # noqa: E402
-from gensdk.errors import UserError  # noqa: E402
+_EXPORTS = {
+    "train": "gensdk.api", "sample": "gensdk.api", "evaluate": "gensdk.api", "load": "gensdk.api",
+    "load_recipe": "gensdk.api",
+    "GenerativeModel": "gensdk.core.model", "build_model": "gensdk.core.model", "load_model": "gensdk.core.model",
+    "register_model": "gensdk.core.model", "save_model": "gensdk.core.model",
+    "Trainer": "gensdk.core.trainer", "TrainConfig": "gensdk.core.trainer",
+    "UserError": "gensdk.errors",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["GenerativeModel", "TrainConfig", "Trainer", "UserError", "build_model", "evaluate", "load",
-           "load_model", "load_recipe", "register_model", "sample", "save_model", "train"]
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'gensdk' has no attribute {name!r}")

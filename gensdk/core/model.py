@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_model as _load_safetensors
 from safetensors.torch import save_model as _save_safetensors
 from torch import nn
@@ -186,7 +186,7 @@ def load_model(folder: str | os.PathLike, map_location: str | torch.device = "cp
         raise UserError(f"{folder}: no model.safetensors")
     try:
         missing, unexpected = _load_safetensors(model, str(weights), strict=False, device=str(map_location))
-    except (SafetensorsError, RuntimeError, OSError) as err:
+    except (SafetensorError, RuntimeError, OSError) as err:
         raise UserError(f"{weights}: cannot load weights ({str(err).splitlines()[0]})") from None
     if missing or unexpected:
         raise UserError(f"{weights}: weights do not match model {meta['model']!r} "
