@@ -91,6 +91,9 @@ def model_for(spec: dict[str, Any], data: Dataset) -> GenerativeModel:
         params = inspect.signature(MODELS[name].__init__).parameters
         if "data_shape" in params:
             options.setdefault("data_shape", list(data.shape))
+        if "image_size" in params and data.x.dim() == 4:  # PixelCNN takes channels and size apart
+            options.setdefault("image_size", list(data.shape[1:]))
+            options.setdefault("channels", data.shape[0])
         if "num_classes" in params and options.get("conditional"):
             options["num_classes"] = data.num_classes
         options.pop("conditional", None)

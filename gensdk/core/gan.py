@@ -178,8 +178,10 @@ class GAN(GenerativeModel):
                 raise ValueError(f"arch dcgan needs square images [C, H, H], got data_shape {self.data_shape}")
             channels, size = self.data_shape[0], self.data_shape[1]
             g_net = DCGANGenerator(self.z_in, size, channels, width=width, attention_at=attention_at)
+            # batch norm mixes examples, which breaks the per-example gradient penalty (Gulrajani et al.)
             d_body = DCGANDiscriminator(size, channels, width=width, minibatch_std=minibatch_std,
-                                        attention_at=attention_at, spectral_norm=spectral_norm)
+                                        attention_at=attention_at, spectral_norm=spectral_norm,
+                                        batch_norm=False if self.objective.name == "wgan-gp" else None)
         else:
             raise ValueError(f"unknown GAN arch {arch!r}; known: mlp, dcgan")
         return Generator(g_net, self.num_classes, self.z_dim), Discriminator(d_body, self.num_classes)

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from gensdk.core.model import GenerativeModel, StepContext, save_model
 from gensdk.errors import UserError
 
+LR_SCHEDULES = ("constant", "linear", "cosine")
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 MODEL_DIR = "model"
@@ -46,6 +47,8 @@ class TrainConfig:
     bf16: bool = True              # bf16 autocast, used on CUDA only
     compile: bool = False          # torch.compile each top-level submodule (CUDA recommended)
     ema_decay: float | None = None # EMA of model.ema_module(), e.g. 0.999 for a GAN generator
+    lr_schedule: str = "constant"  # constant | linear (to 0 at the last step) | cosine
+    warmup_steps: int = 0          # linear warm-up from 0 before the schedule
     checkpoint_every: int = 500
     log_every: int = 50
     progress: bool = True
@@ -65,7 +68,23 @@ class TrainConfig:
                 raise UserError(f"train.{name} must be a positive integer, got {value!r}")
         if cfg.ema_decay is not None and not 0.0 < cfg.ema_decay < 1.0:
             raise UserError(f"train.ema_decay must be in (0, 1), got {cfg.ema_decay!r}")
+        if cfg.lr_schedule not in LR_SCHEDULES:
+            raise UserError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
+        if not isinstance(cfg.warmup_steps, int) or cfg.warmup_steps < 0:
+            raise UserError(f"train.warmup_steps must be a non-negative integer, got {cfg.warmup_steps!r}")
         return cfg
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of every optimizer's base learning rate at ``step``: a pure function of the
+        step, so a resumed run follows the same schedule without extra state."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        if self.lr_schedule == "linear":
+            return 1.0 - progress
+        if self.lr_schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -168,6 +187,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.dist.broadcast_module(self.model)
         self.optimizers = self.model.make_optimizers()
+        self.base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in self.optimizers.items()}
         self.ema: AveragedModel | None = None
         if self.config.ema_decay is not None and self.model.ema_module() is not None:
             self.ema = AveragedModel(self.model.ema_module(), multi_avg_fn=get_ema_multi_avg_fn(self.config.ema_decay),
@@ -290,6 +310,7 @@ class Trainer:
             torch.manual_seed(step_seed(cfg.seed, self.step, self.dist.rank))
             idx = self.schedule.indices(self.step).to(self.device)
             batch = tuple(t[idx] for t in self.data)
+            self._set_learning_rates()
             ctx = StepContext(self.optimizers, self.step, cfg.steps,
                               self.dist.all_reduce_grads if self.dist.world > 1 else None)
             with autocast:
@@ -325,6 +346,12 @@ class Trainer:
             save_model(self.model, self.out_dir / MODEL_DIR, extra={"train": asdict(cfg), "steps_done": self.step})
         self.dist.barrier()
         return self.model
+
+    def _set_learning_rates(self) -> None:
+        factor = self.config.lr_factor(self.step)
+        for name, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self.base_lrs[name]):
+                group["lr"] = base * factor
 
     def _apply_ema(self) -> None:
         """Put the averaged weights into the model for sampling and export (checkpoints keep raw ones)."""
