@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -32,7 +33,7 @@ def run(entry: dict, out: str) -> dict:
     name = entry.pop("name")
     recipe = toy_recipe(loss=entry.pop("loss"), steps=entry.pop("steps"), seed=entry.pop("seed", 0),
                         minibatch_std=entry.pop("minibatch_std", False))
-    recipe["train"].update({"device": "cpu", **entry.pop("train", {})})
+    recipe["train"].update({"device": "cpu", "ema_decay": 0.999, **entry.pop("train", {})})
     recipe["model"].update(entry)
     start = time.time()
     model = api.train(recipe, out=Path(out) / name, progress=False)
@@ -56,7 +57,8 @@ def main() -> None:
 
     with open(args.jsonl, "a") as fh:
         fh.write(json.dumps({"provenance": provenance()}) + "\n")
-    with ProcessPoolExecutor(args.workers) as pool:
+    # spawn, not fork: the parent may have touched CUDA (provenance), which a forked child cannot use
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(run, e, args.out) for e in entries]
         for future in as_completed(futures):
             row = future.result()

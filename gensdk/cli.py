@@ -93,10 +93,10 @@ def plugins() -> None:
 
 
 @app.command()
-def toy(loss: str = typer.Option("wgan-gp", help="GAN objective: minimax, nonsaturating, wgan, wgan-gp, lsgan, hinge."),
+def toy(loss: str = typer.Option("nonsaturating", help="GAN objective: minimax, nonsaturating, wgan, wgan-gp, lsgan, hinge."),
         data: str = typer.Option("ring", help="ring (8 Gaussians, radius 2, std 0.02) or grid (5x5)."),
-        steps: int = typer.Option(3000, help="Training steps."),
-        minibatch_std: bool = typer.Option(False, help="Minibatch standard deviation in D."),
+        steps: int = typer.Option(20000, help="Training steps (discriminator updates)."),
+        minibatch_std: bool = typer.Option(True, help="Minibatch standard deviation in D."),
         seed: int = typer.Option(0, help="Random seed."),
         out: Path = typer.Option(Path("runs/toy"), help="Run folder; the picture is toy.png inside it."),
         quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
