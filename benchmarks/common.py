@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -22,7 +23,9 @@ def device_description() -> str:
 
 
 def provenance() -> dict[str, Any]:
+    # the device machine gets a copy of the tree without .git: the caller passes GENSDK_COMMIT there
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = commit or os.environ.get("GENSDK_COMMIT", "")
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": device_description(),
             "command": "python " + " ".join(sys.argv), "commit": commit or "unknown"}
 

@@ -117,3 +117,26 @@ def test_two_process_gloo_trains_a_wgan_gp(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 60 and len(log) == 2  # only rank 0 writes
+
+
+def test_ema_follows_the_closed_form():
+    from gensdk.core.trainer import EMA
+
+    source = torch.nn.Linear(3, 2)
+    start = source.weight.detach().clone()
+    ema = EMA(source, decay=0.9)
+    with torch.no_grad():
+        source.weight.fill_(1.0)
+    for _ in range(5):
+        ema.update(source)
+    assert torch.allclose(ema.module.weight, 1.0 + (start - 1.0) * 0.9**5, atol=1e-6)
+
+
+def test_learning_rate_schedules():
+    cfg = TrainConfig.from_dict({"steps": 100, "lr_schedule": "linear", "warmup_steps": 10})
+    assert cfg.lr_factor(0) == pytest.approx(0.1) and cfg.lr_factor(9) == pytest.approx(1.0)
+    assert cfg.lr_factor(10) == pytest.approx(1.0) and cfg.lr_factor(55) == pytest.approx(0.5)
+    cos = TrainConfig.from_dict({"steps": 100, "lr_schedule": "cosine"})
+    assert cos.lr_factor(50) == pytest.approx(0.5) and cos.lr_factor(0) == pytest.approx(1.0)
+    with pytest.raises(UserError, match="lr_schedule must be one of"):
+        TrainConfig.from_dict({"lr_schedule": "step"})

@@ -15,6 +15,7 @@ WGAN-GP differentiates through a gradient (double backward), neither of which DD
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -26,7 +27,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from gensdk.core.model import GenerativeModel, StepContext, save_model
@@ -147,8 +147,10 @@ class BatchSchedule:
     """Stateless batches: epoch ``e`` is ``randperm(N)`` seeded by ``(seed, e)``; step ``s`` takes its
     slice; rank ``r`` takes its part of the global batch. The last partial batch of an epoch is dropped."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int, world: int):
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int, world: int,
+                 device: torch.device | str = "cpu"):
         self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.device = device
         self.global_batch = batch_size * world
         self.per_epoch = n // self.global_batch
         if self.per_epoch == 0:
@@ -159,9 +161,26 @@ class BatchSchedule:
         epoch, i = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             gen = torch.Generator().manual_seed(self.seed * 7919 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen)
+            # drawn on the CPU (the same on every device), moved once per epoch: no per-step copy or sync
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=gen).to(self.device)
         start = i * self.global_batch + self.rank * self.batch_size
         return self._perm[start:start + self.batch_size]
+
+
+class EMA:
+    """Exponential moving average of a module's weights (buffers such as batch-norm statistics are
+    copied). Written here rather than using torch's ``AveragedModel``, whose update reads its step
+    counter back to the host every call and so stalls the GPU once per training step."""
+
+    def __init__(self, module: nn.Module, decay: float):
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, source: nn.Module) -> None:
+        torch._foreach_lerp_(list(self.module.parameters()), list(source.parameters()), 1.0 - self.decay)
+        for mine, theirs in zip(self.module.buffers(), source.buffers()):
+            mine.copy_(theirs)
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -188,15 +207,14 @@ class Trainer:
         self.dist.broadcast_module(self.model)
         self.optimizers = self.model.make_optimizers()
         self.base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in self.optimizers.items()}
-        self.ema: AveragedModel | None = None
+        self.ema: EMA | None = None
         if self.config.ema_decay is not None and self.model.ema_module() is not None:
-            self.ema = AveragedModel(self.model.ema_module(), multi_avg_fn=get_ema_multi_avg_fn(self.config.ema_decay),
-                                     use_buffers=True)
+            self.ema = EMA(self.model.ema_module(), self.config.ema_decay)
         if self.config.compile:
             for child in self.model.children():
                 child.compile()
         self.schedule = BatchSchedule(len(self.data[0]), self.config.batch_size, self.config.seed,
-                                      self.dist.rank, self.dist.world)
+                                      self.dist.rank, self.dist.world, self.device)
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.throughput: float | None = None  # examples/s over the run's timed steps (all ranks)
@@ -218,7 +236,7 @@ class Trainer:
             "model_config": json.dumps(self.model.config, sort_keys=True),
             "model": self.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
-            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema": self.ema.module.state_dict() if self.ema is not None else None,
         }
         tmp = self.checkpoint_path.with_name(CHECKPOINT + ".tmp")
         torch.save(state, tmp)
@@ -243,7 +261,7 @@ class Trainer:
             if self.ema is not None:
                 if state["ema"] is None:
                     raise KeyError("ema")
-                self.ema.load_state_dict(state["ema"])
+                self.ema.module.load_state_dict(state["ema"])
         except (KeyError, RuntimeError, ValueError) as err:
             raise UserError(f"{path}: checkpoint does not match this model ({str(err).splitlines()[0]})") from None
         self.step = step
@@ -308,7 +326,7 @@ class Trainer:
         t_last, step_last, timed_examples, timed_seconds = time.perf_counter(), self.step, 0, 0.0
         while self.step < cfg.steps:
             torch.manual_seed(step_seed(cfg.seed, self.step, self.dist.rank))
-            idx = self.schedule.indices(self.step).to(self.device)
+            idx = self.schedule.indices(self.step)
             batch = tuple(t[idx] for t in self.data)
             self._set_learning_rates()
             ctx = StepContext(self.optimizers, self.step, cfg.steps,
@@ -316,7 +334,7 @@ class Trainer:
             with autocast:
                 losses = self.model.train_step(batch, ctx)
             if self.ema is not None:
-                self.ema.update_parameters(self.model.ema_module())
+                self.ema.update(self.model.ema_module())
             self.step += 1
             bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
