@@ -1,6 +1,6 @@
 """Summarise the JSON records of dcgan_speed.py runs into one table (benchmarks/results/dcgan_speed.md).
 
-    python benchmarks/dcgan_summary.py benchmarks/results/dcgan_speed/*.json --note "..."
+    python benchmarks/dcgan_summary.py benchmarks/results/dcgan_speed/*.json --note "$(cat benchmarks/results/dcgan_speed_note.txt)"
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def launcher(record: dict) -> str:
-    return f"torchrun --standalone --nproc-per-node {record['world_size']} " if record["world_size"] > 1 else ""
+    return f"torchrun --standalone --nproc-per-node {record['world_size']} " if record["world_size"] > 1 else "python "
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
         ref = base.get((r["compile"], r["bf16"]))
         speedup = f"{r['images_per_s'] / ref:.2f}x" if ref and r["world_size"] > 1 else "-"
         lines.append(f"| {r['world_size']} | {r['batch_per_gpu']} | {r['global_batch']} | {r['compile']} | {r['bf16']} | "
-                     f"{r['images_per_s']:,.0f} | {speedup} | `{launcher(r)}{r['command'].split(' --json')[0]}` |")
+                     f"{r['images_per_s']:,.0f} | {speedup} | `{launcher(r)}{r['command'].split(' --json')[0].removeprefix('python ')}` |")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
