@@ -10,6 +10,7 @@ import torch
 
 from gensdk.core import metrics
 from gensdk.core.data import Dataset
+from gensdk.core.features import extract, train_classifier
 from gensdk.core.model import GenerativeModel
 
 
@@ -31,6 +32,8 @@ def evaluate(model: GenerativeModel, data: Dataset, n_samples: int = 10_000, see
         cov = metrics.mode_coverage(samples, centers, data.meta["std"])
         results.update({"modes": cov["modes"], "total_modes": cov["total"], "high_quality": cov["high_quality"],
                         "frechet_distance": metrics.frechet_distance(data.x[:n_samples], samples)})
+    if data.kind in ("image", "binary-image") and data.y is not None and data.num_classes:
+        results.update(image_quality(model, data, min(n_samples, len(data)), seed))
     if hasattr(model, "nll"):
         x = data.x.to(device)
         y = data.y.to(device) if (data.y is not None and getattr(model, "num_classes", 0)) else None
@@ -39,3 +42,21 @@ def evaluate(model: GenerativeModel, data: Dataset, n_samples: int = 10_000, see
                          for i in range(0, len(x), 256)])
         results.update(metrics.nll_summary(nll, math.prod(data.shape)))
     return results
+
+
+def image_quality(model: GenerativeModel, data: Dataset, n: int, seed: int) -> dict[str, float]:
+    """FD, KID, IS and precision/recall of ``n`` samples against ``n`` real images, in the feature
+    space of a small CNN fitted to the real labelled images (see ``features.py``)."""
+    torch.manual_seed(seed)
+    fake = torch.cat([model.sample(min(500, n - i)).float().cpu() for i in range(0, n, 500)])
+    real = data.x[torch.randperm(len(data.x), generator=torch.Generator().manual_seed(seed))[:n]]
+    if fake.shape[1:] != real.shape[1:]:
+        return {}
+    net = train_classifier(data.x, data.y, data.num_classes, seed=seed)
+    real_feats, _ = extract(net, real)
+    fake_feats, fake_probs = extract(net, fake)
+    kid_mean, _ = metrics.kernel_inception_distance(real_feats, fake_feats, subset_size=min(1000, n))
+    is_mean, _ = metrics.inception_score(fake_probs, splits=min(10, max(1, n // 100)))
+    pr = metrics.precision_recall(real_feats, fake_feats, k=3)
+    return {"fd_cnn": metrics.frechet_distance(real_feats, fake_feats), "kid_cnn": kid_mean,
+            "is_cnn": is_mean, "precision": pr["precision"], "recall": pr["recall"]}
