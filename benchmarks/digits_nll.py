@@ -35,7 +35,7 @@ def main() -> None:
     for name in args.models:
         recipe = api.load_recipe(RECIPES[name], [f"train.steps={args.steps}", "evaluate={}"])
         start = time.time()
-        model = api.train(recipe, out=Path(args.out) / name, progress=False)
+        model = api.train(recipe, out=Path(args.out) / name, overwrite=True, progress=False)
         seconds = time.time() - start
         test = api.dataset_from({**recipe["data"], "split": "test"})
         options = {"k": args.k} if name == "vae" else None

@@ -45,7 +45,7 @@ def run_one(args: tuple[str, int, int, float | None, str]) -> dict:
     recipe = toy_recipe(steps=steps, seed=seed, **CONFIGS[name])
     recipe["train"]["ema_decay"] = ema
     start = time.time()
-    model = api.train(recipe, out=Path(out) / f"{name}-seed{seed}", progress=False)
+    model = api.train(recipe, out=Path(out) / f"{name}-seed{seed}", overwrite=True, progress=False)
     seconds = time.time() - start
     results = api.evaluate_recipe(model, recipe)
     return {"config": name, "seed": seed, "seconds": round(seconds, 1), **results}

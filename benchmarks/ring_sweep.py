@@ -36,7 +36,7 @@ def run(entry: dict, out: str) -> dict:
     recipe["train"].update({"device": "cpu", "ema_decay": 0.999, **entry.pop("train", {})})
     recipe["model"].update(entry)
     start = time.time()
-    model = api.train(recipe, out=Path(out) / name, progress=False)
+    model = api.train(recipe, out=Path(out) / name, overwrite=True, progress=False)
     seconds = time.time() - start
     ema = api.evaluate_recipe(model, recipe)
     raw_state = torch.load(Path(out) / name / "checkpoint.pt", weights_only=True)["model"]

@@ -102,22 +102,27 @@ def model_for(spec: dict[str, Any], data: Dataset) -> GenerativeModel:
 
 # --- the verbs -----------------------------------------------------------------------------------
 def train(recipe: str | os.PathLike | dict[str, Any], overrides: list[str] = (), out: str | os.PathLike | None = None,
-          resume: bool = False, progress: bool = True) -> GenerativeModel:
+          resume: bool = False, overwrite: bool = False, progress: bool = True) -> GenerativeModel:
     """Train what a recipe describes; writes checkpoint, log, ``model/`` and ``metrics.json`` to ``out``."""
     recipe = load_recipe(recipe, overrides)
-    out_dir = Path(out or recipe.get("out") or Path("runs") / Path(str(recipe["model"]["name"])))
+    out_dir = run_folder(recipe, out)
     data = dataset_from(recipe["data"])
     cfg = TrainConfig.from_dict({"progress": progress, **recipe["train"]})
     torch.manual_seed(cfg.seed)  # the same seed gives the same initial weights
     model = model_for(recipe["model"], data)
     trainer = Trainer(model, data.tensors(), cfg, out_dir)
-    model = trainer.fit(resume=resume)
+    model = trainer.fit(resume=resume, overwrite=overwrite)
     if trainer.dist.main:
         write_json(out_dir / "recipe.json", recipe)
+        (out_dir / "metrics.json").unlink(missing_ok=True)
         if recipe["evaluate"]:
-            results = evaluate_recipe(model, recipe)
-            write_json(out_dir / "metrics.json", results)
+            write_json(out_dir / "metrics.json", evaluate_recipe(model, recipe))
     return model
+
+
+def run_folder(recipe: dict[str, Any], out: str | os.PathLike | None = None) -> Path:
+    """Where a run writes: ``out`` if given, else the recipe's ``out``, else runs/<model name>."""
+    return Path(out or recipe.get("out") or Path("runs") / str(recipe["model"]["name"]))
 
 
 def evaluate_recipe(model: GenerativeModel, recipe: dict[str, Any]) -> dict[str, Any]:

@@ -37,14 +37,14 @@ def train(recipe: Path = typer.Argument(..., help="A YAML recipe (see recipes/).
           set_: list[str] = typer.Option([], "--set", help="Override a recipe value: key.path=value."),
           out: Optional[Path] = typer.Option(None, help="Run folder (default: the recipe's 'out')."),
           resume: bool = typer.Option(False, help="Continue from the run folder's last checkpoint."),
+          overwrite: bool = typer.Option(False, help="Replace a run already in the run folder."),
           quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Train the model a recipe describes; checkpoints, log.jsonl and model/ go to the run folder."""
     recipe_dict = api.load_recipe(recipe, set_)
-    api.train(recipe_dict, out=out, resume=resume, progress=not quiet)
-    run = out or recipe_dict.get("out")
-    metrics_file = Path(run or "") / "metrics.json" if run else None
-    if metrics_file and metrics_file.exists():
-        print_metrics(f"{recipe.name}", json.loads(metrics_file.read_text()))
+    api.train(recipe_dict, out=out, resume=resume, overwrite=overwrite, progress=not quiet)
+    metrics_file = api.run_folder(recipe_dict, out) / "metrics.json"
+    if metrics_file.exists():
+        print_metrics(recipe.name, json.loads(metrics_file.read_text()))
 
 
 @app.command()

@@ -48,7 +48,7 @@ def run_toy(loss: str = "nonsaturating", data: str = "ring", steps: int = 20000,
 
     out = Path(out)
     recipe = toy_recipe(loss, data, steps, minibatch_std, seed)
-    model = api.train(recipe, out=out, progress=progress)
+    model = api.train(recipe, out=out, overwrite=True, progress=progress)  # a playground: reruns replace
     results = api.evaluate_recipe(model, recipe)
     real = api.dataset_from({**recipe["data"], "n": 2000}).x
     torch.manual_seed(seed)

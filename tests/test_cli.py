@@ -115,3 +115,11 @@ def test_damaged_saved_models_are_refused_and_left_alone(tmp_path, trained):
     (model / "config.json").write_text("{not json")
     assert_user_error(gensdk("sample", model, "-o", tmp_path / "x.npy"), "malformed model config")
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_a_new_run_never_overwrites_an_existing_one_by_mistake(trained):
+    run = trained / "run"
+    before = (run / "checkpoint.pt").read_bytes()
+    result = gensdk("train", run / "recipe.json", "--out", run, "--quiet")
+    assert_user_error(result, "holds a run already", "--resume", "--overwrite")
+    assert (run / "checkpoint.pt").read_bytes() == before

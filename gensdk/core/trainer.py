@@ -20,7 +20,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class TrainConfig:
     log_every: int = 50
     progress: bool = True
     tensorboard: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # recorded in the log header, unused here
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
@@ -304,7 +303,9 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def fit(self, resume: bool = False) -> GenerativeModel:
+    def fit(self, resume: bool = False, overwrite: bool = False) -> GenerativeModel:
+        """Train to ``config.steps``. A folder that already holds a run is continued with ``resume``,
+        replaced with ``overwrite``, and otherwise refused, so no finished work is lost by mistake."""
         cfg = self.config
         if self.out_dir and self.dist.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -314,6 +315,9 @@ class Trainer:
             self.load_checkpoint(self.checkpoint_path)
             if self.dist.main:
                 self._truncate_log()
+        elif self.checkpoint_path and self.checkpoint_path.exists() and not overwrite:
+            raise UserError(f"{self.out_dir}: holds a run already; use --resume to continue it, --overwrite to "
+                            "replace it, or another output folder")
         elif self.out_dir and self.dist.main:
             (self.out_dir / LOG).unlink(missing_ok=True)
 
