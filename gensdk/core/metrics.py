@@ -48,18 +48,9 @@ def _features(x: ArrayLike, name: str) -> np.ndarray:
 
 def _as_torch(x: ArrayLike, name: str) -> torch.Tensor:
     """``(n, d)`` float tensor on the CPU; float64 input stays float64, anything else becomes float32."""
-    a = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if a.dtype != torch.float64:
-        a = a.to(torch.float32)
-    if a.ndim == 1:
-        a = a[:, None]
-    elif a.ndim > 2:
-        a = a.reshape(len(a), -1)
-    if a.ndim != 2 or len(a) == 0:
-        raise ValueError(f"{name} must be a non-empty array of features, examples first; got shape {tuple(a.shape)}")
-    if not torch.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
+    keep64 = getattr(x, "dtype", None) in (torch.float64, np.float64)
+    feats = torch.from_numpy(_features(x, name))
+    return feats if keep64 else feats.float()
 
 
 # --------------------------------------------------------------------------------------------------
