@@ -209,8 +209,9 @@ def test_image_quality_separates_real_images_from_noise():
             return self.x[torch.randint(len(self.x), (n,))]
 
     test = load_dataset("digits", split="test").x
-    good = image_quality(Replay(test), data, 300, seed=0)
-    bad = image_quality(Replay((torch.rand(500, 1, 8, 8) > 0.5).float()), data, 300, seed=0)
+    with torch.no_grad():  # as evaluate() calls it
+        good = image_quality(Replay(test), data, 300, seed=0)
+        bad = image_quality(Replay((torch.rand(500, 1, 8, 8) > 0.5).float()), data, 300, seed=0)
     assert good["fd_cnn"] < bad["fd_cnn"] / 5
     assert good["is_cnn"] > 7 and good["is_cnn"] > bad["is_cnn"]  # IS alone is fooled by noise (~5 here)
     assert good["precision"] > 0.5 > bad["precision"]

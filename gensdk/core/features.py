@@ -35,6 +35,11 @@ class SmallCNN(nn.Module):
 def train_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int = 600, batch_size: int = 128,
                      seed: int = 0) -> SmallCNN:
     """Fit ``SmallCNN`` to labelled images (seconds on a CPU for the digits); returned in eval mode."""
+    with torch.enable_grad():  # evaluation runs under no_grad; this fit needs gradients
+        return _fit(x, y, num_classes, steps, batch_size, seed)
+
+
+def _fit(x: torch.Tensor, y: torch.Tensor, num_classes: int, steps: int, batch_size: int, seed: int) -> SmallCNN:
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
