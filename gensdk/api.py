@@ -27,7 +27,7 @@ from gensdk.core.model import MODELS, GenerativeModel, build_model, load_model
 from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig
 from gensdk.errors import UserError
 
-RECIPE_KEYS = {"data", "model", "train", "evaluate", "out"}
+RECIPE_KEYS = {"data", "valid", "model", "train", "evaluate", "out"}
 
 
 # --- recipes -------------------------------------------------------------------------------------
@@ -72,7 +72,7 @@ def load_recipe(source: str | os.PathLike | dict[str, Any], overrides: list[str]
         section = recipe.get(key)
         if not isinstance(section, dict) or not isinstance(section.get("name"), str):
             raise UserError(f"{name}: '{key}' must be a mapping with a 'name'")
-    for key in ("train", "evaluate"):
+    for key in ("train", "evaluate", "valid"):
         if not isinstance(recipe.setdefault(key, {}) or {}, dict):
             raise UserError(f"{name}: '{key}' must be a mapping")
     return recipe
@@ -110,7 +110,8 @@ def train(recipe: str | os.PathLike | dict[str, Any], overrides: list[str] = (),
     cfg = TrainConfig.from_dict({"progress": progress, **recipe["train"]})
     torch.manual_seed(cfg.seed)  # the same seed gives the same initial weights
     model = model_for(recipe["model"], data)
-    trainer = Trainer(model, data.tensors(), cfg, out_dir)
+    valid = dataset_from({**recipe["data"], **recipe["valid"]}).tensors() if recipe["valid"] else None
+    trainer = Trainer(model, data.tensors(), cfg, out_dir, valid=valid)
     model = trainer.fit(resume=resume, overwrite=overwrite)
     if trainer.dist.main:
         write_json(out_dir / "recipe.json", recipe)

@@ -140,3 +140,20 @@ def test_learning_rate_schedules():
     assert cos.lr_factor(50) == pytest.approx(0.5) and cos.lr_factor(0) == pytest.approx(1.0)
     with pytest.raises(UserError, match="lr_schedule must be one of"):
         TrainConfig.from_dict({"lr_schedule": "step"})
+
+
+def test_early_stopping_keeps_the_best_validation_weights(tmp_path):
+    train, valid = load_dataset("digits", split="train"), load_dataset("digits", split="valid")
+    torch.manual_seed(0)
+    model = MADE(data_shape=[1, 8, 8], hidden=[512, 512])  # overfits 64 images quickly
+    cfg = TrainConfig(steps=600, batch_size=64, validate_every=50, checkpoint_every=100, progress=False)
+    trainer = Trainer(model, train.x[:64], cfg, tmp_path, valid=valid.x)
+    trained = trainer.fit()
+    records = [r for r in trainer.history if "valid_nll" in r]
+    assert [r["step"] for r in records] == list(range(50, 601, 50))
+    best = min(records, key=lambda r: r["valid_nll"])
+    assert best["step"] < 600  # it overfits, so the best is not the last
+    with torch.no_grad():
+        assert trained.nll(valid.x).mean().item() == pytest.approx(best["valid_nll"], rel=1e-5)
+    with pytest.raises(UserError, match="exclude each other"):
+        TrainConfig.from_dict({"validate_every": 10, "ema_decay": 0.9})

@@ -99,6 +99,7 @@ def grid(n: int = 100_000, side: int = 5, spacing: float = 2.0, std: float = 0.0
 
 
 DIGITS_TEST_FRACTION = 0.2
+DIGITS_VALID_FRACTION = 0.1
 
 
 @register_dataset("digits")
@@ -106,21 +107,23 @@ def digits(split: str = "train", binarize: bool = True, size: int = 8, scale: st
            seed: int = 0) -> Dataset:
     """scikit-learn's 1,797 handwritten 8x8 digits (UCI), 0..16 grey levels, with labels.
 
-    ``split``: train (80%) | test (20%) | all, a fixed shuffle by ``seed``. ``binarize``: pixel >= 8 -> 1.
+    ``split``: train (70%) | valid (10%, for early stopping and tuning) | test (20%) | all, from one fixed
+    shuffle by ``seed``. ``binarize``: pixel >= 8 -> 1.
     ``size``: bilinear resize (e.g. 32 for DCGAN). ``scale``: unit ([0, 1]) or tanh ([-1, 1]).
     """
     from sklearn.datasets import load_digits
 
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be train, test or all, got {split!r}")
+    if split not in ("train", "valid", "test", "all"):
+        raise ValueError(f"split must be train, valid, test or all, got {split!r}")
     if scale not in ("unit", "tanh"):
         raise ValueError(f"scale must be unit or tanh, got {scale!r}")
     raw = load_digits()
     x = torch.tensor(raw.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.tensor(raw.target, dtype=torch.long)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    n_test = int(len(x) * DIGITS_TEST_FRACTION)
-    chosen = {"train": perm[n_test:], "test": perm[:n_test], "all": perm}[split]
+    n_test, n_valid = int(len(x) * DIGITS_TEST_FRACTION), int(len(x) * DIGITS_VALID_FRACTION)
+    chosen = {"train": perm[n_test + n_valid:], "valid": perm[n_test:n_test + n_valid], "test": perm[:n_test],
+              "all": perm}[split]
     x, y = x[chosen], y[chosen]
     if size != 8:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)

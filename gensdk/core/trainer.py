@@ -50,6 +50,7 @@ class TrainConfig:
     lr_schedule: str = "constant"  # constant | linear (to 0 at the last step) | cosine
     warmup_steps: int = 0          # linear warm-up from 0 before the schedule
     checkpoint_every: int = 500
+    validate_every: int = 0        # with validation data: its NLL every N steps, best weights kept (early stopping)
     log_every: int = 50
     progress: bool = True
     tensorboard: bool = False
@@ -65,6 +66,10 @@ class TrainConfig:
             value = getattr(cfg, name)
             if not isinstance(value, int) or value < 1:
                 raise UserError(f"train.{name} must be a positive integer, got {value!r}")
+        if not isinstance(cfg.validate_every, int) or cfg.validate_every < 0:
+            raise UserError(f"train.validate_every must be a non-negative integer, got {cfg.validate_every!r}")
+        if cfg.validate_every and cfg.ema_decay is not None:
+            raise UserError("train.validate_every (early stopping on raw weights) and train.ema_decay exclude each other")
         if cfg.ema_decay is not None and not 0.0 < cfg.ema_decay < 1.0:
             raise UserError(f"train.ema_decay must be in (0, 1), got {cfg.ema_decay!r}")
         if cfg.lr_schedule not in LR_SCHEDULES:
@@ -194,7 +199,8 @@ class Trainer:
     """
 
     def __init__(self, model: GenerativeModel, data: torch.Tensor | tuple[torch.Tensor, ...],
-                 config: TrainConfig | None = None, out_dir: str | os.PathLike | None = None):
+                 config: TrainConfig | None = None, out_dir: str | os.PathLike | None = None,
+                 valid: torch.Tensor | tuple[torch.Tensor, ...] | None = None):
         self.config = config or TrainConfig()
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.dist = Distributed(self.config.device)
@@ -216,6 +222,12 @@ class Trainer:
                                       self.dist.rank, self.dist.world, self.device)
         self.step = 0
         self.history: list[dict[str, Any]] = []
+        self.valid = None
+        if valid is not None and self.config.validate_every:
+            if not hasattr(self.model, "nll"):
+                raise UserError(f"train.validate_every: model {self.model.model_name!r} has no likelihood to validate")
+            self.valid = tuple(t.to(self.device) for t in (valid if isinstance(valid, tuple) else (valid,)))
+        self.best: dict[str, Any] | None = None  # {"valid_nll", "step", "model"}: early stopping's pick
         self.throughput: float | None = None  # examples/s over the run's timed steps (all ranks)
 
     # --- checkpoints -----------------------------------------------------------------------------
@@ -236,6 +248,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
+            "best": self.best,
         }
         tmp = self.checkpoint_path.with_name(CHECKPOINT + ".tmp")
         torch.save(state, tmp)
@@ -264,6 +277,7 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError) as err:
             raise UserError(f"{path}: checkpoint does not match this model ({str(err).splitlines()[0]})") from None
         self.step = step
+        self.best = state.get("best")
 
     # --- logging ---------------------------------------------------------------------------------
     def _truncate_log(self) -> None:
@@ -356,6 +370,8 @@ class Trainer:
                 if bad:
                     raise FloatingPointError(f"training diverged at step {self.step}: {bad[0]} is not finite")
                 t_last, step_last = time.perf_counter(), self.step
+            if self.valid is not None and (self.step % cfg.validate_every == 0 or self.step == cfg.steps):
+                self._validate(writer)
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save_checkpoint()
         bar.close()
@@ -364,10 +380,26 @@ class Trainer:
         self.throughput = timed_examples / timed_seconds if timed_seconds else None
         self.model.eval()
         self._apply_ema()
+        if self.best is not None:
+            self.model.load_state_dict(self.best["model"])
         if self.out_dir and self.dist.main:
             save_model(self.model, self.out_dir / MODEL_DIR, extra={"train": asdict(cfg), "steps_done": self.step})
         self.dist.barrier()
         return self.model
+
+    @torch.no_grad()
+    def _validate(self, writer: Any) -> None:
+        """Mean NLL on the validation data; remember the weights when it is the best so far."""
+        self.model.eval()
+        x, *rest = self.valid
+        kw = {"y": rest[0]} if rest and getattr(self.model, "num_classes", 0) else {}
+        nll = torch.cat([self.model.nll(x[i:i + 256], **{k: v[i:i + 256] for k, v in kw.items()}).float()
+                         for i in range(0, len(x), 256)]).mean().item()
+        self.model.train()
+        if self.best is None or nll < self.best["valid_nll"]:
+            self.best = {"valid_nll": nll, "step": self.step,
+                         "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}}
+        self._log({"step": self.step, "valid_nll": nll, "best_step": self.best["step"]}, writer)
 
     def _set_learning_rates(self) -> None:
         factor = self.config.lr_factor(self.step)
