@@ -11,7 +11,6 @@ is high quality within 3 std of its nearest centre). Writes benchmarks/results/r
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import platform
 import statistics
