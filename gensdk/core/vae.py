@@ -179,7 +179,8 @@ class _Autoencoder(GenerativeModel):
         return out + std * torch.randn_like(out)
 
     def code(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        raise NotImplementedError
+        """The latent code used by ``reconstruct``: each family (VAE, AAE, WAE) defines its own."""
+        raise NotImplementedError(f"{type(self).__name__} must define code")
 
     # --- public API ------------------------------------------------------------------------------
     @torch.no_grad()
