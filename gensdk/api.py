@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ import numpy as np
 import torch
 import yaml
 
-from gensdk.core import data as core_data  # noqa: F401  (registers the core data sets)
 from gensdk.core import registry  # noqa: F401  (registers the core models)
 from gensdk.core.data import Dataset, load_dataset
 from gensdk.core.evaluation import evaluate as evaluate_model
+from gensdk.core.io import atomic_write, write_json
 from gensdk.core.model import MODELS, GenerativeModel, build_model, load_model
 from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig
 from gensdk.errors import UserError
@@ -174,21 +172,3 @@ def evaluate(model: GenerativeModel, data: dict[str, Any] | Dataset, n_samples: 
              **kw: Any) -> dict[str, Any]:
     dataset = data if isinstance(data, Dataset) else dataset_from(data)
     return evaluate_model(model, dataset, n_samples=n_samples, seed=seed, **kw)
-
-
-# --- files ---------------------------------------------------------------------------------------
-def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder and rename it into place when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, value: Any) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(value, indent=2, sort_keys=True) + "\n"))

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gensdk import api
+from gensdk.core.io import write_json
 from gensdk.errors import UserError
 from gensdk.plugins import discover, warn_failures
 
@@ -76,7 +77,7 @@ def evaluate(model: Path = typer.Argument(..., help="A saved model folder or a r
     results = api.evaluate_recipe(loaded, recipe_dict)
     print_metrics(str(model), results)
     if out:
-        api.write_json(out, results)
+        write_json(out, results)
 
 
 @app.command()

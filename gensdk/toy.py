@@ -7,6 +7,7 @@ from typing import Any
 
 from gensdk import api
 from gensdk.core.gan import OBJECTIVES
+from gensdk.core.io import atomic_write
 from gensdk.errors import UserError
 
 # Per-objective settings. From the papers: WGAN-GP (Gulrajani et al.) uses 5 critic steps and Adam
@@ -55,5 +56,5 @@ def run_toy(loss: str = "nonsaturating", data: str = "ring", steps: int = 20000,
     fake = model.sample(2000).cpu()
     picture = out / "toy.png"
     image = scatter([real, fake], ["real", f"generated ({loss})"])
-    api.atomic_write(picture, lambda tmp: image.save(tmp, format="PNG"))
+    atomic_write(picture, lambda tmp: image.save(tmp, format="PNG"))
     return results, picture

@@ -11,11 +11,7 @@ import torch
 from gensdk.core import metrics
 from gensdk.core.data import Dataset
 from gensdk.core.features import extract, train_classifier
-from gensdk.core.model import GenerativeModel
-
-
-def batched(fn, x: torch.Tensor, batch: int = 512, **kw: Any) -> torch.Tensor:
-    return torch.cat([fn(x[i:i + batch], **kw) for i in range(0, len(x), batch)])
+from gensdk.core.model import GenerativeModel, batched_nll
 
 
 @torch.no_grad()
@@ -35,11 +31,8 @@ def evaluate(model: GenerativeModel, data: Dataset, n_samples: int = 10_000, see
     if data.kind in ("image", "binary-image") and data.y is not None and data.num_classes:
         results.update(image_quality(model, data, min(n_samples, len(data)), seed))
     if hasattr(model, "nll"):
-        x = data.x.to(device)
-        y = data.y.to(device) if (data.y is not None and getattr(model, "num_classes", 0)) else None
-        nll = torch.cat([model.nll(x[i:i + 256], **({"y": y[i:i + 256]} if y is not None else {}),
-                                   **(nll_options or {})).float().cpu()
-                         for i in range(0, len(x), 256)])
+        y = data.y.to(device) if data.y is not None else None
+        nll = batched_nll(model, data.x.to(device), y, **(nll_options or {})).cpu()
         results.update(metrics.nll_summary(nll, math.prod(data.shape)))
     return results
 

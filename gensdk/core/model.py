@@ -140,6 +140,16 @@ class GenerativeModel(nn.Module):
         return load_model(folder, map_location)
 
 
+def batched_nll(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 256,
+                **options: Any) -> torch.Tensor:
+    """Per-example ``model.nll`` of ``x`` in float32, a batch at a time; labels ``y`` are passed only to
+    conditional models (``num_classes > 0``)."""
+    labelled = y is not None and getattr(model, "num_classes", 0)
+    return torch.cat([model.nll(x[i:i + batch_size], **({"y": y[i:i + batch_size]} if labelled else {}),
+                                **options).float()
+                      for i in range(0, len(x), batch_size)])
+
+
 def save_model(model: GenerativeModel, folder: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
     """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically (temp dir, rename)."""
     folder = Path(folder)

@@ -29,7 +29,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from gensdk.core.model import GenerativeModel, StepContext, save_model
+from gensdk.core.io import atomic_write
+from gensdk.core.model import GenerativeModel, StepContext, batched_nll, save_model
 from gensdk.errors import UserError
 
 LR_SCHEDULES = ("constant", "linear", "cosine")
@@ -250,9 +251,7 @@ class Trainer:
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
             "best": self.best,
         }
-        tmp = self.checkpoint_path.with_name(CHECKPOINT + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.checkpoint_path)
+        atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
 
     def load_checkpoint(self, path: Path) -> None:
         try:
@@ -287,9 +286,7 @@ class Trainer:
             return
         kept = [line for line in path.read_text().splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= self.step]
-        tmp = path.with_name(LOG + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
         self.history = [json.loads(line) for line in kept]
 
     def _log(self, record: dict[str, Any], writer: Any) -> None:
@@ -391,10 +388,8 @@ class Trainer:
     def _validate(self, writer: Any) -> None:
         """Mean NLL on the validation data; remember the weights when it is the best so far."""
         self.model.eval()
-        x, *rest = self.valid
-        kw = {"y": rest[0]} if rest and getattr(self.model, "num_classes", 0) else {}
-        nll = torch.cat([self.model.nll(x[i:i + 256], **{k: v[i:i + 256] for k, v in kw.items()}).float()
-                         for i in range(0, len(x), 256)]).mean().item()
+        x, *labels = self.valid
+        nll = batched_nll(self.model, x, labels[0] if labels else None).mean().item()
         self.model.train()
         if self.best is None or nll < self.best["valid_nll"]:
             self.best = {"valid_nll": nll, "step": self.step,
