@@ -115,6 +115,8 @@ def add_plugin_apps() -> None:
     for plugin in found.values():
         if plugin.app is not None:
             app.add_typer(plugin.app, name=plugin.name, help=plugin.description)
+        for name, command in getattr(plugin, "commands", {}).items():  # e.g. gensdk augment
+            app.command(name)(command)
     warn_failures(failures)
 
 

@@ -30,6 +30,7 @@ class Plugin:
     load_data: Callable[[str], Any] | None = None        # files of the domain -> a core Dataset
     evaluate: Callable[[Any, Any], dict[str, float]] | None = None  # the field's metrics
     models: list[str] = field(default_factory=list)     # registry names this plugin adds
+    commands: dict[str, Callable[..., Any]] = field(default_factory=dict)  # top-level shortcuts: gensdk <name>
     version: str = ""
 
 

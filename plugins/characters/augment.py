@@ -1,0 +1,298 @@
+"""``gensdk augment``: enlarge an image-folder data set with classic and generative augmentation.
+
+The job is a plan: for every readable input image and every k < factor, one new image with a method,
+a seed and an output name, all computed from the input listing and ``--seed``. Each output file is
+written atomically, so an existing file is complete; resuming skips the outputs that exist and
+never duplicates one. ``manifest.csv`` (one row per output: file, source, method, seed, model,
+filter redraws) is written when the plan is done. The input folder is only read.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from gensdk.core.io import atomic_write, write_json
+from gensdk.core.trainer import resolve_device
+from gensdk.errors import UserError
+
+from .classic import ClassicAugmenter
+from .data import BadImage, read_image, scan_folder, to_gray_square
+from .generative import METHODS as GENERATIVE, CharacterGenerator, generate_filtered, load_generator, train_generator
+
+AUGMENT_METHODS = ("classic", *GENERATIVE, "mix")
+STATE = ".gensdk-augment.json"
+REDRAW_LOG = ".gensdk-augment-redraws.jsonl"  # filter redraws per generated file, kept across resumes
+MANIFEST = "manifest.csv"
+CHUNK = 256  # images generated per batch
+
+
+@dataclass
+class Task:
+    output: str        # path relative to OUTPUT_DIR
+    source: str        # input file relative to INPUT_DIR
+    label: int
+    method: str        # original | classic | cgan | cvae | dagan
+    seed: int
+    k: int
+
+
+@dataclass
+class Summary:
+    inputs: int = 0
+    classes: int = 0
+    planned: int = 0
+    written: int = 0
+    already_done: int = 0
+    filter_dropped: int = 0          # generated images redrawn because the filter rejected them
+    not_generated: int = 0           # tasks whose every draw the filter rejected
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    model: str | None = None
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+
+
+def task_seed(seed: int, source: str, k: int) -> int:
+    """A seed per output that depends on the run's seed, the source file and k only (not on the
+    order of processing or on the other files), so that a resumed run draws the same images."""
+    digest = hashlib.sha256(f"{seed}/{source}/{k}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def plan(files: list[Path], labels: np.ndarray, root: Path, factor: int, method: str, seed: int,
+         mix_with: str, keep_originals: bool) -> list[Task]:
+    methods = {"mix": ["classic", mix_with]}.get(method, [method])
+    tasks = []
+    for path, label in zip(files, labels.tolist()):
+        rel = path.relative_to(root).as_posix()
+        stem = Path(rel).with_suffix("").as_posix()
+        if keep_originals:
+            tasks.append(Task(rel, rel, label, "original", 0, -1))
+        for k in range(factor):
+            m = methods[k % len(methods)]
+            tasks.append(Task(f"{stem}-{m}{k}.png", rel, label, m, task_seed(seed, rel, k), k))
+    return tasks
+
+
+def prepare_output(input_dir: Path, output_dir: Path, state: dict[str, Any], resume: bool, overwrite: bool) -> None:
+    """Refuse a non-empty OUTPUT_DIR unless resuming the same job or replacing an earlier output."""
+    inp, out = input_dir.resolve(), output_dir.resolve()
+    if out == inp or inp in out.parents or out in inp.parents:
+        raise UserError(f"{output_dir}: OUTPUT_DIR must be outside INPUT_DIR ({input_dir}) and not contain it")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UserError(f"{output_dir}: exists and is not a folder")
+    if not output_dir.exists() or not any(output_dir.iterdir()):
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_json(output_dir / STATE, state)
+        return
+    previous = output_dir / STATE
+    if resume:
+        if not previous.is_file():
+            raise UserError(f"{output_dir}: not a gensdk augment output (no {STATE}); nothing to resume")
+        old = json.loads(previous.read_text())
+        state = json.loads(json.dumps(state))  # tuples become lists, as in the saved file
+        changed = [k for k in state if old.get(k) != state[k]]
+        if changed:
+            raise UserError(f"{output_dir}: was made with other settings ({', '.join(changed)}); "
+                            "resume with the same ones, or use --overwrite")
+        return
+    if overwrite:
+        if not previous.is_file():  # never delete a folder that gensdk did not write
+            raise UserError(f"{output_dir}: not empty and not a gensdk augment output; refusing to overwrite it")
+        shutil.rmtree(output_dir)
+        output_dir.mkdir(parents=True)
+        write_json(output_dir / STATE, state)
+        return
+    raise UserError(f"{output_dir}: not empty; pass --resume to continue or --overwrite to replace it")
+
+
+def save_png(path: Path, image: np.ndarray) -> None:
+    def write(tmp: str) -> None:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+    atomic_write(path, write)
+
+
+def copy_file(source: Path, target: Path) -> None:
+    atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def light_background(image: np.ndarray) -> bool:
+    gray = image if image.ndim == 2 else image.mean(2)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return float(np.median(border)) > 127
+
+
+def to_uint8(image: torch.Tensor, light: bool) -> np.ndarray:
+    """A generated [1, S, S] image in [0, 1] (ink bright) as gray uint8 in the source's polarity."""
+    array = (image[0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+    return 255 - array if light else array
+
+
+def chunks(items: list[Task], size: int) -> Iterator[list[Task]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, method: str = "classic",
+            pipeline: str = "default", mix_with: str = "dagan", model_dir: str | Path | None = None,
+            seed: int = 0, filter_samples: bool = True, filter_confidence: float = 0.9,
+            keep_originals: bool = True, steps: int | None = None, size: int = 32, device: str = "auto",
+            resume: bool = False, overwrite: bool = False, progress: bool = True) -> Summary:
+    """Write an enlarged copy of INPUT_DIR (one subfolder per class) to OUTPUT_DIR; see the module doc."""
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if method not in AUGMENT_METHODS:
+        raise UserError(f"unknown method {method!r}; known: {', '.join(AUGMENT_METHODS)}")
+    if mix_with not in GENERATIVE:
+        raise UserError(f"--mix-with must be one of {', '.join(GENERATIVE)}, got {mix_with!r}")
+    if factor < 1:
+        raise UserError(f"--factor must be a positive integer, got {factor}")
+    if not 0.0 < filter_confidence <= 1.0:
+        raise UserError(f"--filter-confidence must be in (0, 1], got {filter_confidence}")
+    folder = scan_folder(input_dir, verify=True)
+    classic = ClassicAugmenter(pipeline) if method in ("classic", "mix") else None
+    state = {"input": str(input_dir.resolve()), "factor": factor, "method": method, "seed": seed,
+             "mix_with": mix_with if method == "mix" else None, "keep_originals": keep_originals,
+             "pipeline": classic.to_dict() if classic else None, "classes": folder.classes,
+             "filter": filter_confidence if filter_samples else None, "size": size}
+    prepare_output(input_dir, output_dir, state, resume, overwrite)
+    tasks = plan(folder.files, folder.labels, input_dir, factor, method, seed, mix_with, keep_originals)
+    summary = Summary(inputs=len(folder.files), classes=len(folder.classes), planned=len(tasks),
+                      skipped=[asdict(s) for s in folder.skipped])
+
+    generator = None
+    if any(t.method in GENERATIVE for t in tasks):
+        generator = _generator(method if method != "mix" else mix_with, folder, input_dir, model_dir, seed,
+                               steps, size, device, progress)
+        summary.model = str(generator.info.get("folder", model_dir))
+
+    todo = [t for t in tasks if not (output_dir / t.output).exists()]
+    summary.already_done = len(tasks) - len(todo)
+    redraws = _read_redraws(output_dir)
+    start = time.perf_counter()
+    bar = tqdm(total=len(todo), desc="augment", unit="img", disable=not progress)
+    for chunk in chunks(todo, CHUNK):
+        sources = _read_sources(chunk, input_dir, size)
+        for t in (t for t in chunk if t.method == "original"):
+            copy_file(input_dir / t.source, output_dir / t.output)
+            summary.written += 1
+        for t in (t for t in chunk if t.method == "classic"):
+            save_png(output_dir / t.output, classic.augment(sources[t.source][0], t.seed))
+            summary.written += 1
+        generative = [t for t in chunk if t.method in GENERATIVE]
+        if generative:
+            summary.written += _generate(generator, generative, sources, output_dir, filter_samples,
+                                         filter_confidence, summary, redraws)
+            with open(output_dir / REDRAW_LOG, "a") as log:
+                log.writelines(json.dumps({"output": t.output, "redraws": redraws[t.output]}) + "\n"
+                               for t in generative)
+        bar.update(len(chunk))
+    bar.close()
+    summary.seconds = time.perf_counter() - start
+    summary.images_per_second = summary.written / summary.seconds if summary.seconds > 0 else 0.0
+    _write_manifest(output_dir, tasks, summary.model, redraws)
+    write_json(output_dir / "summary.json", asdict(summary))
+    return summary
+
+
+def _read_sources(chunk: list[Task], input_dir: Path, size: int) -> dict[str, tuple[np.ndarray, torch.Tensor]]:
+    """Each source of a chunk read once: the original array and its [1, size, size] model view."""
+    sources = {}
+    for t in chunk:
+        if t.method != "original" and t.source not in sources:
+            try:
+                array = read_image(input_dir / t.source)
+            except BadImage as err:  # changed since the scan: a user error, named
+                raise UserError(str(err)) from None
+            sources[t.source] = (array, torch.from_numpy(to_gray_square(array, size))[None])
+    return sources
+
+
+def _generate(generator: CharacterGenerator, tasks: list[Task], sources: dict[str, Any], output_dir: Path,
+              filter_samples: bool, confidence: float, summary: Summary, redraws: dict[str, int]) -> int:
+    labels = torch.tensor([t.label for t in tasks])
+    images = torch.stack([sources[t.source][1] for t in tasks])
+    out, accepted, dropped = generate_filtered(generator, labels, images, [t.seed for t in tasks],
+                                               confidence if filter_samples else None)
+    written = 0
+    for i, t in enumerate(tasks):
+        summary.filter_dropped += dropped[i]
+        redraws[t.output] = dropped[i]
+        if not accepted[i]:
+            summary.not_generated += 1
+            continue
+        save_png(output_dir / t.output, to_uint8(out[i], light_background(sources[t.source][0])))
+        written += 1
+    return written
+
+
+def _generator(method: str, folder: Any, input_dir: Path, model_dir: str | Path | None, seed: int,
+               steps: int | None, size: int, device: str, progress: bool) -> CharacterGenerator:
+    """Load the generator in ``model_dir`` if one is there, else train one on the input and save it."""
+    dev = str(resolve_device(device))
+    if model_dir is not None and (Path(model_dir) / "characters.json").is_file():
+        generator = load_generator(model_dir, dev)
+        if generator.method != method:
+            raise UserError(f"{model_dir}: holds a {generator.method} generator, not {method}")
+        if generator.classes != folder.classes:
+            raise UserError(f"{model_dir}: trained on other classes than {input_dir} "
+                            f"({len(generator.classes)} vs {len(folder.classes)})")
+        generator.info["folder"] = str(model_dir)
+        return generator
+    if model_dir is not None and Path(model_dir).is_dir() and any(Path(model_dir).iterdir()) \
+            and not (Path(model_dir) / "checkpoint.pt").is_file():
+        raise UserError(f"{model_dir}: not a trained character generator (no characters.json), and not empty")
+    images, labels = [], []
+    for path, label in zip(folder.files, folder.labels.tolist()):
+        images.append(torch.from_numpy(to_gray_square(read_image(path), size))[None])
+        labels.append(label)
+    x, y = torch.stack(images), torch.tensor(labels)
+    if model_dir is None:
+        from .generative import data_digest
+
+        model_dir = Path("runs") / "characters" / f"{method}-{data_digest(x, y, folder.classes)}"
+        if (model_dir / "characters.json").is_file():
+            return _generator(method, folder, input_dir, model_dir, seed, steps, size, device, progress)
+    if progress:
+        print(f"training a {method} generator on {len(x)} images of {input_dir} into {model_dir}")
+    generator = train_generator(method, x, y, folder.classes, model_dir, steps=steps, seed=seed, device=dev,
+                                resume=(Path(model_dir) / "checkpoint.pt").is_file(), progress=progress)
+    generator.info["folder"] = str(model_dir)
+    return generator
+
+
+def _read_redraws(output_dir: Path) -> dict[str, int]:
+    redraws = {}
+    path = output_dir / REDRAW_LOG
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            record = json.loads(line)
+            redraws[record["output"]] = int(record["redraws"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue  # a line torn by a kill
+    return redraws
+
+
+def _write_manifest(output_dir: Path, tasks: list[Task], model: str | None, redraws: dict[str, int]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["output", "source", "method", "seed", "model", "filter_redraws"])
+    for t in tasks:
+        if not (output_dir / t.output).exists():
+            continue
+        generative = t.method in GENERATIVE
+        writer.writerow([t.output, t.source, t.method, t.seed if t.method != "original" else "",
+                         model if generative else "", redraws.get(t.output, 0) if generative else ""])
+    atomic_write(output_dir / MANIFEST, lambda tmp: Path(tmp).write_text(buffer.getvalue()))

@@ -1,0 +1,238 @@
+"""gensdk augment and the character generators: real files in tmp folders, tiny models."""
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from helpers import gensdk
+from plugins.characters.augment import augment, plan, task_seed
+from plugins.characters.classifier import ClassifierRecipe, confident_mistakes, train_classifier
+from plugins.characters.dagan import DAGAN, same_class_pairs
+from plugins.characters.generative import generate_filtered, load_generator, train_generator
+from gensdk.core.model import StepContext
+from gensdk.errors import UserError
+
+TINY = ClassifierRecipe(steps=5, width=4)
+
+
+def shape_image(kind: str, rng: np.random.Generator, size=(24, 20), light=False) -> Image.Image:
+    image = Image.new("L", size, 255 if light else 0)
+    draw = ImageDraw.Draw(image)
+    ink = 0 if light else 255
+    dx, dy = rng.integers(-3, 4, 2)
+    if kind == "bar":
+        draw.line([(12 + dx, 3), (12 + dx, 20)], fill=ink, width=3)
+    elif kind == "dash":
+        draw.line([(3, 12 + dy), (20, 12 + dy)], fill=ink, width=3)
+    else:
+        draw.rectangle([5 + dx, 5 + dy, 16 + dx, 17 + dy], outline=ink, width=2)
+    return image
+
+
+def make_folder(root: Path, per_class: int = 4, light=False) -> Path:
+    rng = np.random.default_rng(0)
+    for kind in ("bar", "box", "dash"):
+        (root / kind).mkdir(parents=True)
+        for i in range(per_class):
+            shape_image(kind, rng, light=light).save(root / kind / f"{kind}{i}.png")
+    return root
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "summary.json"}  # it holds timings
+
+
+def outputs(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png"))
+
+
+def read_manifest(root: Path) -> list[dict[str, str]]:
+    with open(root / "manifest.csv") as f:
+        return list(csv.DictReader(f))
+
+
+# --- models ---------------------------------------------------------------------------------------
+def test_same_class_pairs_pair_only_within_a_class():
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    i, j = same_class_pairs(labels, 100, seed=0)
+    assert (labels[i] == labels[j]).all()
+    assert len(i) == 2 + 6 + 1  # 2*1 + 3*2 ordered pairs, and the lone example with itself
+    assert ((i != j) | (labels[i] == 2)).all()
+    i, j = same_class_pairs(labels, 4, seed=0)
+    assert len(i) == 4 and (labels[i] == labels[j]).all()
+
+
+def test_dagan_varies_its_source_and_learns():
+    torch.manual_seed(0)
+    model = DAGAN(image_size=16, width=8, z_dim=8)
+    source = torch.rand(6, 1, 16, 16) * 2 - 1
+    a, b = model.generate(source), model.generate(source)
+    assert a.shape == (6, 1, 16, 16) and a.abs().max() <= 1
+    assert not torch.equal(a, b)  # the noise matters
+    ctx = StepContext(model.make_optimizers(), step=0, total_steps=10)
+    losses = model.train_step((source, source.flip(0)), ctx)
+    assert {"d_loss", "g_loss", "mode_seeking"} <= set(losses)
+    with pytest.raises(ValueError, match="source"):
+        model.sample(4)
+    with pytest.raises(ValueError, match="shape"):
+        model.generate(torch.zeros(2, 1, 8, 8))
+
+
+def test_classifier_learns_separable_classes_and_filters_confident_mistakes():
+    rng = np.random.default_rng(0)
+    kinds = ["bar", "box", "dash"]
+    x = torch.stack([torch.from_numpy(np.asarray(shape_image(k, rng).resize((16, 16)), np.float32) / 255)[None]
+                     for k in kinds for _ in range(10)])
+    y = torch.arange(3).repeat_interleave(10)
+    clf = train_classifier(x, y, kinds, ClassifierRecipe(steps=60, width=8), seed=0)
+    assert clf.accuracy(x, y) == 1.0
+    wrong = (y + 1) % 3
+    assert confident_mistakes(clf, x, wrong, 0.5).all()      # every image claims another class
+    assert not confident_mistakes(clf, x, y, 0.5).any()
+    assert not confident_mistakes(clf, x, wrong, 1.01).any()  # nothing is that confident
+
+
+@pytest.mark.parametrize("method", ["cgan", "cvae", "dagan"])
+def test_generator_trains_saves_and_reloads_identically(tmp_path, method):
+    x = (torch.rand(12, 1, 16, 16) > 0.7).float()
+    y = torch.arange(3).repeat(4)
+    opts = {} if method == "cvae" else {"width": 8}
+    gen = train_generator(method, x, y, ["a", "b", "c"], tmp_path / "g", steps=3, device="cpu", model_options=opts,
+                          classifier_recipe=TINY, progress=False)
+    again = load_generator(tmp_path / "g")
+    assert again.classes == ["a", "b", "c"] and again.method == method
+    seeds = list(range(6))
+    out1 = gen.generate(y[:6], x[:6], seeds)
+    out2 = again.generate(y[:6], x[:6], seeds)
+    assert out1.shape == (6, 1, 16, 16) and 0 <= out1.min() and out1.max() <= 1
+    assert torch.allclose(out1, out2, atol=1e-6)  # the same seeds give the same images after reload
+    images, accepted, dropped = generate_filtered(gen, y[:6], x[:6], seeds, filter_confidence=0.9)
+    assert images.shape == (6, 1, 16, 16) and len(dropped) == 6
+
+
+def test_load_generator_refuses_a_folder_that_is_not_one(tmp_path):
+    with pytest.raises(UserError, match="not a trained character generator"):
+        load_generator(tmp_path)
+
+
+# --- the augment job ------------------------------------------------------------------------------
+def test_plan_is_deterministic_and_seeds_do_not_depend_on_other_files(tmp_path):
+    root = make_folder(tmp_path / "in")
+    files = sorted(root.rglob("*.png"))
+    labels = np.array([["bar", "box", "dash"].index(p.parent.name) for p in files])
+    tasks = plan(files, labels, root, 3, "mix", 7, "dagan", True)
+    assert len(tasks) == len(files) * 4
+    assert [t.method for t in tasks[:4]] == ["original", "classic", "dagan", "classic"]
+    assert len({t.output for t in tasks}) == len(tasks)
+    fewer = plan(files[1:], labels[1:], root, 3, "mix", 7, "dagan", True)
+    assert {t.output: t.seed for t in fewer}.items() <= {t.output: t.seed for t in tasks}.items()
+    assert task_seed(7, "bar/bar0.png", 0) != task_seed(8, "bar/bar0.png", 0)
+
+
+def test_classic_augment_writes_layout_manifest_and_never_touches_input(tmp_path):
+    root = make_folder(tmp_path / "in")
+    (root / "box" / "notes.txt").write_text("not an image")
+    (root / "box" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (root / "empty").mkdir()
+    before = tree_digest(root)
+    out = tmp_path / "out"
+    summary = augment(root, out, factor=2, method="classic", progress=False)
+    assert tree_digest(root) == before
+    assert summary.inputs == 12 and summary.classes == 3
+    skipped = {Path(s["path"]).name for s in summary.skipped}
+    assert {"notes.txt", "broken.png", "empty"} <= skipped
+    files = outputs(out)
+    assert len(files) == 12 * 3
+    assert sorted({f.split("/")[0] for f in files}) == ["bar", "box", "dash"]
+    rows = read_manifest(out)
+    assert len(rows) == 36
+    assert {r["method"] for r in rows} == {"original", "classic"}
+    new = [r for r in rows if r["method"] == "classic"]
+    assert all(r["seed"].isdigit() and r["source"] for r in new)
+    # the original is copied byte for byte; an augmented image keeps size and differs
+    assert (out / "bar" / "bar0.png").read_bytes() == (root / "bar" / "bar0.png").read_bytes()
+    original = np.asarray(Image.open(root / "bar" / "bar0.png"))
+    augmented = np.asarray(Image.open(out / "bar" / "bar0-classic0.png"))
+    assert augmented.shape == original.shape and not np.array_equal(augmented, original)
+
+
+def test_augment_is_repeatable_refuses_non_empty_output_and_resumes_without_duplicates(tmp_path):
+    root = make_folder(tmp_path / "in")
+    out = tmp_path / "out"
+    augment(root, out, factor=2, method="classic", seed=3, progress=False)
+    first = tree_digest(out)
+    with pytest.raises(UserError, match="not empty"):
+        augment(root, out, factor=2, method="classic", seed=3, progress=False)
+    with pytest.raises(UserError, match="other settings"):
+        augment(root, out, factor=3, method="classic", seed=3, progress=False, resume=True)
+    # simulate a killed run: some outputs and the manifest are missing
+    for name in ("box/box1-classic0.png", "dash/dash3-classic1.png", "manifest.csv"):
+        (out / name).unlink()
+    summary = augment(root, out, factor=2, method="classic", seed=3, progress=False, resume=True)
+    assert summary.written == 2 and summary.already_done == 34
+    assert tree_digest(out) == first  # the same bytes as the unbroken run, nothing duplicated
+    summary = augment(root, out, factor=1, method="classic", seed=3, progress=False, overwrite=True)
+    assert len(outputs(out)) == 24
+
+
+def test_overwrite_never_deletes_a_folder_gensdk_did_not_write(tmp_path):
+    root = make_folder(tmp_path / "in")
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("keep me")
+    with pytest.raises(UserError, match="refusing to overwrite"):
+        augment(root, precious, method="classic", overwrite=True, progress=False)
+    assert (precious / "thesis.txt").read_text() == "keep me"
+    with pytest.raises(UserError, match="outside INPUT_DIR"):
+        augment(root, root / "bar" / "more", method="classic", progress=False)
+
+
+def test_light_background_inputs_give_light_background_outputs(tmp_path):
+    root = make_folder(tmp_path / "in", light=True)
+    out = tmp_path / "out"
+    augment(root, out, factor=1, method="classic", progress=False)
+    image = np.asarray(Image.open(out / "box" / "box0-classic0.png"))
+    assert np.median(np.concatenate([image[0], image[-1]])) > 200
+
+
+def test_cli_train_then_augment_with_a_saved_generator(tmp_path):
+    root = make_folder(tmp_path / "in", per_class=3)
+    model = tmp_path / "cgan"
+    gensdk("characters", "train", root, model, "--method", "cgan", "--steps", "3", "--set", "width=8",
+           "--size", "16", "--device", "cpu", "--quiet", check=True)
+    out = tmp_path / "out"
+    result = gensdk("augment", root, out, "--factor", "2", "--method", "cgan", "--model", model, "--size", "16",
+                    "--device", "cpu", "--quiet", "--filter-confidence", "0.99", check=True)
+    rows = read_manifest(out)
+    generated = [r for r in rows if r["method"] == "cgan"]
+    assert generated and all(r["model"] == str(model) for r in generated)
+    assert all(r["filter_redraws"].isdigit() for r in generated)
+    assert "filter redraws" in result.stdout
+    image = np.asarray(Image.open(out / generated[0]["output"]))
+    assert image.shape == (16, 16) and image.dtype == np.uint8
+    grid = tmp_path / "grid.png"
+    gensdk("characters", "sample", model, grid, "-n", "2", "--device", "cpu", check=True)
+    assert Image.open(grid).size[0] > 32
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing-dir", "OUT"], "missing-dir"),
+    (["IN", "OUT", "--method", "gan"], "unknown method"),
+    (["IN", "OUT", "--factor", "0"], "--factor"),
+    (["IN", "OUT", "--method", "cgan", "--model", "IN"], "not a trained character generator"),
+])
+def test_augment_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    root = make_folder(tmp_path / "IN", per_class=1)
+    args = [str(root) if a == "IN" else str(tmp_path / a) if a in ("OUT", "missing-dir") else a for a in args]
+    if "--model" in args:  # a folder with files but no generator in it
+        args[args.index("--model") + 1] = str(root / "bar")
+    result = gensdk("augment", *args, "--quiet")
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
