@@ -9,7 +9,8 @@ Objectives (``loss=``):
   lsgan          Mao et al. 2017, least squares with targets a (fake), b (real), c (G's target)
   hinge          Lim & Ye 2017 / Miyato et al. 2018, as used by SAGAN and BigGAN
 Stabilizers: instance noise (Sønderby et al. 2017, annealed to 0), feature matching (Salimans et al.
-2016, added to G's loss with a weight), minibatch standard deviation (Karras et al. 2018, in D).
+2016, added to G's loss with a weight), minibatch standard deviation (Karras et al. 2018, in D), and
+differentiable augmentation of everything D sees (DiffAugment, Zhao et al. 2020) for small data sets.
 Conditioning: the label's embedding is concatenated to z in G; D is a projection discriminator
 (Miyato & Koyama 2018): logit = head(h) + <embed(y), h>.
 """
@@ -25,6 +26,7 @@ from torch import nn
 
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.core.nn.dcgan import DCGANDiscriminator, DCGANGenerator
+from gensdk.core.nn.diffaugment import check_policy, diff_augment
 from gensdk.core.nn.layers import MinibatchStdDev
 from gensdk.core.nn.mlp import MLP, activation
 from gensdk.core.nn.progressive import ProDiscriminator, ProGenerator
@@ -142,7 +144,7 @@ class GAN(GenerativeModel):
                  loss: str = "nonsaturating", n_critic: int = 1, gp_weight: float = 10.0, clip: float = 0.01,
                  lsgan_abc: list[float] = (0.0, 1.0, 1.0), minibatch_std: bool = False,
                  drift: float = 0.0, feature_matching: float = 0.0, instance_noise: float = 0.0,
-                 num_classes: int = 0,
+                 diffaugment: str = "", num_classes: int = 0,
                  optimizer: str = "adam", lr_g: float = 2e-4, lr_d: float = 2e-4, betas: list[float] = (0.5, 0.999)):
         super().__init__()
         if n_critic < 1 or z_dim < 1 or num_classes < 0:
@@ -154,6 +156,7 @@ class GAN(GenerativeModel):
         self.z_dim, self.num_classes, self.n_critic = z_dim, num_classes, n_critic
         self.gp_weight, self.clip, self.drift = gp_weight, clip, drift
         self.feature_matching, self.instance_noise = feature_matching, instance_noise
+        self.diffaugment = check_policy(diffaugment)
         self.optimizer, self.lr_g, self.lr_d, self.betas = optimizer, lr_g, lr_d, tuple(betas)
         self.generator, self.discriminator = self.build_networks(
             arch=arch, hidden=list(hidden), output=output, width=width, attention_at=attention_at,
@@ -214,6 +217,9 @@ class GAN(GenerativeModel):
         return batch[1]
 
     def noisy(self, x: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """What D sees of a real or generated batch: DiffAugment, then annealed instance noise."""
+        if self.diffaugment:
+            x = diff_augment(x, self.diffaugment)
         sigma = self.instance_noise * max(0.0, 1.0 - ctx.step / ctx.total_steps)
         return x + sigma * torch.randn_like(x) if sigma > 0 else x
 
@@ -244,7 +250,7 @@ class GAN(GenerativeModel):
             g_loss = self.objective.g_loss(fake_logits)
             if self.feature_matching > 0:
                 with torch.no_grad():
-                    _, real_h = D(real, y, features=True, **kw)
+                    _, real_h = D(self.noisy(real, ctx), y, features=True, **kw)
                 g_loss = g_loss + self.feature_matching * (real_h.mean(0) - fake_h.mean(0)).pow(2).sum()
             ctx.optimize("g", g_loss)
             D.requires_grad_(True)

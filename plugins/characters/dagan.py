@@ -5,7 +5,8 @@ The generator is a U-Net: an encoder of the source image whose bottleneck and mi
 noise maps, and a decoder with skip connections. The discriminator judges *pairs*: (source, another
 real image of its class) against (source, generated), so copying the source is no way out, and the
 generator must learn the variation between examples of one class (here: fonts, sizes, offsets).
-The mode-seeking term of MSGAN (Mao et al. 2019) keeps different noise giving different images.
+The mode-seeking term of MSGAN (Mao et al. 2019) keeps different noise giving different images, and
+DiffAugment (the same shift / cutout of both images of a pair) keeps D from memorising a small set.
 Images are in [-1, 1].
 """
 
@@ -20,6 +21,7 @@ from torch.nn.utils import spectral_norm as _sn
 from gensdk.core.gan import Objective, gradient_penalty
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.core.nn.dcgan import DCGANDiscriminator
+from gensdk.core.nn.diffaugment import check_policy, diff_augment
 
 
 def _down(c_in: int, c_out: int) -> nn.Module:
@@ -80,8 +82,11 @@ class PairDiscriminator(nn.Module):
         head = nn.Linear(self.body.out_features, 1)
         self.head = _sn(head) if spectral_norm else head
 
-    def forward(self, x: torch.Tensor, y: Any = None, *, source: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(torch.cat([source, x], 1))).squeeze(1)
+    def forward(self, x: torch.Tensor, y: Any = None, *, source: torch.Tensor, policy: list[str] = ()) -> torch.Tensor:
+        pair = torch.cat([source, x], 1)
+        if policy:  # one augmentation for both images, so that their relation is kept
+            pair = diff_augment(pair, list(policy))
+        return self.head(self.body(pair)).squeeze(1)
 
 
 @register_model("dagan")
@@ -90,13 +95,15 @@ class DAGAN(GenerativeModel):
 
     def __init__(self, *, image_size: int = 32, channels: int = 1, z_dim: int = 64, width: int = 64,
                  dropout: float = 0.3, loss: str = "hinge", spectral_norm: bool = True,
-                 minibatch_std: bool = True, gp_weight: float = 10.0, diversity: float = 1.0,
+                 minibatch_std: bool = True, gp_weight: float = 10.0, diversity: float = 0.1,
+                 diffaugment: str = "translation,cutout",
                  lr_g: float = 2e-4, lr_d: float = 2e-4, betas: list[float] = (0.0, 0.9)):
         super().__init__()
         if z_dim < 1 or width < 4 or diversity < 0:
             raise ValueError("z_dim must be >= 1, width >= 4 and diversity >= 0")
         self.objective = Objective(loss)
         self.z_dim, self.gp_weight, self.diversity = z_dim, gp_weight, diversity
+        self.policy = check_policy(diffaugment)
         self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
         self.image_shape = (channels, image_size, image_size)
         self.generator = UNetGenerator(channels, image_size, z_dim, width, dropout)
@@ -117,7 +124,8 @@ class DAGAN(GenerativeModel):
         z = torch.randn(source.shape[0], self.z_dim, device=source.device)
         with torch.no_grad():
             fake = G(source, z)
-        d_loss = self.objective.d_loss(D(target, source=source), D(fake, source=source))
+        d_loss = self.objective.d_loss(D(target, source=source, policy=self.policy),
+                                       D(fake, source=source, policy=self.policy))
         if self.objective.name == "wgan-gp":
             d_loss = d_loss + self.gp_weight * gradient_penalty(D, target, fake, source=source)
         ctx.optimize("d", d_loss)
@@ -125,7 +133,7 @@ class DAGAN(GenerativeModel):
         D.requires_grad_(False)
         z1, z2 = torch.randn(2, source.shape[0], self.z_dim, device=source.device)
         fake1, fake2 = G(source, z1), G(source, z2)
-        g_loss = self.objective.g_loss(D(fake1, source=source))
+        g_loss = self.objective.g_loss(D(fake1, source=source, policy=self.policy))
         losses = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
         if self.diversity > 0:  # MSGAN: image distance per unit of noise distance should not vanish
             ratio = (fake1 - fake2).abs().flatten(1).mean(1) / (z1 - z2).abs().mean(1)

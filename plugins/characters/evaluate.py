@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,8 @@ def low_data_benchmark(train: CharacterSet, test: CharacterSet, out_dir: str | P
                 else:
                     resume = (folder / "checkpoint.pt").is_file()
                     generator = train_generator(method, x, y, train.classes, folder, steps=generator_steps, seed=seed,
-                                                device=str(dev), model_options=opts, classifier_recipe=recipe,
+                                                device=str(dev), model_options=opts,
+                                                classifier_recipe=replace(recipe, label_smoothing=0.0),
                                                 resume=resume, overwrite=not resume, progress=progress)
                 fake, fake_y, dropped = generated_copies(generator, x, y, factor, seed, filter_confidence)
                 if reference is None:

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The characters benchmarks on the GPU machine. Carry .whl (../shared/tools/device_wheels.py images) and
+# data/characters.npz (benchmarks/characters_lowdata.py render). Usage: bash benchmarks/gpu_characters.sh VERB [ARGS]
+set -euo pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=$PWD:/tmp/site NO_ALBUMENTATIONS_UPDATE=1
+verb=$1; shift
+case $verb in
+  smoke)  # a few steps of everything, to catch a GPU-only fault before the long run
+    python3 benchmarks/characters_lowdata.py run --data data/characters.npz --out /tmp/smoke --per-class 5 \
+      --seed 0 --steps 100 --classifier-steps 100 --factor 2 "$@" ;;
+  lowdata)  # work in runs/ (kept on a warm machine between calls, so a later call resumes); at most 8
+    # files come back from $OUT: the merged results, the log and seed 0's grids
+    timeout "${BUDGET:-540}" python3 benchmarks/characters_lowdata.py run --data data/characters.npz \
+      --out runs/lowdata "$@" || echo "stopped (rc $?): resumable"
+    cat runs/lowdata/seed*/results.jsonl > "$OUT/results.jsonl"
+    tail -n 40 runs/lowdata/seed*.log > "$OUT/log.txt" || true
+    for f in runs/lowdata/seed0/grid-*.png; do [ -e "$f" ] && cp "$f" "$OUT/"; done; true ;;
+  speed)
+    python3 benchmarks/characters_augment_speed.py --data data/characters.npz --out "$OUT/speed" "$@" ;;
+esac
