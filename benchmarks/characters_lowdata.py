@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import provenance, write_results  # noqa: E402
@@ -66,7 +67,8 @@ def run(args: argparse.Namespace) -> None:
     if args.seeds_parallel and len(args.seed) > 1:  # one process per seed: the GPU has room for all
         common = ["--data", args.data, "--out", args.out, "--per-class", *map(str, args.per_class), "--methods",
                   *args.methods, "--factor", str(args.factor), "--steps", str(args.steps), "--width", str(args.width),
-                  "--classifier-steps", str(args.classifier_steps), "--device", args.device, "--no-parallel"]
+                  "--classifier-steps", str(args.classifier_steps), "--device", args.device, "--no-parallel",
+                  *[x for o in args.option for x in ("--option", o)]]
         procs = [subprocess.Popen([sys.executable, __file__, "run", *common, "--seed", str(s)],
                                   stdout=open(out / f"seed{s}.log", "w"), stderr=subprocess.STDOUT)
                  for s in args.seed]
@@ -78,6 +80,10 @@ def run(args: argparse.Namespace) -> None:
 
     train, test, meta = load(args.data)
     widths = {"cgan": {"width": args.width}, "dagan": {"width": args.width}, "cvae": {}}
+    for option in args.option:  # METHOD:key=value
+        method, _, assignment = option.partition(":")
+        key, _, value = assignment.partition("=")
+        widths[method][key] = yaml.safe_load(value)
     start = time.perf_counter()
     for s in args.seed:
         low_data_benchmark(train, test, Path(args.out) / f"seed{s}", per_class=args.per_class, seeds=[s],
@@ -123,6 +129,7 @@ def main() -> None:
     b.add_argument("--classifier-steps", type=int, default=2000)
     b.add_argument("--device", default="auto")
     b.add_argument("--no-parallel", dest="seeds_parallel", action="store_false")
+    b.add_argument("--option", action="append", default=[], help="A generator option, METHOD:key=value.")
     p = sub.add_parser("report")
     p.add_argument("--runs", required=True)
     p.add_argument("--out", default="benchmarks/results/characters_lowdata")

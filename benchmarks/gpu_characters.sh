@@ -16,6 +16,22 @@ case $verb in
     cat runs/lowdata/seed*/results.jsonl > "$OUT/results.jsonl"
     tail -n 40 runs/lowdata/seed*.log > "$OUT/log.txt" || true
     for f in runs/lowdata/seed0/grid-*.png; do [ -e "$f" ] && cp "$f" "$OUT/"; done; true ;;
+  probe)  # variants side by side: each argument is one quoted set of run options
+    i=0; for variant in "$@"; do
+      python3 benchmarks/characters_lowdata.py run --data data/characters.npz --out /tmp/probe$i --per-class 5 \
+        --seed 0 --no-parallel $variant > /tmp/probe$i.log 2>&1 &
+      i=$((i+1)); done; wait
+    for j in $(seq 0 $((i-1))); do echo "== variant $j"; cat /tmp/probe$j/seed0/results.jsonl; done > "$OUT/probe.txt"
+    for j in $(seq 0 $((i-1))); do tail -3 /tmp/probe$j.log; done
+    python3 - "$i" <<'PY'
+import sys
+from PIL import Image
+grids = [Image.open(p) for j in range(int(sys.argv[1])) for p in sorted(__import__("glob").glob(f"/tmp/probe{j}/seed0/grid-*.png"))]
+w = sum(g.width for g in grids) + 10 * len(grids); canvas = Image.new("RGB", (w, max(g.height for g in grids)), "red"); x = 0
+for g in grids: canvas.paste(g, (x, 0)); x += g.width + 10
+canvas.save(__import__("os").environ["OUT"] + "/probe.png")
+PY
+    ;;
   speed)
     python3 benchmarks/characters_augment_speed.py --data data/characters.npz --out "$OUT/speed" "$@" ;;
 esac

@@ -9,7 +9,8 @@ Objectives (``loss=``):
   lsgan          Mao et al. 2017, least squares with targets a (fake), b (real), c (G's target)
   hinge          Lim & Ye 2017 / Miyato et al. 2018, as used by SAGAN and BigGAN
 Stabilizers: instance noise (Sønderby et al. 2017, annealed to 0), feature matching (Salimans et al.
-2016, added to G's loss with a weight), minibatch standard deviation (Karras et al. 2018, in D), and
+2016, added to G's loss with a weight), minibatch standard deviation (Karras et al. 2018, in D), the
+mode-seeking term against conditional collapse (MSGAN, Mao et al. 2019, ``diversity``), and
 differentiable augmentation of everything D sees (DiffAugment, Zhao et al. 2020) for small data sets.
 Conditioning: the label's embedding is concatenated to z in G; D is a projection discriminator
 (Miyato & Koyama 2018): logit = head(h) + <embed(y), h>.
@@ -72,6 +73,13 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
         out = critic(mixed, **kw)
         (grad,) = torch.autograd.grad(out.sum(), mixed, create_graph=True)
         return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+def mode_seeking(fake1: torch.Tensor, fake2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """MSGAN's term (Mao et al. 2019), to minimise: the inverse of the image distance per unit of noise
+    distance between two samples of one condition; a conditional G that ignores z makes it explode."""
+    ratio = (fake1 - fake2).abs().flatten(1).mean(1) / (z1 - z2).abs().mean(1)
+    return 1.0 / (ratio.mean() + 1e-5)
 
 
 class Generator(nn.Module):
@@ -144,11 +152,11 @@ class GAN(GenerativeModel):
                  loss: str = "nonsaturating", n_critic: int = 1, gp_weight: float = 10.0, clip: float = 0.01,
                  lsgan_abc: list[float] = (0.0, 1.0, 1.0), minibatch_std: bool = False,
                  drift: float = 0.0, feature_matching: float = 0.0, instance_noise: float = 0.0,
-                 diffaugment: str = "", num_classes: int = 0,
+                 diffaugment: str = "", diversity: float = 0.0, num_classes: int = 0,
                  optimizer: str = "adam", lr_g: float = 2e-4, lr_d: float = 2e-4, betas: list[float] = (0.5, 0.999)):
         super().__init__()
-        if n_critic < 1 or z_dim < 1 or num_classes < 0:
-            raise ValueError("n_critic and z_dim must be >= 1 and num_classes >= 0")
+        if n_critic < 1 or z_dim < 1 or num_classes < 0 or diversity < 0:
+            raise ValueError("n_critic and z_dim must be >= 1, num_classes and diversity >= 0")
         if optimizer not in ("adam", "rmsprop"):
             raise ValueError(f"optimizer must be adam or rmsprop, got {optimizer!r}")
         self.objective = Objective(loss, tuple(lsgan_abc))
@@ -157,6 +165,7 @@ class GAN(GenerativeModel):
         self.gp_weight, self.clip, self.drift = gp_weight, clip, drift
         self.feature_matching, self.instance_noise = feature_matching, instance_noise
         self.diffaugment = check_policy(diffaugment)
+        self.diversity = diversity
         self.optimizer, self.lr_g, self.lr_d, self.betas = optimizer, lr_g, lr_d, tuple(betas)
         self.generator, self.discriminator = self.build_networks(
             arch=arch, hidden=list(hidden), output=output, width=width, attention_at=attention_at,
@@ -246,8 +255,12 @@ class GAN(GenerativeModel):
         if ctx.step % self.n_critic == 0:
             D.requires_grad_(False)  # G's backward need not fill D's gradients
             z = torch.randn(real.shape[0], self.z_dim, device=real.device)
-            fake_logits, fake_h = D(self.noisy(G(z, y, **kw), ctx), y, features=True, **kw)
+            fake = G(z, y, **kw)
+            fake_logits, fake_h = D(self.noisy(fake, ctx), y, features=True, **kw)
             g_loss = self.objective.g_loss(fake_logits)
+            if self.diversity > 0:
+                z2 = torch.randn_like(z)
+                g_loss = g_loss + self.diversity * mode_seeking(fake, G(z2, y, **kw), z, z2)
             if self.feature_matching > 0:
                 with torch.no_grad():
                     _, real_h = D(self.noisy(real, ctx), y, features=True, **kw)

@@ -15,10 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm as _sn
 
-from gensdk.core.gan import Objective, gradient_penalty
+from gensdk.core.gan import Objective, gradient_penalty, mode_seeking
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.core.nn.dcgan import DCGANDiscriminator
 from gensdk.core.nn.diffaugment import check_policy, diff_augment
@@ -89,6 +90,20 @@ class PairDiscriminator(nn.Module):
         return self.head(self.body(pair)).squeeze(1)
 
 
+class ClassCritic(nn.Module):
+    """Names the class of one image; trained on real images, it tells G when a variant has left the
+    class of its source (the auxiliary classifier of AC-GAN, kept apart from D so that D's view of the
+    source cannot give the answer away)."""
+
+    def __init__(self, channels: int, image_size: int, width: int, num_classes: int):
+        super().__init__()
+        self.body = DCGANDiscriminator(image_size, channels, width=width, spectral_norm=True, batch_norm=False)
+        self.head = nn.Linear(self.body.out_features, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
 @register_model("dagan")
 class DAGAN(GenerativeModel):
     """Image-conditioned GAN. A training batch is ``(source, target)``: two images of one class."""
@@ -96,7 +111,7 @@ class DAGAN(GenerativeModel):
     def __init__(self, *, image_size: int = 32, channels: int = 1, z_dim: int = 64, width: int = 64,
                  dropout: float = 0.3, loss: str = "hinge", spectral_norm: bool = True,
                  minibatch_std: bool = True, gp_weight: float = 10.0, diversity: float = 0.1,
-                 diffaugment: str = "translation,cutout",
+                 diffaugment: str = "translation,cutout", num_classes: int = 0, class_weight: float = 1.0,
                  lr_g: float = 2e-4, lr_d: float = 2e-4, betas: list[float] = (0.0, 0.9)):
         super().__init__()
         if z_dim < 1 or width < 4 or diversity < 0:
@@ -104,13 +119,17 @@ class DAGAN(GenerativeModel):
         self.objective = Objective(loss)
         self.z_dim, self.gp_weight, self.diversity = z_dim, gp_weight, diversity
         self.policy = check_policy(diffaugment)
+        self.num_classes, self.class_weight = num_classes, class_weight
         self.lr_g, self.lr_d, self.betas = lr_g, lr_d, tuple(betas)
         self.image_shape = (channels, image_size, image_size)
         self.generator = UNetGenerator(channels, image_size, z_dim, width, dropout)
         self.discriminator = PairDiscriminator(channels, image_size, width, spectral_norm, minibatch_std)
+        # with labels, a class critic keeps variants in their source's class
+        self.critic = ClassCritic(channels, image_size, max(4, width // 2), num_classes) if num_classes else None
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"d": torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas),
+        d_params = list(self.discriminator.parameters()) + (list(self.critic.parameters()) if self.critic else [])
+        return {"d": torch.optim.Adam(d_params, lr=self.lr_d, betas=self.betas),
                 "g": torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=self.betas)}
 
     def ema_module(self) -> nn.Module:
@@ -120,6 +139,7 @@ class DAGAN(GenerativeModel):
         if len(batch) < 2:
             raise ValueError("DAGAN trains on pairs: data must be (source, target) images of the same class")
         source, target = batch[0], batch[1]
+        labels = batch[2] if self.critic is not None and len(batch) > 2 else None
         G, D = self.generator, self.discriminator
         z = torch.randn(source.shape[0], self.z_dim, device=source.device)
         with torch.no_grad():
@@ -128,21 +148,32 @@ class DAGAN(GenerativeModel):
                                        D(fake, source=source, policy=self.policy))
         if self.objective.name == "wgan-gp":
             d_loss = d_loss + self.gp_weight * gradient_penalty(D, target, fake, source=source)
+        if labels is not None:
+            d_loss = d_loss + self.class_weight * F.cross_entropy(self.critic(self.augment(target)), labels)
         ctx.optimize("d", d_loss)
 
-        D.requires_grad_(False)
+        frozen = [D] + ([self.critic] if self.critic is not None else [])
+        for net in frozen:
+            net.requires_grad_(False)
         z1, z2 = torch.randn(2, source.shape[0], self.z_dim, device=source.device)
-        fake1, fake2 = G(source, z1), G(source, z2)
+        fake1 = G(source, z1)
         g_loss = self.objective.g_loss(D(fake1, source=source, policy=self.policy))
         losses = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
-        if self.diversity > 0:  # MSGAN: image distance per unit of noise distance should not vanish
-            ratio = (fake1 - fake2).abs().flatten(1).mean(1) / (z1 - z2).abs().mean(1)
-            mode_seeking = 1.0 / (ratio.mean() + 1e-5)
-            g_loss = g_loss + self.diversity * mode_seeking
-            losses["mode_seeking"] = mode_seeking.detach()
+        if labels is not None:
+            class_loss = F.cross_entropy(self.critic(self.augment(fake1)), labels)
+            g_loss = g_loss + self.class_weight * class_loss
+            losses["class_loss"] = class_loss.detach()
+        if self.diversity > 0:
+            ms = mode_seeking(fake1, G(source, z2), z1, z2)
+            g_loss = g_loss + self.diversity * ms
+            losses["mode_seeking"] = ms.detach()
         ctx.optimize("g", g_loss)
-        D.requires_grad_(True)
+        for net in frozen:
+            net.requires_grad_(True)
         return losses
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        return diff_augment(x, self.policy) if self.policy else x
 
     @torch.no_grad()
     def generate(self, source: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:

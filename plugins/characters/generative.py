@@ -127,10 +127,10 @@ def _model_and_data(method: str, images: torch.Tensor, labels: torch.Tensor, num
     if method == "cvae":
         model = build_model("vae", data_shape=list(images.shape[1:]), num_classes=num_classes, **options)
         return model, (images, labels)
-    model = build_model("dagan", image_size=size, channels=images.shape[1], **options)
+    model = build_model("dagan", image_size=size, channels=images.shape[1], num_classes=num_classes, **options)
     i, j = same_class_pairs(labels, MAX_PAIRS, seed)
     scaled = images * 2 - 1
-    return model, (scaled[i], scaled[j])
+    return model, (scaled[i], scaled[j], labels[i])
 
 
 def train_generator(method: str, images: torch.Tensor, labels: torch.Tensor, classes: list[str],
