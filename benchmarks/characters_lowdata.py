@@ -64,14 +64,15 @@ def load(path: str):
 def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.seeds_parallel and len(args.seed) > 1:  # one process per seed: the GPU has room for all
-        common = ["--data", args.data, "--out", args.out, "--per-class", *map(str, args.per_class), "--methods",
-                  *args.methods, "--factor", str(args.factor), "--steps", str(args.steps), "--width", str(args.width),
-                  "--classifier-steps", str(args.classifier_steps), "--device", args.device, "--no-parallel",
+    cells = [(s, b) for s in args.seed for b in args.per_class]
+    if args.seeds_parallel and len(cells) > 1:  # one process per seed and budget: the GPU has room for all
+        common = ["--data", args.data, "--out", args.out, "--methods", *args.methods, "--factor", str(args.factor),
+                  "--steps", str(args.steps), "--width", str(args.width), "--classifier-steps",
+                  str(args.classifier_steps), "--device", args.device, "--no-parallel",
                   *[x for o in args.option for x in ("--option", o)]]
-        procs = [subprocess.Popen([sys.executable, __file__, "run", *common, "--seed", str(s)],
-                                  stdout=open(out / f"seed{s}.log", "w"), stderr=subprocess.STDOUT)
-                 for s in args.seed]
+        procs = [subprocess.Popen([sys.executable, __file__, "run", *common, "--seed", str(s), "--per-class", str(b)],
+                                  stdout=open(out / f"seed{s}-pc{b}.log", "w"), stderr=subprocess.STDOUT)
+                 for s, b in cells]
         codes = [p.wait() for p in procs]
         print("exit codes", codes)
         sys.exit(max(codes))
@@ -85,13 +86,14 @@ def run(args: argparse.Namespace) -> None:
         key, _, value = assignment.partition("=")
         widths[method][key] = yaml.safe_load(value)
     start = time.perf_counter()
-    for s in args.seed:
-        low_data_benchmark(train, test, Path(args.out) / f"seed{s}", per_class=args.per_class, seeds=[s],
+    for s, b in cells:
+        low_data_benchmark(train, test, out / f"seed{s}-pc{b}", per_class=[b], seeds=[s],
                            methods=args.methods, factor=args.factor, generator_steps=args.steps,
                            generator_options=widths, classifier_recipe=ClassifierRecipe(steps=args.classifier_steps),
                            device=args.device, progress=False)
     record = {"seconds": time.perf_counter() - start, "args": vars(args), **provenance()}
-    (Path(args.out) / f"seed{'-'.join(map(str, args.seed))}.run.json").write_text(json.dumps(record, indent=2))
+    name = "-".join(f"{s}.{b}" for s, b in cells)
+    (out / f"seed{name}.run.json").write_text(json.dumps(record, indent=2))
 
 
 def report(args: argparse.Namespace) -> None:

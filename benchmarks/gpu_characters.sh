@@ -14,8 +14,8 @@ case $verb in
     timeout "${BUDGET:-540}" python3 benchmarks/characters_lowdata.py run --data data/characters.npz \
       --out runs/lowdata "$@" || echo "stopped (rc $?): resumable"
     cat runs/lowdata/seed*/results.jsonl > "$OUT/results.jsonl"
-    tail -n 40 runs/lowdata/seed*.log > "$OUT/log.txt" || true
-    for f in runs/lowdata/seed0/grid-*.png; do [ -e "$f" ] && cp "$f" "$OUT/"; done; true ;;
+    tail -n 40 runs/lowdata/seed*.log runs/lowdata/seed*.run.json > "$OUT/log.txt" || true
+    for f in runs/lowdata/seed0-*/grid-*.png; do [ -e "$f" ] && cp "$f" "$OUT/"; done; true ;;
   probe)  # variants side by side: each argument is one quoted set of run options
     i=0; for variant in "$@"; do
       python3 benchmarks/characters_lowdata.py run --data data/characters.npz --out /tmp/probe$i --per-class 5 \

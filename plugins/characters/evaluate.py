@@ -4,6 +4,7 @@ For each images-per-class budget and seed: draw that many real training images p
 the fixed CNN (``classifier.py``) on (a) the real subset, (b) + classic augmentation, (c) + each
 generator's samples, (d) + both, and measure accuracy on the test set (fonts never seen in
 training). The generators and the filtering classifier are trained on the same real subset only.
+A further cell, ``classic+<method>+aug``, also passes the generated images through the classic pipeline.
 Sample quality: Frechet distance and precision/recall of each generator's images against the real
 training images, in the feature space of a reference CNN trained on all the real training images.
 Results go to a JSON-lines file one finished cell at a time, so an interrupted run resumes.
@@ -122,7 +123,7 @@ def low_data_benchmark(train: CharacterSet, test: CharacterSet, out_dir: str | P
             classic_y = y.repeat(factor)
             cell("classic", torch.cat([x, classic]), torch.cat([y, classic_y]))
             for method in methods:
-                if all((budget, seed, c) in done for c in (method, f"classic+{method}")):
+                if all((budget, seed, c) in done for c in (method, f"classic+{method}", f"classic+{method}+aug")):
                     continue
                 opts = (generator_options or {}).get(method, {})
                 folder = out_dir / "generators" / f"{method}-{budget}-{seed}"
@@ -142,6 +143,9 @@ def low_data_benchmark(train: CharacterSet, test: CharacterSet, out_dir: str | P
                          **quality(reference, train.images, fake, seed)}
                 cell(method, torch.cat([x, fake]), torch.cat([y, fake_y]), **extra)
                 cell(f"classic+{method}", torch.cat([x, classic, fake]), torch.cat([y, classic_y, fake_y]), **extra)
+                # the generated images through the classic pipeline too, as a user of --method mix may do
+                cell(f"classic+{method}+aug", torch.cat([x, classic, classic_copies(fake, 1, seed + 500)]),
+                     torch.cat([y, classic_y, fake_y]), **extra)
                 if seed == seeds[0]:
                     _grid(x, y, fake, fake_y, out_dir / f"grid-{method}-{budget}.png")
     table = summarize(list(done.values()))

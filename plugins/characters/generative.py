@@ -42,7 +42,7 @@ CLASSIFIER_DIR = "classifier"
 DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "cgan": {"model": {"name": "gan", "arch": "dcgan", "loss": "hinge", "spectral_norm": True, "minibatch_std": True,
                        "width": 32, "z_dim": 64, "lr_g": 2e-4, "lr_d": 2e-4, "betas": [0.0, 0.9],
-                       "diffaugment": "translation,cutout"},
+                       "diffaugment": "translation,cutout", "diversity": 0.3},
              "train": {"steps": 3000, "batch_size": 64, "ema_decay": 0.999}},
     "cvae": {"model": {"name": "vae", "hidden": [512, 256], "latent_dim": 32, "likelihood": "bernoulli", "lr": 1e-3},
              "train": {"steps": 3000, "batch_size": 128}},
