@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["classic", "cgan", "cvae", "dagan"])
     parser.add_argument("--train-steps", type=int, default=200)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--models", help="A folder of trained generators named <method>-*, e.g. a low-data run's "
+                                         "generators/ (the 110 classes match); else each is trained briefly here")
     args = parser.parse_args()
 
     from plugins.characters.augment import augment
@@ -58,14 +60,16 @@ def main() -> None:
     rows, table = [], ["| method | images written | seconds | images/s |", "|---|---|---|---|"]
     for method in args.methods:
         model = None
-        if method != "classic":
+        if method != "classic" and args.models:
+            model = sorted(Path(args.models).glob(f"{method}-*"))[-1]
+        elif method != "classic":
             chars = load_folder(work / "input")
             model = work / f"model-{method}"
             train_generator(method, chars.images, chars.labels, chars.classes, model, steps=args.train_steps,
                             device=args.device, progress=False)
         s = augment(work / "input", work / f"out-{method}", factor=args.factor, method=method, model_dir=model,
                     device=args.device, keep_originals=False, progress=False)
-        rows.append({"method": method, "written": s.written, "seconds": s.seconds,
+        rows.append({"method": method, "model": str(model) if model else None, "written": s.written, "seconds": s.seconds,
                      "images_per_second": s.images_per_second, "filter_redraws": s.filter_dropped})
         table.append(f"| {method} | {s.written} | {s.seconds:.1f} | {s.images_per_second:.0f} |")
         print(table[-1], flush=True)
