@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["classic", "cgan", "cvae", "dagan"])
     parser.add_argument("--train-steps", type=int, default=200)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-filter", dest="filter", action="store_false",
+                        help="Skip sample filtering (for untrained generators, whose draws it would mostly reject)")
     parser.add_argument("--models", help="A folder of trained generators named <method>-*, e.g. a low-data run's "
                                          "generators/ (the 110 classes match); else each is trained briefly here")
     args = parser.parse_args()
@@ -68,8 +70,9 @@ def main() -> None:
             train_generator(method, chars.images, chars.labels, chars.classes, model, steps=args.train_steps,
                             device=args.device, progress=False)
         s = augment(work / "input", work / f"out-{method}", factor=args.factor, method=method, model_dir=model,
-                    device=args.device, keep_originals=False, progress=False)
-        rows.append({"method": method, "model": str(model) if model else None, "written": s.written, "seconds": s.seconds,
+                    device=args.device, keep_originals=False, filter_samples=args.filter, progress=False)
+        rows.append({"method": method, "model": str(model) if model else None, "filter": args.filter,
+                     "written": s.written, "seconds": s.seconds,
                      "images_per_second": s.images_per_second, "filter_redraws": s.filter_dropped})
         table.append(f"| {method} | {s.written} | {s.seconds:.1f} | {s.images_per_second:.0f} |")
         print(table[-1], flush=True)

@@ -6,7 +6,7 @@ Step 1, here (fonts are on this machine): render the font data set into one .npz
     python benchmarks/characters_lowdata.py render --out data/characters.npz
 Step 2, on the GPU machine (seeds run as parallel processes; resumable cell by cell):
     python benchmarks/characters_lowdata.py run --data data/characters.npz --out $OUT/lowdata
-Step 3: python benchmarks/characters_lowdata.py report --runs DIR --out benchmarks/results/characters_lowdata
+Step 3: python benchmarks/characters_lowdata.py report --results RESULTS.jsonl --date ... --device ... --commit ...
 """
 
 from __future__ import annotations
@@ -97,17 +97,16 @@ def run(args: argparse.Namespace) -> None:
 
 
 def report(args: argparse.Namespace) -> None:
+    """Summarize a run's results.jsonl (the cells of every seed and budget) into ``--out``.{md,json}.
+    The run's date, device, command and commit are given here: its *.run.json files stay on the device."""
     from plugins.characters.evaluate import markdown, summarize
 
-    runs = Path(args.runs)
-    records = [json.loads(line) for f in sorted(runs.glob("seed*/results.jsonl")) for line in f.read_text().splitlines()
-               if line.strip()]
+    records = [json.loads(line) for line in Path(args.results).read_text().splitlines() if line.strip()]
     table = summarize(records)
-    run_info = [json.loads(f.read_text()) for f in sorted(runs.glob("*.run.json"))]
     record = {"title": "Characters: low-data accuracy with classic and generative augmentation",
-              **{k: run_info[0][k] for k in ("date", "device", "command", "commit")}, "runs": run_info,
-              "table": table, "cells": records}
-    write_results(args.out, record, [markdown(table)])
+              "date": args.date, "device": args.device, "command": args.command, "commit": args.commit,
+              "gpu_minutes": args.gpu_minutes, "table": table, "cells": records}
+    write_results(args.out, record, [args.note, "", markdown(table)] if args.note else [markdown(table)])
     print(markdown(table))
 
 
@@ -133,8 +132,10 @@ def main() -> None:
     b.add_argument("--no-parallel", dest="seeds_parallel", action="store_false")
     b.add_argument("--option", action="append", default=[], help="A generator option, METHOD:key=value.")
     p = sub.add_parser("report")
-    p.add_argument("--runs", required=True)
+    p.add_argument("--results", required=True, help="The run's merged results.jsonl")
     p.add_argument("--out", default="benchmarks/results/characters_lowdata")
+    for key in ("date", "device", "command", "commit", "gpu-minutes", "note"):
+        p.add_argument(f"--{key}", default="")
     args = parser.parse_args()
     if args.verb == "run" and not args.seed:
         args.seed = [0, 1, 2]

@@ -23,9 +23,9 @@ def device_description() -> str:
 
 
 def provenance() -> dict[str, Any]:
-    # the device machine gets a copy of the tree without .git: the caller passes GENSDK_COMMIT there
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    commit = commit or os.environ.get("GENSDK_COMMIT", "")
+    # the device machine's copy of the tree may carry a stale .git: the caller's GENSDK_COMMIT wins there
+    commit = os.environ.get("GENSDK_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": device_description(),
             "command": "python " + " ".join(sys.argv), "commit": commit or "unknown"}
 

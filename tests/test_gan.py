@@ -156,3 +156,39 @@ def test_nonsaturating_gan_learns_a_four_mode_ring_on_cpu():
                                                           ema_decay=0.99)).fit()
     result = evaluate(trained, data, n_samples=2000)
     assert result["modes"] == 4 and result["high_quality"] > 0.5
+
+
+def test_diffaugment_shifts_cuts_and_passes_gradients():
+    from gensdk.core.nn.diffaugment import check_policy, cutout, diff_augment, translation
+
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 16, 16)
+    x[:, :, 6:10, 6:10] = 1.0
+    shifted = translation(x)
+    assert shifted.shape == x.shape
+    assert torch.allclose(shifted.sum((1, 2, 3)), x.sum((1, 2, 3)))  # a square away from the edge moves whole
+    assert not torch.equal(shifted, x)
+    ink = torch.full((8, 1, 16, 16), 2.0)
+    ink[:, :, 0, 0] = 1.0  # the minimum: cutout's background
+    holes = cutout(ink)
+    assert ((holes == 1).flatten(1).sum(1) >= 9).all()  # every image got a hole of at least 3x3 inside it
+    assert set(holes.unique().tolist()) == {1.0, 2.0}
+    y = x.clone().requires_grad_(True)
+    diff_augment(y, check_policy("translation,cutout,brightness")).sum().backward()
+    assert y.grad is not None and y.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="unknown DiffAugment policy"):
+        check_policy("translation,flip")
+
+
+def test_mode_seeking_grows_when_the_generator_ignores_z():
+    from gensdk.core.gan import mode_seeking
+
+    z1, z2 = torch.randn(2, 8, 4)
+    same = torch.ones(8, 1, 4, 4)
+    different = torch.rand(8, 1, 4, 4)
+    assert mode_seeking(same, same, z1, z2) > 1e4
+    assert mode_seeking(same, different, z1, z2) < 100
+    model = GAN(data_shape=[2], hidden=[8], num_classes=2, diversity=1.0, diffaugment="")
+    ctx = StepContext(model.make_optimizers(), step=0, total_steps=1)
+    losses = model.train_step((torch.randn(16, 2), torch.arange(16) % 2), ctx)
+    assert torch.isfinite(losses["g_loss"])
