@@ -1,0 +1,1 @@
+"""The tabular plugin: synthetic tables and dataset families (work in progress)."""
