@@ -1,0 +1,21 @@
+"""gensdk tabular inspect: a real table in, its detected types out; bad files are one line, exit 2."""
+
+import json
+
+from helpers import gensdk
+
+
+def test_inspect_an_example_and_write_editable_metadata(tmp_path):
+    out = tmp_path / "iris.json"
+    result = gensdk("tabular", "inspect", "iris", "-o", out, check=True)
+    assert "150 rows, 5 columns" in result.stdout and "categorical" in result.stdout
+    saved = json.loads(out.read_text())
+    assert saved["target"] == "species" and saved["columns"]["species"]["type"] == "categorical"
+
+
+def test_inspect_refuses_a_ragged_file_in_one_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n3,4,5\n")
+    result = gensdk("tabular", "inspect", bad)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {bad}: ragged rows: line 3 has 3 fields, expected 2"]
