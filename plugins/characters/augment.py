@@ -28,7 +28,7 @@ from gensdk.core.io import atomic_write, write_json
 from gensdk.core.trainer import resolve_device
 from gensdk.errors import UserError
 
-from .classic import ClassicAugmenter
+from .classic import ClassicAugmenter, light_background
 from .data import BadImage, read_image, scan_folder, to_gray_square
 from .generative import METHODS as GENERATIVE, CharacterGenerator, generate_filtered, load_generator, train_generator
 
@@ -127,12 +127,6 @@ def save_png(path: Path, image: np.ndarray) -> None:
 
 def copy_file(source: Path, target: Path) -> None:
     atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
-
-
-def light_background(image: np.ndarray) -> bool:
-    gray = image if image.ndim == 2 else image.mean(2)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return float(np.median(border)) > 127
 
 
 def to_uint8(image: torch.Tensor, light: bool) -> np.ndarray:

@@ -103,7 +103,8 @@ def pipeline(spec: str | os.PathLike = "default") -> A.Compose:
     return transform
 
 
-def _light_background(image: np.ndarray) -> bool:
+def light_background(image: np.ndarray) -> bool:
+    """Characters on a light page (border median > 127), as opposed to bright ink on dark."""
     border = np.concatenate([image[0].ravel(), image[-1].ravel(), image[:, 0].ravel(), image[:, -1].ravel()])
     return float(np.median(border)) > 127
 
@@ -133,7 +134,7 @@ class ClassicAugmenter:
         """``image``: uint8 (H, W) or (H, W, 3), either polarity; same shape, dtype and polarity back."""
         if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
             raise ValueError(f"expected a uint8 (H, W) or (H, W, 3) image, got {image.dtype} {image.shape}")
-        invert = _light_background(image)
+        invert = light_background(image)
         out = self._run(255 - image if invert else image, seed)
         # when no transform fires albumentations hands back its input: never return the caller's array
         return 255 - out if invert else out.copy()
