@@ -20,7 +20,7 @@ import yaml
 from gensdk.core import registry  # noqa: F401  (registers the core models)
 from gensdk.core.data import Dataset, load_dataset
 from gensdk.core.evaluation import evaluate as evaluate_model
-from gensdk.core.io import atomic_write, write_json
+from gensdk.core.io import atomic_write, write_json, write_png
 from gensdk.core.model import MODELS, GenerativeModel, build_model, load_model
 from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig
 from gensdk.errors import UserError
@@ -164,7 +164,7 @@ def sample(model: GenerativeModel, n: int, out: str | os.PathLike, seed: int = 0
         from gensdk.core.plot import image_grid, scatter
 
         image = image_grid(x) if x.dim() == 4 else scatter([x], ["generated"])
-        atomic_write(out, lambda path: image.save(path, format="PNG"))
+        write_png(out, image)
     return out
 
 

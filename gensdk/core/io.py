@@ -24,5 +24,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
         raise
 
 
+def write_png(path: str | os.PathLike, image: Any) -> None:
+    """A Pillow image, or a uint8 array ((H, W) gray or (H, W, 3) RGB), as a PNG file, atomically."""
+    from PIL import Image
+
+    picture = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
+
+
 def write_json(path: str | os.PathLike, value: Any) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(value, indent=2, sort_keys=True) + "\n"))

@@ -21,16 +21,16 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
-from gensdk.core.io import atomic_write, write_json
+from gensdk.core.io import atomic_write, write_json, write_png
 from gensdk.core.trainer import resolve_device
 from gensdk.errors import UserError
 
 from .classic import ClassicAugmenter, light_background
-from .data import BadImage, read_image, scan_folder, to_gray_square
-from .generative import METHODS as GENERATIVE, CharacterGenerator, generate_filtered, load_generator, train_generator
+from .data import BadImage, load_folder, read_image, scan_folder, to_gray_square
+from .generative import INFO, METHODS as GENERATIVE
+from .generative import CharacterGenerator, data_digest, generate_filtered, load_generator, train_generator
 
 AUGMENT_METHODS = ("classic", *GENERATIVE, "mix")
 STATE = ".gensdk-augment.json"
@@ -118,13 +118,6 @@ def prepare_output(input_dir: Path, output_dir: Path, state: dict[str, Any], res
     raise UserError(f"{output_dir}: not empty; pass --resume to continue or --overwrite to replace it")
 
 
-def save_png(path: Path, image: np.ndarray) -> None:
-    def write(tmp: str) -> None:
-        Image.fromarray(image).save(tmp, format="PNG")
-
-    atomic_write(path, write)
-
-
 def copy_file(source: Path, target: Path) -> None:
     atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
 
@@ -183,7 +176,7 @@ def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, m
             copy_file(input_dir / t.source, output_dir / t.output)
             summary.written += 1
         for t in (t for t in chunk if t.method == "classic"):
-            save_png(output_dir / t.output, classic.augment(sources[t.source][0], t.seed))
+            write_png(output_dir / t.output, classic.augment(sources[t.source][0], t.seed))
             summary.written += 1
         generative = [t for t in chunk if t.method in GENERATIVE]
         if generative:
@@ -227,42 +220,37 @@ def _generate(generator: CharacterGenerator, tasks: list[Task], sources: dict[st
         if not accepted[i]:
             summary.not_generated += 1
             continue
-        save_png(output_dir / t.output, to_uint8(out[i], light_background(sources[t.source][0])))
+        write_png(output_dir / t.output, to_uint8(out[i], light_background(sources[t.source][0])))
         written += 1
     return written
 
 
 def _generator(method: str, folder: Any, input_dir: Path, model_dir: str | Path | None, seed: int,
                steps: int | None, size: int, device: str, progress: bool) -> CharacterGenerator:
-    """Load the generator in ``model_dir`` if one is there, else train one on the input and save it."""
+    """Load the generator in ``model_dir`` if one is there, else train one on the input and save it
+    (by default in runs/characters/<method>-<hash of the input>, so that a second run reuses it)."""
     dev = str(resolve_device(device))
-    if model_dir is not None and (Path(model_dir) / "characters.json").is_file():
+    chars = None
+    if model_dir is None:
+        chars = load_folder(input_dir, size)
+        model_dir = Path("runs") / "characters" / f"{method}-{data_digest(chars.images, chars.labels, chars.classes)}"
+    elif Path(model_dir).is_dir() and any(Path(model_dir).iterdir()) and not (Path(model_dir) / INFO).is_file() \
+            and not (Path(model_dir) / "checkpoint.pt").is_file():
+        raise UserError(f"{model_dir}: not a trained character generator (no {INFO}), and not empty")
+    if (Path(model_dir) / INFO).is_file():
         generator = load_generator(model_dir, dev)
         if generator.method != method:
             raise UserError(f"{model_dir}: holds a {generator.method} generator, not {method}")
         if generator.classes != folder.classes:
             raise UserError(f"{model_dir}: trained on other classes than {input_dir} "
                             f"({len(generator.classes)} vs {len(folder.classes)})")
-        generator.info["folder"] = str(model_dir)
-        return generator
-    if model_dir is not None and Path(model_dir).is_dir() and any(Path(model_dir).iterdir()) \
-            and not (Path(model_dir) / "checkpoint.pt").is_file():
-        raise UserError(f"{model_dir}: not a trained character generator (no characters.json), and not empty")
-    images, labels = [], []
-    for path, label in zip(folder.files, folder.labels.tolist()):
-        images.append(torch.from_numpy(to_gray_square(read_image(path), size))[None])
-        labels.append(label)
-    x, y = torch.stack(images), torch.tensor(labels)
-    if model_dir is None:
-        from .generative import data_digest
-
-        model_dir = Path("runs") / "characters" / f"{method}-{data_digest(x, y, folder.classes)}"
-        if (model_dir / "characters.json").is_file():
-            return _generator(method, folder, input_dir, model_dir, seed, steps, size, device, progress)
-    if progress:
-        print(f"training a {method} generator on {len(x)} images of {input_dir} into {model_dir}")
-    generator = train_generator(method, x, y, folder.classes, model_dir, steps=steps, seed=seed, device=dev,
-                                resume=(Path(model_dir) / "checkpoint.pt").is_file(), progress=progress)
+    else:
+        chars = chars or load_folder(input_dir, size)
+        if progress:
+            print(f"training a {method} generator on {len(chars)} images of {input_dir} into {model_dir}")
+        generator = train_generator(method, chars.images, chars.labels, chars.classes, model_dir, steps=steps,
+                                    seed=seed, device=dev, resume=(Path(model_dir) / "checkpoint.pt").is_file(),
+                                    progress=progress)
     generator.info["folder"] = str(model_dir)
     return generator
 

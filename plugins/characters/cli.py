@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gensdk.api import parse_override
-from gensdk.core.io import atomic_write
+from gensdk.core.io import atomic_write, write_png
 from gensdk.core.plot import image_grid
 from gensdk.errors import UserError
 
@@ -132,7 +132,7 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained generator folde
     """Draw images of given classes from a trained generator."""
     from gensdk.core.trainer import resolve_device
 
-    from .augment import save_png, to_uint8
+    from .augment import to_uint8
     from .data import load_characters
     from .generative import load_generator
 
@@ -161,11 +161,10 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained generator folde
     torch.manual_seed(seed)
     images = generator.generate(labels, sources, [seed * 1_000_000 + i for i in range(len(labels))]).cpu()
     if out.suffix.lower() == ".png":
-        grid = image_grid(images, columns=n)
-        atomic_write(out, lambda tmp: grid.save(tmp, format="PNG"))
+        write_png(out, image_grid(images, columns=n))
     else:
         for i, (image, label) in enumerate(zip(images, labels.tolist())):
-            save_png(out / generator.classes[label] / f"{generator.method}-{seed}-{i}.png", to_uint8(image, False))
+            write_png(out / generator.classes[label] / f"{generator.method}-{seed}-{i}.png", to_uint8(image, False))
     console.print(f"wrote {len(images)} images to {out}")
 
 

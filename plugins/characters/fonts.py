@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from gensdk.core.io import atomic_write, write_json
+from gensdk.core.io import write_json, write_png
 from gensdk.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -395,10 +395,6 @@ def _file_stems(fonts: Sequence[Font]) -> list[str]:
     return stems
 
 
-def _save_png(path: Path, image: np.ndarray) -> None:
-    atomic_write(path, lambda tmp: Image.fromarray(image, "L").save(tmp, format="PNG"))
-
-
 def render_dataset(out_dir: str | os.PathLike, fonts: Sequence[Font] | None = None, charset: str = "all",
                    per_font: int = 4, size: int = 32, test_fraction: float = 0.25, lookalikes: str = "merge",
                    seed: int = 0, progress: bool = True, overwrite: bool = False,
@@ -433,7 +429,7 @@ def render_dataset(out_dir: str | os.PathLike, fonts: Sequence[Font] | None = No
                                 desc="writing images", unit="image", disable=not progress):
         k = count[i, label]
         count[i, label] += 1
-        _save_png(out / split_of[i] / rendered.classes[label] / f"{stems[i]}-{k}.png", image)
+        write_png(out / split_of[i] / rendered.classes[label] / f"{stems[i]}-{k}.png", image)
     n_train = int(sum(split_of[i] == "train" for i in rendered.font_index))
     summary = {"out_dir": str(out), "classes": len(rendered.classes), "train_images": n_train,
                "test_images": len(rendered) - n_train, "train_fonts": len(train_fonts),
