@@ -150,8 +150,12 @@ def batched_nll(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None 
                       for i in range(0, len(x), batch_size)])
 
 
-def save_model(model: GenerativeModel, folder: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically (temp dir, rename)."""
+def save_model(model: GenerativeModel, folder: str | os.PathLike, extra: dict[str, Any] | None = None,
+               files: dict[str, Callable[[Path], Any]] | None = None) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically (temp dir, rename).
+    ``files`` maps further file names to writers (``write(path)``) of what belongs with the weights,
+    e.g. a fitted data transformer; they land in the same rename. A folder already there is replaced
+    only once the new one is complete, and put back if the rename fails."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -159,11 +163,17 @@ def save_model(model: GenerativeModel, folder: str | os.PathLike, extra: dict[st
         meta = {"model": model.model_name, "config": model.config, **(extra or {})}
         (tmp / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         _save_safetensors(model, str(tmp / "model.safetensors"))
+        for name, write in (files or {}).items():
+            write(tmp / name)
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(folder, old)
-            os.replace(tmp, folder)
+            try:
+                os.replace(tmp, folder)
+            except OSError:
+                os.replace(old, folder)  # rather the previous save than none
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, folder)

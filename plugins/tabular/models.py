@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -410,31 +408,16 @@ class TableSynthesizer:
     # --- persistence --------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike) -> Path:
         """One folder: the model (config.json + model.safetensors), transformer.json, metadata.json;
-        written in a temporary folder and renamed into place, so it is whole or absent."""
+        written by ``save_model`` in one atomic rename, so it is whole or absent."""
         if self.model is None or self.transformer is None or self.metadata is None:
             raise UserError("TableSynthesizer: call fit before save")
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
-            settings = {"model": self.model_name, "epochs": self.epochs, "steps": self.steps,
-                        "batch_size": self.batch_size, "seed": self.seed, "model_options": self.model_options,
-                        "columns": self.columns}
-            inner = save_model(self.model, staging / "synthesizer", extra={"synthesizer": settings})
-            (inner / TRANSFORMER_FILE).write_text(json.dumps(self.transformer.to_state()))
-            self.metadata.save(inner / METADATA_FILE)
-            old = staging / "old"
-            if folder.exists():
-                os.replace(folder, old)
-            try:
-                os.replace(inner, folder)
-            except OSError:
-                if old.exists():  # put the previous save back rather than lose it
-                    os.replace(old, folder)
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return folder
+        settings = {"model": self.model_name, "epochs": self.epochs, "steps": self.steps,
+                    "batch_size": self.batch_size, "seed": self.seed, "model_options": self.model_options,
+                    "columns": self.columns}
+        state = json.dumps(self.transformer.to_state())
+        return save_model(self.model, folder, extra={"synthesizer": settings},
+                          files={TRANSFORMER_FILE: lambda path: path.write_text(state),
+                                 METADATA_FILE: self.metadata.save})
 
     @classmethod
     def load(cls, folder: str | os.PathLike, device: str = "auto") -> TableSynthesizer:
