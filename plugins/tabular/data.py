@@ -226,6 +226,13 @@ def _date_format(text: pd.Series) -> str | None:
     return "" if parsed.notna().mean() >= DATE_SHARE else None
 
 
+def datetime_seconds(series: pd.Series, fmt: str | None = None) -> pd.Series:
+    """Seconds since 1970 as float: naive times read as UTC, zoned ones converted; NaN for missing or
+    unparsable values. Text is parsed with ``fmt`` when given, else element by element."""
+    when = pd.to_datetime(series, format=fmt or "mixed", errors="coerce", utc=True)
+    return (when - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+
+
 def apply_overrides(metadata: TableMetadata, overrides: dict[str, Any]) -> TableMetadata:
     """A copy of ``metadata`` with ``{"columns": {name: {key: value}}, "target": name}`` applied."""
     # "warnings" is allowed so that a file written by TableMetadata.save works as overrides.

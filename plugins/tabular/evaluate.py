@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gensdk.errors import UserError
-from plugins.tabular.data import TableMetadata
+from plugins.tabular.data import TableMetadata, datetime_seconds
 
 DISCRETE = ("categorical", "boolean")
 TEST_SHARE = 0.3  # share of the real table held out for ML efficacy when no test table is given
@@ -196,8 +196,7 @@ def _subsample(df: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
 def _numbers(s: pd.Series, spec_type: str) -> np.ndarray:
     """Numerical values as float; datetimes as seconds since the epoch (UTC); unreadable -> NaN."""
     if spec_type == "datetime":
-        when = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
-        return ((when - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(dtype=float, na_value=np.nan)
+        return datetime_seconds(s).to_numpy(dtype=float, na_value=np.nan)
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 

@@ -38,7 +38,7 @@ from gensdk.core.model import (
 )
 from gensdk.core.trainer import TrainConfig, Trainer, resolve_device
 from gensdk.errors import UserError
-from plugins.tabular.data import TableMetadata, detect_metadata
+from plugins.tabular.data import TableMetadata, datetime_seconds, detect_metadata
 from plugins.tabular.transform import TableTransformer
 
 
@@ -335,7 +335,7 @@ class TableSynthesizer:
             if spec.type == "datetime":
                 info["text"] = not pd.api.types.is_datetime64_any_dtype(series)
                 info["format"] = spec.datetime_format
-                series = _datetime_to_seconds(series, spec.datetime_format)
+                series = datetime_seconds(series, spec.datetime_format)
             self.columns.append(info)
             if spec.type != "id":
                 prepared[str(name)] = series.reset_index(drop=True)
@@ -433,15 +433,6 @@ class TableSynthesizer:
         synth.transformer = TableTransformer.from_state(json.loads((folder / TRANSFORMER_FILE).read_text()))
         synth.metadata = TableMetadata.load(folder / METADATA_FILE)
         return synth
-
-
-def _datetime_to_seconds(series: pd.Series, fmt: str | None) -> pd.Series:
-    """Seconds since 1970 (UTC for zoned times) as float, NaN for missing or unparsable."""
-    if not pd.api.types.is_datetime64_any_dtype(series):
-        series = pd.to_datetime(series, format=fmt or "mixed", errors="coerce")
-    if series.dt.tz is not None:
-        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
-    return (series - pd.Timestamp(0)) / pd.Timedelta(seconds=1)
 
 
 def _seconds_to_datetime(seconds: pd.Series, info: dict[str, Any]) -> pd.Series:
