@@ -1,10 +1,11 @@
 """Atomic file writes: every output goes to a temporary name in the same folder and is renamed into
-place when complete, so a killed run never leaves a half-written file that looks whole."""
+place when complete, so a killed run never leaves a half-written file (or folder) that looks whole."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -22,6 +23,34 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_folder(folder: str | os.PathLike, files: dict[str, Callable[[Path], Any]]) -> Path:
+    """Write a folder atomically: each ``files[name](path)`` writes one file into a temporary folder
+    next to ``folder``, which is renamed into place when all are written. A folder already there is
+    replaced only once the new one is complete, and put back if the rename fails."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, write in files.items():
+            write(tmp / name)
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+            try:
+                os.replace(tmp, folder)
+            except OSError:
+                os.replace(old, folder)  # rather the previous folder than none
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
 
 
 def write_png(path: str | os.PathLike, image: Any) -> None:

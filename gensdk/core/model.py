@@ -12,8 +12,6 @@ import functools
 import inspect
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -23,6 +21,7 @@ from safetensors.torch import load_model as _load_safetensors
 from safetensors.torch import save_model as _save_safetensors
 from torch import nn
 
+from gensdk.core.io import write_folder
 from gensdk.errors import UserError
 
 MODELS: dict[str, type["GenerativeModel"]] = {}
@@ -152,35 +151,13 @@ def batched_nll(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None 
 
 def save_model(model: GenerativeModel, folder: str | os.PathLike, extra: dict[str, Any] | None = None,
                files: dict[str, Callable[[Path], Any]] | None = None) -> Path:
-    """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically (temp dir, rename).
+    """Write ``config.json`` + ``model.safetensors`` into ``folder`` atomically (``write_folder``).
     ``files`` maps further file names to writers (``write(path)``) of what belongs with the weights,
-    e.g. a fitted data transformer; they land in the same rename. A folder already there is replaced
-    only once the new one is complete, and put back if the rename fails."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        meta = {"model": model.model_name, "config": model.config, **(extra or {})}
-        (tmp / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-        _save_safetensors(model, str(tmp / "model.safetensors"))
-        for name, write in (files or {}).items():
-            write(tmp / name)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            try:
-                os.replace(tmp, folder)
-            except OSError:
-                os.replace(old, folder)  # rather the previous save than none
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    e.g. a fitted data transformer; they land in the same rename."""
+    config = json.dumps({"model": model.model_name, "config": model.config, **(extra or {})}, indent=2, sort_keys=True)
+    return write_folder(folder, {"config.json": lambda path: path.write_text(config),
+                                 "model.safetensors": lambda path: _save_safetensors(model, str(path)),
+                                 **(files or {})})
 
 
 def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``gensdk tabular inspect|examples|fit|sample|evaluate``."""
+"""``gensdk tabular inspect|examples|fit|sample|evaluate|family``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Tables: column types, synthetic copies (CTGAN, TVAE), their evaluation.",
+app = typer.Typer(help="Tables: column types, synthetic copies (CTGAN, TVAE, or SDV's), their evaluation, dataset families.",
                   no_args_is_help=True)
 console = Console()
 
@@ -50,9 +50,10 @@ def examples() -> None:
 @app.command()
 def fit(source: str = typer.Argument(..., help="A table file or an example name."),
         model_dir: Path = typer.Argument(..., help="Folder for the fitted synthesizer."),
-        model: str = typer.Option("ctgan", help="ctgan or tvae (gensdk's own, on the GPU when there is one)."),
+        model: str = typer.Option("ctgan", help="ctgan or tvae (gensdk's own, on the GPU when there is one), or "
+                                                "sdv-gaussiancopula, sdv-ctgan, sdv-tvae (SDV's, if installed)."),
         epochs: Optional[int] = typer.Option(None, help="Passes over the table (default 300)."),
-        steps: Optional[int] = typer.Option(None, help="Training steps instead of epochs."),
+        steps: Optional[int] = typer.Option(None, help="Training steps instead of epochs (ctgan, tvae)."),
         batch_size: int = typer.Option(500, help="Rows per step (CTGAN: rounded to a multiple of pac)."),
         metadata: Optional[Path] = typer.Option(None, help="A YAML/JSON file overriding detected types."),
         seed: int = typer.Option(0, help="Random seed."),
@@ -60,10 +61,11 @@ def fit(source: str = typer.Argument(..., help="A table file or an example name.
         quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Fit a synthesizer to a table and save it."""
     from .data import load_table
-    from .models import TableSynthesizer
+    from .models import make_synthesizer
 
+    synthesizer = make_synthesizer(model, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
+                                   **({} if steps is None else {"steps": steps}))
     df, meta = load_table(source, metadata)
-    synthesizer = TableSynthesizer(model, epochs=epochs, steps=steps, batch_size=batch_size, device=device, seed=seed)
     synthesizer.fit(df, meta, progress=not quiet)
     synthesizer.save(model_dir)
     console.print(f"fitted {model} on {len(df)} rows x {len(df.columns)} columns -> {model_dir}")
@@ -73,18 +75,20 @@ def fit(source: str = typer.Argument(..., help="A table file or an example name.
 def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer folder."),
            n: int = typer.Option(1000, "-n", help="Rows to generate."),
            out: Path = typer.Option(..., "--out", "-o", help="Output .csv or .parquet."),
-           seed: int = typer.Option(0, help="Random seed.")) -> None:
+           seed: int = typer.Option(0, help="Random seed."),
+           allow_pickle: bool = typer.Option(False, help="Load an SDV model: SDV models are pickles, which run "
+                                                         "code when loaded; only load folders you trust.")) -> None:
     """Generate a synthetic table (exactly n rows, every column of the original)."""
     from gensdk.core.io import atomic_write
     from gensdk.errors import UserError
 
-    from .models import TableSynthesizer
+    from .models import load_synthesizer
 
     if n < 1:
         raise UserError(f"-n must be positive, got {n}")
     if out.suffix not in (".csv", ".parquet"):
         raise UserError(f"{out}: output must end in .csv or .parquet")
-    df = TableSynthesizer.load(model_dir).sample(n, seed=seed)
+    df = load_synthesizer(model_dir, allow_pickle=allow_pickle).sample(n, seed=seed)
     atomic_write(out, lambda tmp: df.to_csv(tmp, index=False) if out.suffix == ".csv" else df.to_parquet(tmp))
     console.print(f"wrote {len(df)} rows to {out}")
 
@@ -112,3 +116,21 @@ def evaluate(real: str = typer.Argument(..., help="The real table (file or examp
     console.print(table)
     if out:
         write_json(out, results)
+
+
+@app.command()
+def family(n: int = typer.Option(..., "--n", help="How many datasets to generate."),
+           spec: Optional[Path] = typer.Option(None, help="A YAML family spec (method scm|search|random, ranges "
+                                                          "of rows/features/classes, search targets); default: scm."),
+           out: Path = typer.Option(..., "--out", "-o", help="Folder for the family (one sub-folder per dataset)."),
+           workers: int = typer.Option(1, help="Processes that build datasets in parallel."),
+           resume: bool = typer.Option(False, help="Finish a family that was cut short (same spec and --n)."),
+           overwrite: bool = typer.Option(False, help="Replace an earlier family in --out."),
+           quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
+    """Generate a family of classification datasets with their pymfe meta-features, for meta-learning."""
+    from .family import FamilySpec, generate_family
+
+    family_spec = FamilySpec.load(spec) if spec else FamilySpec()
+    index = generate_family(family_spec, n, out, workers=workers, resume=resume, overwrite=overwrite,
+                            progress=not quiet)
+    console.print(f"{len(index)} datasets ({family_spec.method}) with {index.shape[1]} meta-features each -> {out}")

