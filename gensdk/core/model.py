@@ -92,6 +92,9 @@ class GenerativeModel(nn.Module):
     """
 
     model_name: ClassVar[str] = ""
+    # True when train_step runs the same kernels every step (no host syncs, no branching on data or
+    # ctx.step), so the trainer may capture it in a CUDA graph (TrainConfig.cuda_graph).
+    static_step: ClassVar[bool] = False
     config: dict[str, Any]
 
     def __init_subclass__(cls, **kw: Any) -> None:

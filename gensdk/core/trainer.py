@@ -15,6 +15,7 @@ WGAN-GP differentiates through a gradient (double backward), neither of which DD
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -47,6 +48,7 @@ class TrainConfig:
     device: str = "auto"           # auto | cpu | cuda | cuda:N
     bf16: bool = True              # bf16 autocast, used on CUDA only
     compile: bool = False          # torch.compile each top-level submodule (CUDA recommended)
+    cuda_graph: bool = False       # replay train_step as one CUDA graph (see Trainer._graph_ready)
     ema_decay: float | None = None # EMA of model.ema_module(), e.g. 0.999 for a GAN generator
     lr_schedule: str = "constant"  # constant | linear (to 0 at the last step) | cosine
     warmup_steps: int = 0          # linear warm-up from 0 before the schedule
@@ -192,6 +194,29 @@ def step_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 1_000_003 + step * 1_009 + rank) % (2**63)
 
 
+GRAPH_WARMUP_STEPS = 3  # eager steps before capture: lazy CUDA initialisation must not land in the graph
+
+
+class StepGraph:
+    """One training step captured as a CUDA graph and replayed: a small model's step then costs its
+    kernels' time instead of Python's and the launches' (for CTGAN's 256-wide MLPs, most of it).
+    Each replay copies the batch into the captured input tensors; random numbers stay per step,
+    because a replay draws from the generator's seed and offset at replay time."""
+
+    def __init__(self, model: GenerativeModel, batch: tuple[torch.Tensor, ...], ctx: StepContext, autocast: Any):
+        torch.cuda.synchronize()
+        self.inputs = tuple(t.clone() for t in batch)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph), autocast:
+            self.losses = model.train_step(self.inputs, ctx)
+
+    def replay(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        for static, new in zip(self.inputs, batch):
+            static.copy_(new)
+        self.graph.replay()
+        return self.losses
+
+
 class Trainer:
     """``Trainer(model, data, config, out_dir).fit(resume=...)``.
 
@@ -212,6 +237,12 @@ class Trainer:
         self.model = model.to(self.device)
         self.dist.broadcast_module(self.model)
         self.optimizers = self.model.make_optimizers()
+        self.graph: StepGraph | None = None
+        if self._graph_ready():
+            for opt in self.optimizers.values():  # optimizer state on the GPU, updated inside the graph
+                for group in opt.param_groups:
+                    if "capturable" in group:
+                        group["capturable"] = True
         self.base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in self.optimizers.items()}
         self.ema: EMA | None = None
         if self.config.ema_decay is not None and self.model.ema_module() is not None:
@@ -332,7 +363,10 @@ class Trainer:
         elif self.out_dir and self.dist.main:
             (self.out_dir / LOG).unlink(missing_ok=True)
 
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and self.device.type == "cuda")
+        # autocast's weight cache would pin tensors of the first step into a CUDA graph: off when graphed
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and self.device.type == "cuda",
+                                  cache_enabled=not self._graph_ready())
+        self.graph_warmup_until = self.step + GRAPH_WARMUP_STEPS
         writer = self._tensorboard()
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.dist.main),
                    desc=self.model.model_name, dynamic_ncols=True)
@@ -346,8 +380,15 @@ class Trainer:
             self._set_learning_rates()
             ctx = StepContext(self.optimizers, self.step, cfg.steps,
                               self.dist.all_reduce_grads if self.dist.world > 1 else None)
-            with autocast:
-                losses = self.model.train_step(batch, ctx)
+            if self.graph is not None:
+                losses = self.graph.replay(batch)
+            elif self._graph_ready() and self.step >= self.graph_warmup_until:
+                self.graph = StepGraph(self.model, batch, ctx, autocast)
+                torch.manual_seed(step_seed(cfg.seed, self.step, self.dist.rank))  # capture drew no numbers
+                losses = self.graph.replay(batch)
+            else:
+                with autocast, self._warmup_stream():
+                    losses = self.model.train_step(batch, ctx)
             if self.ema is not None:
                 self.ema.update(self.model.ema_module())
             self.step += 1
@@ -395,6 +436,27 @@ class Trainer:
             self.best = {"valid_nll": nll, "step": self.step,
                          "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}}
         self._log({"step": self.step, "valid_nll": nll, "best_step": self.best["step"]}, writer)
+
+    def _graph_ready(self) -> bool:
+        """A CUDA graph replays one fixed sequence of kernels, so it is used only when asked for, on CUDA,
+        in one process, at a constant learning rate (a graph bakes it in), for a model that declares its
+        ``train_step`` static (``GenerativeModel.static_step``: no host syncs, no branches on data or step)."""
+        cfg = self.config
+        return (cfg.cuda_graph and self.device.type == "cuda" and self.dist.world == 1 and self.model.static_step
+                and cfg.lr_schedule == "constant" and cfg.warmup_steps == 0 and not cfg.compile)
+
+    @contextlib.contextmanager
+    def _warmup_stream(self) -> Any:
+        """Eager steps before a capture run on a side stream, as torch.cuda.graphs asks."""
+        if not self._graph_ready():
+            yield
+            return
+        current = torch.cuda.current_stream(self.device)
+        stream = torch.cuda.Stream(self.device)
+        stream.wait_stream(current)
+        with torch.cuda.stream(stream):
+            yield
+        current.wait_stream(stream)
 
     def _set_learning_rates(self) -> None:
         factor = self.config.lr_factor(self.step)

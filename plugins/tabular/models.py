@@ -89,6 +89,8 @@ class CTGAN(GenerativeModel):
     """Conditional tabular GAN: residual generator, PacGAN WGAN-GP critic, conditional vector with
     training-by-sampling (see the module docstring for how real rows are drawn)."""
 
+    static_step = True  # no host syncs in train_step: the trainer may replay it as a CUDA graph
+
     def __init__(self, *, output_info: list[list[Any]], cond_spans: list[list[int]], data_dim: int,
                  embedding_dim: int = 128, generator_dims: Sequence[int] = (256, 256),
                  discriminator_dims: Sequence[int] = (256, 256), pac: int = 10, lr: float = 2e-4,
@@ -119,6 +121,7 @@ class CTGAN(GenerativeModel):
         self.register_buffer("table", None, persistent=False)
         self.register_buffer("rows_by_code", None, persistent=False)  # (columns, n): rows sorted by category
         self.register_buffer("code_first", None, persistent=False)  # (cond_dim,): first position of a category
+        self.register_buffer("offsets", torch.tensor(self.cond_offsets, dtype=torch.long), persistent=False)
 
     def set_data(self, table: torch.Tensor) -> None:
         """Give the transformed table, from which training-by-sampling draws real rows."""
@@ -152,7 +155,7 @@ class CTGAN(GenerativeModel):
         return column, category
 
     def _cond_vector(self, column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
-        offsets = torch.tensor(self.cond_offsets, device=column.device)
+        offsets = self.offsets
         cond = torch.zeros(len(column), self.cond_dim, device=column.device)
         cond[torch.arange(len(column), device=column.device), offsets[column] + category] = 1.0
         return cond
@@ -182,7 +185,7 @@ class CTGAN(GenerativeModel):
             weights = self.cond_counts.log1p() if self.log_frequency else self.cond_counts
             column, category = self._draw_conditions(n, weights)
             cond = self._cond_vector(column, category)
-            code = torch.tensor(self.cond_offsets, device=column.device)[column] + category
+            code = self.offsets[column] + category
             count = self.cond_counts[column, category]
             pick = self.code_first[code] + (torch.rand(n, device=column.device) * count).long().clamp_max(count.long() - 1)
             real = self.table[self.rows_by_code[column, pick]]
@@ -234,6 +237,8 @@ class CTGAN(GenerativeModel):
 class TVAE(GenerativeModel):
     """Tabular VAE: MLP encoder/decoder, a Gaussian with a learned sigma per tanh value, cross-entropy
     on softmax spans, and the KL to N(0, I) (TVAE's loss, reconstruction weighted by ``loss_factor``)."""
+
+    static_step = True  # see CTGAN
 
     def __init__(self, *, output_info: list[list[Any]], data_dim: int, embedding_dim: int = 128,
                  compress_dims: Sequence[int] = (128, 128), decompress_dims: Sequence[int] = (128, 128),
@@ -362,7 +367,7 @@ class TableSynthesizer:
         # fp32: these MLPs are small enough that bf16 saves no time, and the gradient penalty's double
         # backward is the kind of arithmetic that low precision upsets
         config = TrainConfig(steps=steps, batch_size=batch_size, seed=self.seed, device=self.device, bf16=False,
-                             progress=progress, checkpoint_every=steps, log_every=min(50, steps))
+                             cuda_graph=True, progress=progress, checkpoint_every=steps, log_every=min(50, steps))
         Trainer(self.model, data, config, out_dir).fit()
         self.model.eval()
         return self
