@@ -155,10 +155,9 @@ class CTGAN(GenerativeModel):
         return column, category
 
     def _cond_vector(self, column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
-        offsets = self.offsets
+        # scatter_, not an indexed assignment: that copies its scalar from the host, which a CUDA graph forbids
         cond = torch.zeros(len(column), self.cond_dim, device=column.device)
-        cond[torch.arange(len(column), device=column.device), offsets[column] + category] = 1.0
-        return cond
+        return cond.scatter_(1, (self.offsets[column] + category).unsqueeze(1), 1.0)
 
     def _cond_loss(self, raw: torch.Tensor, column: torch.Tensor, category: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the generated conditioned column against the condition, on the chosen column only."""
