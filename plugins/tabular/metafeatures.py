@@ -170,8 +170,9 @@ def classification_view(name: str, df: pd.DataFrame, metadata: TableMetadata | N
         return None
     if len(df) > max_rows:  # stratified: every kept class keeps its share
         share = max_rows / len(df)
-        df = df.groupby(df[target].astype(str), group_keys=False).apply(
-            lambda g: g.sample(max(MIN_CLASS_ROWS, round(len(g) * share)), random_state=seed))
+        # a loop, not groupby.apply: pandas 3 drops the grouping column from what apply sees
+        df = pd.concat([g.sample(max(MIN_CLASS_ROWS, round(len(g) * share)), random_state=seed)
+                        for _, g in df.groupby(df[target].astype(str).to_numpy())])
     table = df[features + [target]].reset_index(drop=True)
     view_meta = TableMetadata(columns=[kinds[str(c)] for c in table.columns], target=target)
     return ClassificationView(name, table, view_meta)
