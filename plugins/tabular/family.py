@@ -298,7 +298,7 @@ def _rebuild(table: pd.DataFrame) -> tuple[pd.DataFrame, TableMetadata]:
     table.columns = [f"x{j}" for j in range(len(features))] + [TARGET]
     specs = []
     for name in table.columns:
-        kind = "categorical" if name == TARGET or table[name].dtype == object else "numerical"
+        kind = "numerical" if name != TARGET and pd.api.types.is_numeric_dtype(table[name]) else "categorical"
         specs.append(ColumnSpec(name, kind, subtype="float" if kind == "numerical" else None,
                                 missing=float(table[name].isna().mean()), cardinality=int(table[name].nunique())))
     return table.reset_index(drop=True), TableMetadata(columns=specs, target=TARGET)
@@ -315,7 +315,7 @@ def _resample_rows(rng: np.random.Generator, table: pd.DataFrame, counts: dict[s
     out = pd.concat(parts)
     duplicated = out.index.duplicated()
     for name in out.columns:
-        if name != TARGET and out[name].dtype != object:
+        if name != TARGET and pd.api.types.is_numeric_dtype(out[name]):
             sd = out[name].std()
             out.loc[duplicated, name] = out.loc[duplicated, name] + rng.normal(size=int(duplicated.sum())) * 0.05 * (sd or 1)
     return out.sample(frac=1.0, random_state=int(rng.integers(2**31 - 1)))
@@ -324,7 +324,7 @@ def _resample_rows(rng: np.random.Generator, table: pd.DataFrame, counts: dict[s
 def _mutate(rng: np.random.Generator, table: pd.DataFrame, spec: FamilySpec) -> pd.DataFrame:
     table = table.copy()
     features = [c for c in table.columns if c != TARGET]
-    numeric = [c for c in features if table[c].dtype != object]
+    numeric = [c for c in features if pd.api.types.is_numeric_dtype(table[c])]  # pandas 3 text is not object
     labels = table[TARGET].astype(str)
     op = rng.choice(["add", "drop", "relabel", "rebalance", "resize", "warp", "categorize", "correlate", "inform"])
     n = len(table)
