@@ -380,7 +380,7 @@ def _mutate(rng: np.random.Generator, table: pd.DataFrame, spec: FamilySpec) -> 
         table[a] = (1 - abs(mix)) * za + abs(mix) * (zb if mix > 0 else noise)
     elif op == "inform" and numeric:  # move a column's class means apart (> 0) or shuffle part of it (< 0)
         c = rng.choice(numeric)
-        x = table[c].to_numpy(float)
+        x = table[c].to_numpy(float, copy=True)  # written to below; pandas 3 hands out read-only views
         sd = np.nanstd(x) or 1.0
         if rng.random() < 0.6:
             shift = labels.map({k: rng.normal() for k in labels.unique()}).to_numpy(float)
