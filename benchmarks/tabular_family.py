@@ -97,6 +97,9 @@ def report(args) -> None:
     result["cpu_seconds_per_family"] = timing
     lines += ["", "CPU seconds summed over datasets (generation + meta-features): "
               + ", ".join(f"{k} {v:.0f}" for k, v in timing.items())]
+    if args.where:
+        result["where"] = args.where
+        lines += ["", f"Where the steps ran: {args.where}"]
     write_results(Path(args.results), result, lines)
     print("\n".join(lines))
 
@@ -145,6 +148,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--generations", type=int, default=15)
+    parser.add_argument("--where", default="", help="report: a line on which machine ran which step")
     args = parser.parse_args()
     Path(args.work).mkdir(parents=True, exist_ok=True)
     {"real": real, "family": family, "report": report}[args.step](args)

@@ -113,7 +113,7 @@ def report(args) -> None:
         if rows.empty:
             continue
         for _, r in rows.set_index("model").reindex(MODELS).dropna(how="all").iterrows():
-            lines.append(f"| {table_name} | {r['rows']} | {r['epochs'] if r['epochs'] == r['epochs'] else '-'} | "
+            lines.append(f"| {table_name} | {r['rows']} | {int(r['epochs']) if r['epochs'] == r['epochs'] else '-'} | "
                          f"{r.name} | {r['quality_score']:.3f} | {r['column_shapes']:.3f} | "
                          f"{r['column_pair_trends']:.3f} | {r['ml_synthetic']:.3f} ({r['ml_real']:.3f}) | "
                          f"{r['dcr_median']:.3f} ({r['baseline_dcr_median']:.3f}) | {r['fit_seconds']:.1f} |")
@@ -135,10 +135,15 @@ def report(args) -> None:
               "| table | epochs | gensdk CTGAN s | SDV CTGAN s | speed-up |", "|---|---|---|---|---|"]
     lines += [f"| {s['table']} | {s['epochs']} | {s['gensdk_ctgan_s']:.1f} | {s['sdv_ctgan_s']:.1f} | "
               f"{s['speedup']:.1f}x |" for s in speedups]
-    head = records[0]
+    def each(key: str) -> str:  # rows may come from several runs (the jsonl resumes)
+        return "; ".join(sorted({str(r[key]) for r in records}))
+
     record = {"title": "Synthetic tables: gensdk CTGAN/TVAE vs SDV GaussianCopula/CTGAN/TVAE",
-              "date": head["date"], "device": head["device"], "command": head["command"], "commit": head["commit"],
+              "date": each("date"), "device": each("device"), "command": each("command"), "commit": each("commit"),
               "records": records, "quality_verdicts": verdicts, "ctgan_speedups": speedups}
+    if args.note:
+        record["note"] = args.note
+        lines += ["", args.note]
     write_results(args.results, record, lines)
     print("\n".join(lines))
 
@@ -151,6 +156,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--results-jsonl", default="benchmarks/results/tabular_synth.jsonl")
     parser.add_argument("--results", default="benchmarks/results/tabular_synth")
+    parser.add_argument("--note", default="", help="report: a closing paragraph (how the rows were run, cost)")
     args = parser.parse_args()
     {"run": run, "report": report}[args.step](args)
 
