@@ -28,28 +28,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import provenance, write_results  # noqa: E402
 from plugins.tabular.family import DEFAULT_TARGET_FEATURES, FamilySpec, generate_family, read_family  # noqa: E402
-from plugins.tabular.metafeatures import (MetaSpace, coverage, meta_features, nearest_distances,  # noqa: E402
-                                          reference_tables, reference_view)
+from plugins.tabular.metafeatures import (ClassificationView, MetaSpace, coverage, meta_features,  # noqa: E402
+                                          nearest_distances, reference_tables)
 
 # The region both generators draw from: the sizes of the real reference tables (after their caps).
 SPEC = {"rows": [20, 2000], "features": [1, 50], "classes": [2, 10], "categorical_share": [0.0, 0.5]}
 SEARCH_TARGETS = 20  # real tables whose meta-features the search aims at
 
 
-def _real_one(name: str) -> dict:
-    view = reference_view(name)
+def _real_one(view: ClassificationView) -> dict:
     started = time.perf_counter()
     features = meta_features(view.table, view.metadata.target, view.metadata)
-    return {"name": name, "rows": len(view.table), "features": len(view.table.columns) - 1,
+    return {"name": view.name, "rows": len(view.table), "features": len(view.table.columns) - 1,
             "target": view.metadata.target, "seconds": time.perf_counter() - started, **features}
 
 
 def real(args) -> None:
     out = Path(args.work) / "real_meta_features.csv"
-    names = [v.name for v in reference_tables()]
-    print(f"{len(names)} real tables with a classification target", flush=True)
+    views = list(reference_tables())  # each table read once; the workers get the views themselves
+    print(f"{len(views)} real tables with a classification target", flush=True)
     with ProcessPoolExecutor(args.workers) as pool:
-        rows = list(pool.map(_real_one, names, chunksize=1))
+        rows = list(pool.map(_real_one, views, chunksize=1))
     pd.DataFrame(rows).set_index("name").to_csv(out)
     print(f"wrote {out}")
 
