@@ -167,7 +167,7 @@ def test_pixelcnn_256_levels_quantises():
 ABC = Vocabulary(list("abc"))
 
 
-@pytest.mark.parametrize("arch", ["gru", "transformer"])
+@pytest.mark.parametrize("arch", ["gru", "lstm", "transformer"])
 def test_token_lm_learns_deterministic_language(arch):
     data = ABC.encode_batch(["abcabcab"] * 64, max_len=12)
     model = TokenLM(vocab=ABC.to_dict(), arch=arch, d_model=32, layers=1, heads=2, max_len=12, lr=1e-2)
@@ -183,7 +183,7 @@ def test_token_lm_learns_deterministic_language(arch):
     assert ABC.decode(cont[0]) == "abcabcab"
 
 
-@pytest.mark.parametrize("arch", ["gru", "transformer"])
+@pytest.mark.parametrize("arch", ["gru", "lstm", "transformer"])
 def test_token_lm_sampling_shapes_and_constraint(arch):
     model = TokenLM(vocab_size=8, arch=arch, d_model=16, layers=2, heads=2, max_len=10)
     for kw in [{}, {"temperature": 0.5}, {"top_k": 1}, {"top_k": 3, "temperature": 2.0}, {"max_len": 5}]:
@@ -245,6 +245,23 @@ def test_transformer_is_causal():
     lx, ly = model(x), model(y)
     assert torch.allclose(lx[:, :5], ly[:, :5], atol=1e-6)
     assert not torch.allclose(lx[:, 5:], ly[:, 5:], atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_incremental_state_gives_the_full_forward_logits(arch):
+    """Sampling feeds one token at a time with the RNN state / transformer KV cache: the logits must
+    equal those of one forward pass over the whole sequence."""
+    torch.manual_seed(0)
+    model = TokenLM(vocab_size=10, arch=arch, d_model=16, layers=2, heads=4, max_len=12).eval()
+    x = torch.randint(3, 10, (3, 9))
+    with torch.no_grad():
+        full = model(x)
+        logits, state = model._run(x[:, :4])
+        steps = [logits]
+        for t in range(4, 9):
+            logits, state = model._run(x[:, t:t + 1], state)
+            steps.append(logits)
+    assert torch.allclose(torch.cat(steps, 1), full, atol=1e-5)
 
 
 def test_token_lm_nll_ignores_padding_and_saves_vocab(tmp_path):

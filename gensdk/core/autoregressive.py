@@ -278,6 +278,10 @@ class PixelCNN(GenerativeModel):
 # =================================================================================================
 # TokenLM
 # =================================================================================================
+KV = tuple[torch.Tensor, torch.Tensor]  # one attention block's cached keys and values [B, heads, T, d/heads]
+ARCHS = ("gru", "lstm", "transformer")
+
+
 class _DecoderBlock(nn.Module):
     """Pre-norm Transformer decoder block (Vaswani et al. 2017; GPT-2 layout), causal self-attention
     through ``F.scaled_dot_product_attention(is_causal=True)``."""
@@ -291,13 +295,19 @@ class _DecoderBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, past: KV | None = None) -> tuple[torch.Tensor, KV]:
+        """``x [B, T, d]``; ``past`` holds the keys and values of the positions before ``x`` (then
+        ``T`` must be 1: one new token attends to every earlier one, so no mask is needed)."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        att = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+        if past is not None:
+            if t != 1:
+                raise ValueError("with cached keys and values, feed one token at a time")
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=past is None,
                                              dropout_p=self.dropout if self.training else 0.0)
         x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, t, d)))
-        return x + self.drop(self.mlp(self.norm2(x)))
+        return x + self.drop(self.mlp(self.norm2(x))), (k, v)
 
 
 class _TransformerNet(nn.Module):
@@ -312,24 +322,30 @@ class _TransformerNet(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size)
 
-    def forward(self, ids: torch.Tensor, state: None = None) -> tuple[torch.Tensor, None]:
-        h = self.drop(self.embed(ids) + self.pos(torch.arange(ids.shape[1], device=ids.device)))
-        for block in self.blocks:
-            h = block(h)
-        return self.head(self.norm(h)), None
+    def forward(self, ids: torch.Tensor, state: list[KV] | None = None) -> tuple[torch.Tensor, list[KV]]:
+        """Logits for ``ids``; ``state`` is every block's key/value cache of the earlier positions, so
+        sampling feeds one new token per step instead of recomputing the whole prefix."""
+        start = 0 if state is None else state[0][0].shape[2]
+        h = self.drop(self.embed(ids) + self.pos(torch.arange(start, start + ids.shape[1], device=ids.device)))
+        caches = []
+        for i, block in enumerate(self.blocks):
+            h, kv = block(h, None if state is None else state[i])
+            caches.append(kv)
+        return self.head(self.norm(h)), caches
 
 
-class _GRUNet(nn.Module):
-    """Token embedding, a stacked GRU, vocabulary head; ``state`` is the GRU's hidden state."""
+class _RNNNet(nn.Module):
+    """Token embedding, a stacked GRU or LSTM, vocabulary head; ``state`` is the RNN's hidden state."""
 
-    def __init__(self, vocab_size: int, d_model: int, layers: int, dropout: float):
+    def __init__(self, cell: str, vocab_size: int, d_model: int, layers: int, dropout: float):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model)
         self.drop = nn.Dropout(dropout)
-        self.rnn = nn.GRU(d_model, d_model, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        rnn = nn.GRU if cell == "gru" else nn.LSTM
+        self.rnn = rnn(d_model, d_model, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.head = nn.Linear(d_model, vocab_size)
 
-    def forward(self, ids: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         h, state = self.rnn(self.drop(self.embed(ids)), state)
         return self.head(self.drop(h)), state
 
@@ -341,7 +357,8 @@ Constraint = Callable[[torch.Tensor], torch.Tensor]
 class TokenLM(GenerativeModel):
     """A next-token language model over id sequences ``<bos> t1 ... tn <eos> <pad>...``.
 
-    ``arch="gru"``: an ``nn.GRU`` (Cho et al. 2014); ``arch="transformer"``: a causal decoder
+    ``arch="gru"``: an ``nn.GRU`` (Cho et al. 2014); ``"lstm"``: an ``nn.LSTM`` (the CharRNN of
+    MOSES); ``arch="transformer"``: a causal decoder
     (pre-norm blocks, learned positional embeddings, Radford et al. 2019). Right padding needs no
     attention mask: under the causal mask a real token never attends to the pads after it.
 
@@ -362,8 +379,8 @@ class TokenLM(GenerativeModel):
             vocab_size = len(self.vocabulary)
         if self.vocabulary is not None and vocab_size != len(self.vocabulary):
             raise ValueError(f"vocab_size={vocab_size} but the vocabulary has {len(self.vocabulary)} tokens")
-        if arch not in ("gru", "transformer"):
-            raise ValueError(f"arch must be 'gru' or 'transformer', got {arch!r}")
+        if arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
         if len({pad_id, bos_id, eos_id}) != 3 or not all(0 <= i < vocab_size for i in (pad_id, bos_id, eos_id)):
             raise ValueError(f"pad_id, bos_id, eos_id must be distinct ids below vocab_size={vocab_size}")
         if arch == "transformer" and d_model % heads:
@@ -374,15 +391,16 @@ class TokenLM(GenerativeModel):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.vocab_size, self.arch, self.max_len, self.lr = vocab_size, arch, max_len, lr
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
-        self.net = (_GRUNet(vocab_size, d_model, layers, dropout) if arch == "gru"
-                    else _TransformerNet(vocab_size, d_model, layers, heads, max_len, dropout))
+        self.net = (_TransformerNet(vocab_size, d_model, layers, heads, max_len, dropout) if arch == "transformer"
+                    else _RNNNet(arch, vocab_size, d_model, layers, dropout))
 
-    def forward(self, ids: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, state: Any = None) -> torch.Tensor:
         """Next-token logits ``[B, T, vocab]`` for ids ``[B, T]`` (position ``t`` predicts ``t + 1``)."""
         return self._run(ids, state)[0]
 
-    def _run(self, ids: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits and, for the GRU, the hidden state after ``ids`` (which continue from ``state``)."""
+    def _run(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """Logits and the state after ``ids`` (which continue from ``state``): the RNN's hidden state,
+        or the transformer's key/value caches."""
         if self.arch == "transformer" and ids.shape[1] > self.max_len:
             raise ValueError(f"sequence length {ids.shape[1]} exceeds max_len={self.max_len}")
         return self.net(ids, state)
@@ -449,7 +467,7 @@ class TokenLM(GenerativeModel):
         never[[self.pad_id, self.bos_id]] = True
         finished = (seq == self.eos_id).any(1)
         with _SamplingMode(self):
-            logits, state = self._run(seq)  # the GRU carries its state; the transformer recomputes (no KV cache)
+            logits, state = self._run(seq)  # RNN hidden state or transformer KV cache: one token per step after this
             logits = logits[:, -1].float()
             while seq.shape[1] < max_len and not bool(finished.all()):
                 allowed = ~never.expand(n, -1)
@@ -466,10 +484,7 @@ class TokenLM(GenerativeModel):
                 seq = torch.cat([seq, nxt[:, None]], 1)
                 finished = finished | (nxt == self.eos_id)
                 if seq.shape[1] < max_len:
-                    if self.arch == "gru":
-                        logits, state = self._run(nxt[:, None], state)
-                    else:
-                        logits = self._run(seq)[0]
+                    logits, state = self._run(nxt[:, None], state)
                     logits = logits[:, -1].float()
         return seq
 

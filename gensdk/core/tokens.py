@@ -7,10 +7,12 @@ vocabulary in its config and ``save``/``load`` round-trip it.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -94,6 +96,10 @@ class Vocabulary:
             return list(text)  # already tokens
         if self._regex is None:
             return list(text)
+        if self._regex.groups <= 1:  # fast path: when the matches tile the whole text they are the tokens
+            found = self._regex.findall(text)
+            if sum(map(len, found)) == len(text):
+                return found
         out: list[str] = []
         pos = 0
         for match in self._regex.finditer(text):
@@ -130,16 +136,22 @@ class Vocabulary:
         """``LongTensor [N, T]``: each row ``<bos> ... <eos>`` then ``<pad>``. ``T`` is ``max_len`` when
         given (fixed shapes suit compiled models), else the longest row. A text that does not fit
         raises ``ValueError`` rather than losing its ``<eos>``."""
-        rows = [self.encode(t, add_bos_eos=True) for t in texts]
-        longest = max((len(r) for r in rows), default=2)
+        lookup = self.token_to_id.get
+        rows = [[lookup(t, UNK_ID) for t in self.tokenize(text)] for text in texts]
+        lengths = np.fromiter((len(r) + 2 for r in rows), dtype=np.int64, count=len(rows))
+        longest = int(lengths.max()) if len(rows) else 2
         width = longest if max_len is None else max_len
         if longest > width:
-            i = next(i for i, r in enumerate(rows) if len(r) > width)
-            raise ValueError(f"text {i} needs {len(rows[i])} ids with <bos> and <eos>, more than max_len={width}")
-        out = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
-        for i, r in enumerate(rows):
-            out[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-        return out
+            i = int(np.argmax(lengths > width))
+            raise ValueError(f"text {i} needs {lengths[i]} ids with <bos> and <eos>, more than max_len={width}")
+        out = np.full((len(rows), width), PAD_ID, dtype=np.int64)
+        out[:, 0] = BOS_ID
+        out[np.arange(len(rows)), lengths - 1] = EOS_ID
+        if len(rows):  # every row's tokens in one scatter: column j of row i for j in 1..len-2
+            row_of = np.repeat(np.arange(len(rows)), lengths - 2)
+            col_of = np.arange(len(row_of)) - np.repeat(np.cumsum(lengths - 2) - (lengths - 2), lengths - 2) + 1
+            out[row_of, col_of] = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=len(row_of))
+        return torch.from_numpy(out)
 
     def decode_batch(self, ids: torch.Tensor) -> list[str]:
         return [self.decode(row) for row in ids.tolist()]

@@ -1,0 +1,206 @@
+"""Molecule generators on the engine, behind one wrapper: ``MoleculeGenerator``.
+
+  char-rnn     a SMILES LSTM language model, the CharRNN of MOSES (Segler et al. 2018): core ``TokenLM``.
+  transformer  a GPT-style causal Transformer over SMILES tokens: core ``TokenLM(arch="transformer")``.
+  vae          a SMILES VAE (Gomez-Bombarelli et al. 2018; MOSES's layout): ``SmilesVAE`` (vae.py), whose
+               latent space serves interpolation and optimization.
+  graph        an autoregressive graph model on torch-geometric with valence-checked generation (graph.py).
+
+The sequence models read SMILES split by the regex tokenizer of Schwaller et al. (atoms in brackets,
+Cl, Br, ring numbers are single tokens), or SELFIES (``representation="selfies"``). Generated text is
+turned back into SMILES here; validity is judged by RDKit downstream (``data.clean_smiles``,
+``metrics``), never patched up.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+import gensdk.core.autoregressive  # noqa: F401 - registers "token-lm"
+from gensdk.core.model import GenerativeModel, build_model, load_model, read_model_config, save_model
+from gensdk.core.tokens import Vocabulary
+from gensdk.core.trainer import MODEL_DIR, TrainConfig, Trainer
+from gensdk.errors import UserError
+
+from .data import MoleculeReport, check_representation, to_smiles, to_text, token_pattern
+
+# Defaults per kind: the registry model and its size. char-rnn is MOSES's CharRNN (3 x 768 LSTM,
+# dropout 0.2); the transformer is a small GPT of about the same parameter count.
+KINDS: dict[str, dict[str, Any]] = {
+    "char-rnn": {"model": "token-lm", "arch": "lstm", "d_model": 768, "layers": 3, "dropout": 0.2, "lr": 1e-3},
+    "transformer": {"model": "token-lm", "arch": "transformer", "d_model": 512, "layers": 8, "heads": 8,
+                    "dropout": 0.1, "lr": 3e-4},
+    "vae": {"model": "smiles-vae"},
+    "graph": {"model": "mol-graph"},
+}
+SEQUENCE_KINDS = ("char-rnn", "transformer", "vae")
+MAX_TOKENS = 100  # longest SMILES (in tokens, with <bos>/<eos>) a sequence model learns; MOSES's is 59
+
+
+@dataclass
+class Encoded:
+    """Token ids ``[N, T]`` of the molecules a model can learn, which of the inputs they are, and
+    what was dropped."""
+
+    ids: torch.Tensor
+    index: list[int]
+    report: MoleculeReport = field(default_factory=MoleculeReport)
+
+
+class MoleculeGenerator:
+    """A trained or untrained generator of one ``kind``: ``fit(smiles)``, ``sample(n)``, ``save``/``load``."""
+
+    def __init__(self, kind: str, model: GenerativeModel, representation: str = "smiles"):
+        self.kind, self.model, self.representation = kind, model, representation
+
+    # --- construction -------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, kind: str, smiles: Sequence[str], representation: str = "smiles", **options: Any
+               ) -> "MoleculeGenerator":
+        """A new model whose vocabulary (or atom types, for ``graph``) come from ``smiles``."""
+        if kind not in KINDS:
+            raise UserError(f"unknown molecule model {kind!r} (known: {', '.join(KINDS)})")
+        if kind == "graph":
+            if representation != "smiles":
+                raise UserError("the graph model reads molecules, not text: representation does not apply")
+            from .graph import make_graph_model
+
+            return cls(kind, make_graph_model(smiles, **options), representation)
+        check_representation(representation)
+        texts = [t for t in to_text(smiles, representation) if t]
+        if not texts:
+            raise UserError("no molecule to build a vocabulary from")
+        tokenizer = Vocabulary(pattern=token_pattern(representation))
+        tokens = [tokenizer.tokenize(t) for t in texts]
+        vocab = Vocabulary.build(tokens, pattern=tokenizer.pattern)
+        longest = max(map(len, tokens)) + 2
+        settings = {k: v for k, v in KINDS[kind].items() if k != "model"}
+        settings.update(options)
+        settings.setdefault("max_len", min(MAX_TOKENS, max(longest, 64)))
+        if kind == "vae":
+            from . import vae  # noqa: F401 - registers "smiles-vae"
+        model = build_model(KINDS[kind]["model"], vocab=vocab.to_dict(), **settings)
+        return cls(kind, model, representation)
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.model.vocabulary
+
+    # --- data ---------------------------------------------------------------------------------------
+    def encode(self, smiles: Sequence[str]) -> Encoded:
+        """Token ids of the molecules this model can learn; those with a token outside its vocabulary
+        or longer than its ``max_len`` are dropped and counted."""
+        vocab, max_len = self.vocabulary, self.model.max_len
+        known = set(vocab.token_to_id)
+        report = MoleculeReport(total=len(smiles))
+        rows, index = [], []
+        for i, (s, text) in enumerate(zip(smiles, to_text(smiles, self.representation))):
+            if not text:
+                report.note("invalid", s)
+                continue
+            tokens = vocab.tokenize(text)
+            if not known.issuperset(tokens):
+                report.note("unknown_tokens", s)
+                continue
+            if len(tokens) + 2 > max_len:
+                report.note("too_long", s)
+                continue
+            rows.append(tokens)
+            index.append(i)
+        report.kept = len(rows)
+        if not rows:
+            raise UserError(f"no molecule fits the model ({report.summary()})")
+        return Encoded(vocab.encode_batch(rows), index, report)
+
+    # --- training -----------------------------------------------------------------------------------
+    def fit(self, smiles: Sequence[str], config: TrainConfig, out_dir: str | os.PathLike | None = None,
+            resume: bool = False, overwrite: bool = False) -> MoleculeReport:
+        """Train on ``smiles`` with the core trainer (checkpoints and ``resume`` in ``out_dir``)."""
+        if self.kind == "graph":
+            from .graph import graph_dataset
+
+            tensors, report = graph_dataset(smiles, self.model)
+        else:
+            encoded = self.encode(smiles)
+            tensors, report = (encoded.ids,), encoded.report
+        Trainer(self.model, tensors, config, out_dir).fit(resume=resume, overwrite=overwrite)
+        if out_dir is not None:  # the trainer's model/ lacks what makes it a molecule generator
+            self.save(Path(out_dir) / MODEL_DIR, extra={"train": asdict(config)})
+        return report
+
+    # --- generation ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, batch_size: int = 2048, temperature: float = 1.0, seed: int | None = None,
+               progress: bool = False) -> list[str]:
+        """``n`` raw SMILES (not validated: "" where the model produced nothing decodable), made in
+        batches on the model's device."""
+        if n < 0 or batch_size < 1:
+            raise UserError("n must be >= 0 and batch_size >= 1")
+        if seed is not None:
+            torch.manual_seed(seed)
+        self.model.eval()
+        out: list[str] = []
+        from tqdm import tqdm
+
+        with tqdm(total=n, disable=not progress, desc=f"sampling {self.kind}", unit="mol") as bar:
+            while len(out) < n:
+                size = min(batch_size, n - len(out))
+                out.extend(self._sample_batch(size, temperature))
+                bar.update(size)
+        return out
+
+    def _sample_batch(self, n: int, temperature: float) -> list[str]:
+        if self.kind == "graph":
+            return [s or "" for s in self.model.sample(n, temperature=temperature)]
+        ids = self.model.sample(n, temperature=temperature)
+        texts = [self.vocabulary.decode(row) for row in ids.cpu()]
+        return to_smiles(texts, self.representation)
+
+    def log_likelihood(self, smiles: Sequence[str], batch_size: int = 1024) -> torch.Tensor:
+        """log p(molecule) in nats under a sequence language model (-inf where it cannot be encoded)."""
+        if self.kind not in ("char-rnn", "transformer"):
+            raise UserError(f"log_likelihood needs a language model (char-rnn or transformer), not {self.kind!r}")
+        encoded = self.encode(smiles) if smiles else None
+        out = torch.full((len(smiles),), -math.inf)
+        if encoded is None:
+            return out
+        ids = encoded.ids.to(self.model.device)
+        with torch.no_grad():
+            nll = torch.cat([self.model.nll(ids[i:i + batch_size]).float().cpu()
+                             for i in range(0, len(ids), batch_size)])
+        out[torch.tensor(encoded.index)] = -nll
+        return out
+
+    # --- persistence --------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
+        return save_model(self.model, folder, extra={"molecules": {"kind": self.kind,
+                                                                   "representation": self.representation},
+                                                     **(extra or {})})
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, device: str | torch.device = "cpu") -> "MoleculeGenerator":
+        meta = read_model_config(folder)
+        info = meta.get("molecules")
+        if not info:
+            raise UserError(f"{folder}: a saved {meta['model']!r} model, not a molecule generator")
+        if info["kind"] == "vae":
+            from . import vae  # noqa: F401
+        if info["kind"] == "graph":
+            from . import graph  # noqa: F401
+        return cls(info["kind"], load_model(folder, map_location=device), info.get("representation", "smiles"))
+
+
+def load_generator(folder: str | os.PathLike, device: str = "auto") -> MoleculeGenerator:
+    """A saved generator, or the ``model/`` folder of a training run, on ``device``."""
+    from gensdk.core.trainer import resolve_device
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
+        folder = folder / "model"
+    return MoleculeGenerator.load(folder, resolve_device(device))
