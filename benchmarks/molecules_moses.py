@@ -20,6 +20,7 @@ import argparse
 import copy
 import gzip
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,54 +32,93 @@ import torch  # noqa: E402
 
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
+from gensdk.core.model import build_model  # noqa: E402
 from gensdk.core.trainer import TrainConfig, Trainer  # noqa: E402
 from plugins.molecules.data import load_smiles  # noqa: E402
+from plugins.molecules import graph, vae  # noqa: E402,F401 - register "mol-graph", "smiles-vae"
 from plugins.molecules.models import MoleculeGenerator, load_generator  # noqa: E402
 
 RUNS = Path("runs/moses")
 # batch sizes per kind: large enough to fill an H100 (MOSES itself used 64 for its CharRNN)
 BATCH = {"char-rnn": 256, "transformer": 512, "vae": 512, "graph": 512}
+GRAPH_MAX_ATOMS = 27  # the largest MOSES molecule has 27 heavy atoms
 LR = {"char-rnn": 2e-3, "transformer": 6e-4, "vae": 1e-3, "graph": 1e-3}
 
 
 def train(args: argparse.Namespace) -> None:
     run = RUNS / args.kind
-    smiles, report = load_smiles("moses:train", canonicalize=False)
-    print(f"MOSES train: {report.summary()}", flush=True)
     plan_path = run / "plan.json"
     if args.resume:
         plan = json.loads(plan_path.read_text())
-        generator = MoleculeGenerator.create(args.kind, smiles, **plan["options"])
+        generator, data = prepare(args.kind, run, plan["options"], args.limit)
     else:
         options = json.loads(args.options) if args.options else {}
         options.setdefault("lr", LR[args.kind])
-        generator = MoleculeGenerator.create(args.kind, smiles, **options)
+        run.mkdir(parents=True, exist_ok=True)
+        (run / PREPARED).unlink(missing_ok=True)
+        generator, data = prepare(args.kind, run, options, args.limit)
         batch = args.batch_size or BATCH[args.kind]
-        seconds_per_step = probe(generator, smiles, batch)
+        seconds_per_step = probe(generator, data, batch)
         steps = int(args.minutes * 60 / seconds_per_step)
         plan = {"options": options, "batch_size": batch, "steps": steps, "seconds_per_step": seconds_per_step,
                 "minutes": args.minutes, "parameters": sum(p.numel() for p in generator.model.parameters()),
-                "epochs": steps * batch / len(smiles), **provenance()}
-        run.mkdir(parents=True, exist_ok=True)
+                "molecules": len(data), "epochs": steps * batch / len(data), **provenance()}
         write_json(plan_path, plan)
     print(json.dumps({k: plan[k] for k in ("steps", "batch_size", "seconds_per_step", "epochs", "parameters")}),
           flush=True)
     config = TrainConfig(steps=plan["steps"], batch_size=plan["batch_size"], lr_schedule="cosine",
                          warmup_steps=min(1000, plan["steps"] // 20), checkpoint_every=500, log_every=200,
                          progress=False, seed=0)
-    started = time.perf_counter()
-    generator.fit(smiles, config, out_dir=run, resume=args.resume, overwrite=not args.resume)
-    spent = json.loads((run / "spent.json").read_text()) if (run / "spent.json").exists() and args.resume else {}
-    spent = {"train_seconds": spent.get("train_seconds", 0.0) + time.perf_counter() - started}
-    write_json(run / "spent.json", spent)
-    print(f"trained {args.kind}: {spent['train_seconds'] / 60:.1f} min in this and earlier commands", flush=True)
+    Trainer(generator.model, (data,), config, run).fit(resume=args.resume, overwrite=not args.resume)
+    generator.save(run / "model", extra={"train": plan})
+    print(f"trained {args.kind}: {training_minutes(run):.1f} min of steps in this and earlier commands", flush=True)
 
 
-def probe(generator: MoleculeGenerator, smiles: list[str], batch: int) -> float:
+PREPARED = "prepared.pt"
+
+
+def prepare(kind: str, run: Path, options: dict, limit: int = 0) -> tuple[MoleculeGenerator, torch.Tensor]:
+    """The untrained generator and its training tensor, from MOSES train; cached in the run folder so a
+    resumed command skips the minutes of tokenizing (or RDKit parsing, for the graph model)."""
+    cache = run / PREPARED
+    if cache.exists():
+        blob = torch.load(cache, weights_only=True)
+        model = build_model(blob["model"], **json.loads(blob["config"]))
+        return MoleculeGenerator(kind, model), blob["data"]
+    smiles, report = load_smiles("moses:train", canonicalize=False)
+    smiles = smiles[:limit] if limit else smiles
+    print(f"MOSES train: {report.summary()}", flush=True)
+    if kind == "graph":
+        from plugins.molecules.graph import graph_dataset
+
+        options = {k: v for k, v in options.items() if k != "max_atoms"}
+        data, vocab, counts = graph_dataset(smiles, max_atoms=GRAPH_MAX_ATOMS, workers=os.cpu_count())
+        print(f"graphs: {counts}", flush=True)
+        generator = MoleculeGenerator(kind, build_model("mol-graph", vocab=vocab, max_atoms=GRAPH_MAX_ATOMS, **options))
+    else:
+        generator = MoleculeGenerator.create(kind, smiles, **options)
+        encoded = generator.encode(smiles)
+        print(f"encoded: {encoded.report.summary()}", flush=True)
+        data = encoded.ids
+    torch.save({"model": generator.model.model_name, "config": json.dumps(generator.model.config), "data": data}, cache)
+    return generator, data
+
+
+def training_minutes(run: Path) -> float:
+    """Wall-clock minutes of the training steps, from the trainer's log (each record covers the steps
+    since the one before at its measured rate), so commands killed and resumed add up correctly."""
+    seconds, last, batch = 0.0, 0, json.loads((run / "plan.json").read_text())["batch_size"]
+    for line in (run / "log.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        seconds += (record["step"] - last) * batch / record["examples_per_s"]
+        last = record["step"]
+    return seconds / 60
+
+
+def probe(generator: MoleculeGenerator, data: torch.Tensor, batch: int) -> float:
     """Seconds per training step of this model on this device (60 steps after 20 warm-up ones)."""
-    trial = MoleculeGenerator(generator.kind, copy.deepcopy(generator.model), generator.representation)
-    encoded = trial.encode(smiles[:200_000])
-    trainer = Trainer(trial.model, (encoded.ids,), TrainConfig(steps=20, batch_size=batch, progress=False))
+    trial = copy.deepcopy(generator.model)
+    trainer = Trainer(trial, (data[:200_000],), TrainConfig(steps=20, batch_size=batch, progress=False))
     trainer.fit()
     torch.cuda.synchronize() if torch.cuda.is_available() else None
     trainer.config.steps = 80
@@ -139,6 +179,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--options", help="JSON of model options, e.g. '{\"d_model\": 384}'")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--limit", type=int, default=0, help="Train on the first N molecules only (tests).")
     p = sub.add_parser("sample")
     p.add_argument("--kind", required=True)
     p.add_argument("--n", type=int, default=30_000)

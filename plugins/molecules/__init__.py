@@ -1,0 +1,25 @@
+"""The molecules plugin: SMILES data, generators on the engine (SMILES LSTM, GPT-style Transformer,
+SMILES VAE, a torch-geometric graph model), the MOSES metrics, and property-driven search."""
+
+from gensdk.plugins import Plugin
+
+from .cli import app
+from .data import MoleculeReport, clean_smiles, load_smiles, read_smiles
+from .models import MoleculeGenerator, load_generator
+
+
+def _load(source: str) -> list[str]:
+    return load_smiles(source)[0]
+
+
+def _evaluate(real, generated) -> dict[str, float]:
+    from .metrics import Reference, evaluate_smiles
+
+    return evaluate_smiles(list(generated), train=None, test=Reference.from_smiles(list(real)), test_scaffolds=None)
+
+
+plugin = Plugin(name="molecules", description="Molecules: SMILES generators, MOSES metrics, property-driven search.",
+                app=app, load_data=_load, evaluate=_evaluate, models=["token-lm", "smiles-vae", "mol-graph"])
+
+__all__ = ["plugin", "MoleculeReport", "clean_smiles", "load_smiles", "read_smiles", "MoleculeGenerator",
+           "load_generator"]

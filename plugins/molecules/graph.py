@@ -40,7 +40,6 @@ the strict lower triangle of the bond-order matrix (``N (N - 1) / 2`` bytes, row
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import time
 from collections import Counter, deque
@@ -49,12 +48,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GINEConv, global_mean_pool
 
-from gensdk.core.model import GenerativeModel, StepContext, register_model
+from gensdk.core.model import GenerativeModel, StepContext, build_model, register_model
 from gensdk.errors import UserError
 
 BOND_ORDERS = (1, 2, 3)          # kekulized single, double, triple; 0 = no bond
@@ -110,7 +110,8 @@ def _sanitized(mol: Any) -> Any:
     return mol
 
 
-def graph_to_mol(atom_types: Sequence[Sequence[Any]], atoms: Sequence[int], bonds: Sequence[tuple[int, int, int]]) -> Any:
+def graph_to_mol(atom_types: Sequence[Sequence[Any]], atoms: Sequence[int],
+                 bonds: Sequence[tuple[int, int, int]]) -> Any:
     """An RDKit Mol from type ids (1-based into ``atom_types``) and ``(i, j, order)`` bonds, sanitized;
     None when RDKit cannot sanitize it. No repair is attempted."""
     Chem = _chem()
@@ -203,7 +204,8 @@ def packed_width(max_atoms: int) -> int:
 def unpack_graphs(x: torch.Tensor, max_atoms: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Packed ``[B, packed_width]`` -> atom type ids ``[B, N]`` and symmetric bond orders ``[B, N, N]`` (long)."""
     if x.dim() != 2 or x.shape[1] != packed_width(max_atoms):
-        raise ValueError(f"graphs must be [B, {packed_width(max_atoms)}] for max_atoms={max_atoms}, got {tuple(x.shape)}")
+        raise ValueError(f"graphs must be [B, {packed_width(max_atoms)}] for max_atoms={max_atoms}, "
+                         f"got {tuple(x.shape)}")
     atoms = x[:, :max_atoms].long()
     rows, cols = torch.tril_indices(max_atoms, max_atoms, -1, device=x.device)
     adj = torch.zeros(len(x), max_atoms, max_atoms, dtype=torch.long, device=x.device)
@@ -223,16 +225,16 @@ def graph_bonds(adj_row: torch.Tensor) -> list[tuple[int, int, int]]:
     return list(zip(i.tolist(), j.tolist(), adj_row[i, j].tolist()))
 
 
-def _check_vocab(vocab: Any, where: str) -> tuple[list[list[Any]], list[int]]:
+def _check_vocab(vocab: Any) -> tuple[list[list[Any]], list[int]]:
     if not isinstance(vocab, dict) or "atom_types" not in vocab or "max_valence" not in vocab:
-        raise UserError(f"{where}: vocab must be a dict with 'atom_types' and 'max_valence', got {vocab!r:.80}")
+        raise ValueError(f"vocab must be a dict with 'atom_types' and 'max_valence', got {vocab!r:.80}")
     types, valences = vocab["atom_types"], vocab["max_valence"]
     ok = (isinstance(types, list) and isinstance(valences, list) and 0 < len(types) == len(valences) <= 255
           and all(isinstance(t, (list, tuple)) and len(t) == 2 and isinstance(t[0], str) and isinstance(t[1], int)
                   for t in types)
           and all(isinstance(v, int) and 0 <= v <= 8 for v in valences))
     if not ok:
-        raise UserError(f"{where}: vocab needs 1..255 atom_types [symbol, charge] and as many max_valence "
+        raise ValueError(f"vocab needs 1..255 atom_types [symbol, charge] and as many max_valence "
                         f"integers in 0..8, got {vocab!r:.120}")
     return [[t[0], t[1]] for t in types], list(valences)
 
@@ -255,7 +257,10 @@ def graph_dataset(smiles: Sequence[str], max_atoms: int = 38, vocab: dict[str, A
         raise UserError(f"graph_dataset: max_atoms must be an integer in 2..{MAX_ATOMS_LIMIT}, got {max_atoms!r}")
     if not isinstance(workers, int) or workers < 1:
         raise UserError(f"graph_dataset: workers must be a positive integer, got {workers!r}")
-    given = _check_vocab(vocab, "graph_dataset") if vocab is not None else None
+    try:
+        given = _check_vocab(vocab) if vocab is not None else None
+    except ValueError as err:
+        raise UserError(f"graph_dataset: {err}") from None
     _chem()
 
     chunks = [(list(smiles[i:i + 2000]), max_atoms) for i in range(0, len(smiles), 2000)]
@@ -280,7 +285,7 @@ def graph_dataset(smiles: Sequence[str], max_atoms: int = 38, vocab: dict[str, A
         atom_types, valences = given
     type_id = {tuple(t): i + 1 for i, t in enumerate(atom_types)}
 
-    rows = []
+    kept = []
     for _, types, bonds in graphs:
         if any(t not in type_id for t in types):
             report["unknown_atom_type"] += 1
@@ -292,16 +297,17 @@ def graph_dataset(smiles: Sequence[str], max_atoms: int = 38, vocab: dict[str, A
         if any(u > valences[type_id[t] - 1] for u, t in zip(used, types)):
             report["over_valence"] += 1
             continue
-        row = torch.zeros(packed_width(max_atoms), dtype=torch.uint8)
-        row[:len(types)] = torch.tensor([type_id[t] for t in types], dtype=torch.uint8)
-        for i, j, order in bonds:
-            row[max_atoms + i * (i - 1) // 2 + j] = order
-        rows.append(row)
-    report["kept"] = len(rows)
-    if not rows:
+        kept.append(([type_id[t] for t in types], bonds))
+    report["kept"] = len(kept)
+    if not kept:
         skipped = ", ".join(f"{k} {v}" for k, v in report.items() if k not in ("read", "kept") and v)
         raise UserError(f"graph_dataset: no usable molecule among {len(smiles)} SMILES ({skipped or 'none given'})")
-    return torch.stack(rows), {"atom_types": atom_types, "max_valence": valences}, report
+    packed = np.zeros((len(kept), packed_width(max_atoms)), dtype=np.uint8)
+    for row, (ids, bonds) in zip(packed, kept):
+        row[:len(ids)] = ids
+        for i, j, order in bonds:
+            row[max_atoms + i * (i - 1) // 2 + j] = order
+    return torch.from_numpy(packed), {"atom_types": atom_types, "max_valence": valences}, report
 
 
 # =================================================================================================
@@ -387,7 +393,7 @@ class MolGraphModel(GenerativeModel):
     def __init__(self, *, vocab: dict[str, Any], max_atoms: int = 38, hidden: int = 128, layers: int = 4,
                  lr: float = 1e-3):
         super().__init__()
-        self.atom_types, valences = _check_vocab(vocab, "mol-graph")
+        self.atom_types, valences = _check_vocab(vocab)
         if not isinstance(max_atoms, int) or not 2 <= max_atoms <= MAX_ATOMS_LIMIT:
             raise ValueError(f"max_atoms must be an integer in 2..{MAX_ATOMS_LIMIT}, got {max_atoms!r}")
         if hidden < 1 or layers < 1 or lr <= 0:
@@ -474,23 +480,24 @@ class MolGraphModel(GenerativeModel):
         chosen = parent[pb, ps] * len(BOND_ORDERS) + adj[pb, ps, parent[pb, ps]] - 1
         logp.index_add_(0, pb, torch.log_softmax(parent_logits, 1).gather(1, chosen[:, None]).squeeze(1))
 
-        # G_s + node s bonded to its parent, for the steps with a closure candidate
-        cb, cs = ((steps[None, :N] >= 1) & (steps[None, :N] < size[:, None]) & (parent < steps[None, :N] - 1)).nonzero(as_tuple=True)
-        if len(cb):
-            cp = parent[cb, cs]
-            nodes = ar[None] <= cs[:, None]
-            row_ok = (ar[None, :, None] < cs[:, None, None]) | ((ar[None, :, None] == cs[:, None, None])
-                                                                 & (ar[None, None, :] == cp[:, None, None]))
-            older = lower[cb] * (ar[None, :, None] < cs[:, None, None])
-            h, _, node_id = self.encoder(atoms[cb], nodes, lower[cb] * row_ok, cp, cs)
-            hops = _hops((older + older.transpose(1, 2)) > 0, cp)
-            candidate = (ar[None] > cp[:, None]) & (ar[None] < cs[:, None])
-            logits = self._closure_logits(h, node_id, cs, candidate, hops)
-            free_new = self.valence[atoms[cb, cs]][:, None] - used[cb, cs, :N]  # [C, N]: before the bond to j
-            allowed = self._closure_mask(free[cb, :, cs], free_new)
-            closure_logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), 2)
-            closure_logp = torch.where(candidate, closure_logp.gather(2, adj[cb, cs].unsqueeze(2)).squeeze(2), 0.0)
-            logp.index_add_(0, cb, closure_logp.sum(1))
+        # G_s + node s bonded to its parent, for the steps with a closure candidate (run
+        # even when there is none, so every parameter gets a gradient, as data-parallel all-reduce needs)
+        closing = (steps[None, :N] >= 1) & (steps[None, :N] < size[:, None]) & (parent < steps[None, :N] - 1)
+        cb, cs = closing.nonzero(as_tuple=True)
+        cp = parent[cb, cs]
+        nodes = ar[None] <= cs[:, None]
+        row_ok = (ar[None, :, None] < cs[:, None, None]) | ((ar[None, :, None] == cs[:, None, None])
+                                                             & (ar[None, None, :] == cp[:, None, None]))
+        older = lower[cb] * (ar[None, :, None] < cs[:, None, None])
+        h, _, node_id = self.encoder(atoms[cb], nodes, lower[cb] * row_ok, cp, cs)
+        hops = _hops((older + older.transpose(1, 2)) > 0, cp)
+        candidate = (ar[None] > cp[:, None]) & (ar[None] < cs[:, None])
+        logits = self._closure_logits(h, node_id, cs, candidate, hops)
+        free_new = self.valence[atoms[cb, cs]][:, None] - used[cb, cs, :N]  # [C, N]: before the bond to j
+        allowed = self._closure_mask(free[cb, :, cs], free_new)
+        closure_logp = torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), 2)
+        closure_logp = torch.where(candidate, closure_logp.gather(2, adj[cb, cs].unsqueeze(2)).squeeze(2), 0.0)
+        logp.index_add_(0, cb, closure_logp.sum(1))
         return -logp
 
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -596,14 +603,22 @@ class MolGraphModel(GenerativeModel):
 
 
 # =================================================================================================
-# One call for a training run
+# Building and training
 # =================================================================================================
+def make_graph_model(smiles: Sequence[str], max_atoms: int = 38, workers: int = 1, **options: Any) -> MolGraphModel:
+    """A new ``mol-graph`` model whose atom types come from ``smiles`` (``options``: hidden, layers, lr)."""
+    _, vocab, _ = graph_dataset(smiles, max_atoms=max_atoms, workers=workers)
+    return build_model("mol-graph", vocab=vocab, max_atoms=max_atoms, **options)
+
+
 def train_graph_model(smiles: Sequence[str], out_dir: str | Path | None, steps: int = 20000, batch_size: int = 256,
                       max_atoms: int = 38, hidden: int = 128, layers: int = 4, lr: float = 1e-3,
-                      workers: int = 1, **train_options: Any) -> tuple[MolGraphModel, dict[str, Any]]:
+                      workers: int = 1, resume: bool = False,
+                      **train_options: Any) -> tuple[MolGraphModel, dict[str, Any]]:
     """Parse ``smiles``, train a ``mol-graph`` model with the core ``Trainer`` (``train_options`` go to
     ``TrainConfig``: device, seed, bf16, lr_schedule, ...) and return it with a report: the data
-    report, vocab, training seconds and molecules/s."""
+    report, vocab, training seconds and molecules/s. ``resume`` continues the run in ``out_dir``
+    from its last checkpoint; otherwise a run there is replaced."""
     from gensdk.core.trainer import TrainConfig, Trainer
 
     t0 = time.perf_counter()
@@ -613,7 +628,7 @@ def train_graph_model(smiles: Sequence[str], out_dir: str | Path | None, steps: 
     cfg = TrainConfig.from_dict({"steps": steps, "batch_size": batch_size, **train_options})
     trainer = Trainer(model, graphs, cfg, out_dir)
     t0 = time.perf_counter()
-    model = trainer.fit(overwrite=True)
+    model = trainer.fit(resume=resume, overwrite=not resume)
     train_s = time.perf_counter() - t0
     return model, {"data": data_report, "vocab": vocab, "parse_s": round(parse_s, 1), "train_s": round(train_s, 1),
                    "molecules_per_s": trainer.throughput and round(trainer.throughput, 1),

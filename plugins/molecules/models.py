@@ -28,7 +28,7 @@ from gensdk.core.tokens import Vocabulary
 from gensdk.core.trainer import MODEL_DIR, TrainConfig, Trainer
 from gensdk.errors import UserError
 
-from .data import MoleculeReport, check_representation, to_smiles, to_text, token_pattern
+from .data import MoleculeReport, check_representation, default_workers, to_smiles, to_text, token_pattern
 
 # Defaults per kind: the registry model and its size. char-rnn is MOSES's CharRNN (3 x 768 LSTM,
 # dropout 0.2); the transformer is a small GPT of about the same parameter count.
@@ -71,6 +71,7 @@ class MoleculeGenerator:
                 raise UserError("the graph model reads molecules, not text: representation does not apply")
             from .graph import make_graph_model
 
+            options.setdefault("workers", default_workers())
             return cls(kind, make_graph_model(smiles, **options), representation)
         check_representation(representation)
         texts = [t for t in to_text(smiles, representation) if t]
@@ -125,7 +126,11 @@ class MoleculeGenerator:
         if self.kind == "graph":
             from .graph import graph_dataset
 
-            tensors, report = graph_dataset(smiles, self.model)
+            graphs, _, counts = graph_dataset(smiles, max_atoms=self.model.max_atoms, vocab=self.model.config["vocab"],
+                                              workers=default_workers())
+            tensors = (graphs,)
+            report = MoleculeReport(total=counts["read"], kept=counts["kept"],
+                                    invalid=sum(v for k, v in counts.items() if k not in ("read", "kept")))
         else:
             encoded = self.encode(smiles)
             tensors, report = (encoded.ids,), encoded.report
