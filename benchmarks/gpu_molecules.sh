@@ -17,11 +17,15 @@ case $1 in
   resume)
     for k in $KINDS; do [ -f runs/moses/$k/model/config.json ] || $B train --kind $k --resume >> $OUT/logs/$k.log 2>&1 & done
     sleep ${2:-560}; pkill -f molecules_moses.py; sleep 5 ;;
-  finish)  # the last steps, 30,000 samples each, and the MOSES metrics of all four models
+  finish)  # save the trained models, search in the background, 30,000 samples each, MOSES metrics of all four
     for k in $KINDS; do [ -f runs/moses/$k/model/config.json ] || timeout 150 $B train --kind $k --resume >> $OUT/logs/$k.log 2>&1 & done; wait
+    for t in qed plogp mpo; do timeout ${2:-420} python benchmarks/molecules_search.py --prior runs/moses/char-rnn/model \
+      --vae runs/moses/vae/model --budget 20000 --tasks $t --out runs/moses/search/$t > $OUT/logs/search_$t.log 2>&1 & done
     mkdir -p runs/moses/transformer; cp .whl/samples/transformer.smi.gz runs/moses/transformer/samples.smi.gz
-    for k in $KINDS; do timeout 120 $B sample --kind $k --n 30000 >> $OUT/logs/$k.log 2>&1; done
-    for k in transformer $KINDS; do timeout 150 $B evaluate --kind $k >> $OUT/logs/$k.log 2>&1; done ;;
+    for k in $KINDS; do timeout 60 $B sample --kind $k --n 30000 >> $OUT/logs/$k.log 2>&1; done
+    for k in transformer $KINDS; do timeout 100 $B evaluate --kind $k >> $OUT/logs/$k.log 2>&1; done
+    mkdir -p $OUT/w; for k in char-rnn vae graph; do python benchmarks/weight_shards.py split runs/moses/$k/model $OUT/w $k; done
+    mv $OUT/w/*.config.json runs/moses/; wait ;;
   search)
     timeout ${2:-500} python benchmarks/molecules_search.py --prior runs/moses/char-rnn/model --vae runs/moses/vae/model \
       --budget 20000 --out runs/moses/search > $OUT/logs/search.log 2>&1 ;;

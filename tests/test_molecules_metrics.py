@@ -188,3 +188,12 @@ def test_format_table_lists_every_metric():
     assert table.splitlines()[3].split() == ["valid", "0.6667"]
     assert table.splitlines()[2].split() == ["n", "3"]
     assert table.splitlines()[4].split() == ["FCD/Test", "0.5000"]
+
+
+def test_reference_from_a_smiles_file(tmp_path):
+    path = tmp_path / "ref.smi"
+    path.write_text("\n".join(DRUGS[:5]) + "\n")
+    reference = M.reference_from(path, device="cpu", workers=1)
+    assert reference.n_input == 5 and len(reference.fingerprints) == 5
+    with pytest.raises(UserError, match="no MOSES reference for split 'valid'"):
+        M.reference_from("moses:valid", device="cpu", workers=1)

@@ -159,8 +159,21 @@ def save_model(model: GenerativeModel, folder: str | os.PathLike, extra: dict[st
     e.g. a fitted data transformer; they land in the same rename."""
     config = json.dumps({"model": model.model_name, "config": model.config, **(extra or {})}, indent=2, sort_keys=True)
     return write_folder(folder, {"config.json": lambda path: path.write_text(config),
-                                 "model.safetensors": lambda path: _save_safetensors(model, str(path)),
+                                 "model.safetensors": lambda path: _save_weights(model, path),
                                  **(files or {})})
+
+
+def _save_weights(model: nn.Module, path: Path) -> None:
+    """safetensors' ``save_model`` refuses tensors that are views into one shared buffer (a cuDNN RNN's
+    flattened weights on the GPU): save a copy of each such tensor; tied weights (the same tensor
+    under two names) are still written once."""
+    try:
+        _save_safetensors(model, str(path))
+    except RuntimeError:
+        from safetensors.torch import save_file
+
+        state = {name: tensor.detach().clone().contiguous() for name, tensor in model.state_dict().items()}
+        save_file(state, str(path))
 
 
 def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:

@@ -92,6 +92,9 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
     options = _options(option)
     if lr is not None:
         options["lr"] = lr
+    import torch
+
+    torch.manual_seed(seed)  # the initial weights too, not only the batch order
     generator = MoleculeGenerator.create(model, smiles, representation=representation, **options)
     config = TrainConfig.from_dict({"steps": steps, "batch_size": batch_size, "device": device, "seed": seed,
                                     "lr_schedule": "cosine", "warmup_steps": min(1000, steps // 20),

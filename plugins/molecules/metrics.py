@@ -68,6 +68,16 @@ def moses_reference(split: str, *, device: str = "auto", workers: int | None = N
     return Reference.from_smiles(moses_smiles(split), device=device, workers=workers)
 
 
+def reference_from(source: str | os.PathLike, *, device: str = "auto", workers: int | None = None) -> Reference:
+    """A reference from ``moses:test`` / ``moses:test_scaffolds`` or from a SMILES file (cached alike)."""
+    text = str(source)
+    if text.startswith("moses:"):
+        return moses_reference(text.split(":", 1)[1], device=device, workers=workers)
+    from .data import read_smiles
+
+    return Reference.from_smiles(read_smiles(source), device=device, workers=workers)
+
+
 # ---------------------------------------------------------------------------------------------------
 # RDKit work, one pass per molecule, in worker processes
 
@@ -380,6 +390,10 @@ def cosine_similarity(a: dict[str, int], b: dict[str, int]) -> float:
 # FCD with ChemNet from the fcd package
 
 
+if not hasattr(np, "row_stack"):  # fcd 1.2.2 calls np.row_stack, which NumPy 2.5 removed
+    np.row_stack = np.vstack
+
+
 def _chemnet_moments(smiles: Sequence[str], *, device: str, workers: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of ChemNet's activations, accumulated chunk by chunk so that only one chunk's
     activations are held at a time."""
@@ -410,9 +424,10 @@ def _chemnet_moments(smiles: Sequence[str], *, device: str, workers: int) -> tup
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     if not (np.isfinite(mu1).all() and np.isfinite(mu2).all()):
         return math.nan
-    import fcd
+    # the core's Frechet distance, not fcd's: fcd 1.2.2 passes sqrtm(disp=False), which SciPy 1.16 removed
+    from gensdk.core.metrics import frechet_distance_from_stats
 
-    return float(fcd.calculate_frechet_distance(mu1, sigma1, mu2, sigma2))
+    return frechet_distance_from_stats(mu1, sigma1, mu2, sigma2)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -171,9 +171,10 @@ class MoleculeGenerator:
         """log p(molecule) in nats under a sequence language model (-inf where it cannot be encoded)."""
         if self.kind not in ("char-rnn", "transformer"):
             raise UserError(f"log_likelihood needs a language model (char-rnn or transformer), not {self.kind!r}")
-        encoded = self.encode(smiles) if smiles else None
         out = torch.full((len(smiles),), -math.inf)
-        if encoded is None:
+        try:
+            encoded = self.encode(smiles)
+        except UserError:  # none of them can be encoded
             return out
         ids = encoded.ids.to(self.model.device)
         with torch.no_grad():

@@ -56,6 +56,7 @@ class SearchResult:
     scored: int = 0
     invalid: int = 0
     errors: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # the objective's score columns, for the CSV header
 
     def ranked(self) -> list[Found]:
         return sorted(self.found.values(), key=lambda f: (-f.score, f.scored_at))
@@ -69,7 +70,7 @@ class SearchResult:
 
         rows = [{"rank": i + 1, "smiles": f.canonical, "score": f.score, **f.columns, "scored_at": f.scored_at}
                 for i, f in enumerate(self.ranked())]
-        frame = pd.DataFrame(rows)
+        frame = pd.DataFrame(rows, columns=["rank", "smiles", "score", *self.columns, "scored_at"])
         atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
@@ -86,6 +87,7 @@ class Bookkeeper:
         """The batch's score table and, per molecule, whether it is new (valid and never seen)."""
         table = self.objective.score(list(smiles), workers=self.workers)
         columns = {k: v for k, v in table.columns().items() if k not in ("smiles", "canonical", "valid", "score")}
+        self.result.columns = list(columns)
         new = np.zeros(len(smiles), dtype=bool)
         for i, canonical in enumerate(table.canonical):
             self.result.scored += 1
@@ -153,14 +155,11 @@ def reinvent(prior: MoleculeGenerator, objective: Objective, budget: int, config
     reward_of = Transform.from_dict(cfg.reward, "reward") if cfg.reward else None
     torch.manual_seed(seed)
     agent_model = _without_dropout(copy.deepcopy(prior.model)).train()  # train mode: cuDNN RNNs backprop only so
-    agent = MoleculeGenerator(prior.kind, agent_model, prior.representation)
-    prior.model.eval()
-    for p in prior.model.parameters():
-        p.requires_grad_(False)
+    prior.model.eval()  # frozen: its likelihood is only ever computed under no_grad
     optimizer = torch.optim.Adam(agent_model.parameters(), lr=cfg.lr)
     book = Bookkeeper(objective, "reinvent", checkpoints, workers)
     buckets: dict[str, int] = {}
-    replay: list[tuple[float, str]] = []  # (reward, canonical SMILES)
+    replay: list[Replayed] = []
     vocab = prior.vocabulary
     with _bar(budget, progress, "reinvent") as bar:
         while book.result.scored < budget:
@@ -177,15 +176,15 @@ def reinvent(prior: MoleculeGenerator, objective: Objective, budget: int, config
             if replay:
                 picks = [replay[i] for i in np.random.default_rng(book.result.scored).permutation(len(replay))
                          [:cfg.replay_batch]]
-                encoded = agent.encode([s for _, s in picks])
-                replay_reward = torch.tensor([picks[i][0] for i in encoded.index], dtype=torch.float32)
-                replay_loss = _augmented_likelihood_loss(agent_model, prior.model, encoded.ids.to(agent_model.device),
-                                                         replay_reward, cfg.sigma)
-                loss = torch.cat([loss, replay_loss])
+                replay_ids = torch.nn.utils.rnn.pad_sequence([r.ids for r in picks], batch_first=True,
+                                                             padding_value=vocab.pad_id).to(agent_model.device)
+                replay_reward = torch.tensor([r.reward for r in picks], dtype=torch.float32)
+                loss = torch.cat([loss, _augmented_likelihood_loss(agent_model, prior.model, replay_ids, replay_reward,
+                                                                   cfg.sigma)])
             optimizer.zero_grad(set_to_none=True)
             loss.mean().backward()
             optimizer.step()
-            _update_replay(replay, table, reward, cfg.replay_size)
+            _update_replay(replay, table, reward, ids.cpu(), vocab.pad_id, cfg.replay_size)
             bar.update(n)
     agent_model.eval()
     return book.result
@@ -234,13 +233,25 @@ def _diversity_filter(reward: np.ndarray, table: ScoreTable, new: np.ndarray, bu
     return reward
 
 
-def _update_replay(replay: list[tuple[float, str]], table: ScoreTable, reward: np.ndarray, size: int) -> None:
-    known = {s for _, s in replay}
-    for r, canonical in zip(reward, table.canonical):
+@dataclass
+class Replayed:
+    """A molecule in the replay memory, kept as the token ids the agent sampled (so it replays even
+    when its canonical SMILES would tokenize differently)."""
+
+    reward: float
+    canonical: str
+    ids: torch.Tensor
+
+
+def _update_replay(replay: list[Replayed], table: ScoreTable, reward: np.ndarray, ids: torch.Tensor, pad_id: int,
+                   size: int) -> None:
+    known = {r.canonical for r in replay}
+    for i, (r, canonical) in enumerate(zip(reward, table.canonical)):
         if canonical is not None and r > 0 and canonical not in known:
-            replay.append((float(r), canonical))
+            row = ids[i]
+            replay.append(Replayed(float(r), canonical, row[:int((row != pad_id).sum())].clone()))
             known.add(canonical)
-    replay.sort(key=lambda item: -item[0])
+    replay.sort(key=lambda item: -item.reward)
     del replay[size:]
 
 
@@ -307,12 +318,13 @@ def optimize(generator: MoleculeGenerator, objective: Objective, method: str, bu
     if budget < 1:
         raise UserError(f"budget must be positive, got {budget}")
     common = {"checkpoints": checkpoints, "workers": workers, "progress": progress, "seed": seed}
+    known = {"random": ["batch_size"], "reinvent": list(ReinventConfig.__dataclass_fields__),
+             "latent": list(LatentConfig.__dataclass_fields__)}[method]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise UserError(f"{method} has no option {unknown[0]!r} (options: {', '.join(known)})")
     if method == "random":
         return random_search(generator, objective, budget, **options, **common)
-    settings = {"reinvent": ReinventConfig, "latent": LatentConfig}[method]
-    unknown = sorted(set(options) - set(settings.__dataclass_fields__))
-    if unknown:
-        raise UserError(f"{method} has no option {unknown[0]!r} (options: {', '.join(settings.__dataclass_fields__)})")
     if method == "reinvent":
         return reinvent(generator, objective, budget, ReinventConfig(**options), **common)
     return latent_optimize(generator, objective, budget, LatentConfig(**options), **common)

@@ -5,6 +5,12 @@ step. Its latent space is what ``search.latent_optimize`` moves through.
 The loss is MOSES's: the mean next-token cross-entropy plus ``kl_weight`` times the KL divergence
 (summed over latent dimensions, averaged over the batch), with ``kl_weight`` rising linearly from 0
 to ``kl_max`` over the first ``kl_warmup`` fraction of training (KL annealing, Bowman et al. 2016).
+
+A strong autoregressive decoder can ignore z altogether (posterior collapse: the KL goes to 0 and
+every latent point decodes to the same molecule), which makes the latent space useless for search.
+Two standard remedies are options: ``word_dropout`` replaces that fraction of the decoder's input
+tokens by ``<unk>`` (Bowman et al. 2016), so the decoder must lean on z; ``free_bits`` is a floor in
+nats per latent dimension below which the KL is not penalized (Kingma et al. 2016).
 """
 
 from __future__ import annotations
@@ -17,20 +23,23 @@ from torch import nn
 
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.core.tokens import Vocabulary
-from gensdk.core.vae import kl_to_standard_normal
 
 
 @register_model("smiles-vae")
 class SmilesVAE(GenerativeModel):
     def __init__(self, *, vocab: dict[str, Any], embed_dim: int = 64, encoder_dim: int = 256, latent_dim: int = 128,
                  decoder_dim: int = 512, decoder_layers: int = 3, dropout: float = 0.0, kl_max: float = 0.05,
-                 kl_warmup: float = 0.5, lr: float = 3e-4, max_len: int = 100):
+                 kl_warmup: float = 0.5, lr: float = 3e-4, max_len: int = 100, word_dropout: float = 0.0,
+                 free_bits: float = 0.0):
         super().__init__()
         self.vocabulary = Vocabulary.from_dict(vocab)
         if min(embed_dim, encoder_dim, latent_dim, decoder_dim, decoder_layers) < 1 or max_len < 3:
             raise ValueError("sizes must be >= 1 and max_len >= 3")
         if kl_max < 0 or not 0 <= kl_warmup <= 1:
             raise ValueError("kl_max must be >= 0 and kl_warmup in [0, 1]")
+        if not 0 <= word_dropout < 1 or free_bits < 0:
+            raise ValueError("word_dropout must be in [0, 1) and free_bits >= 0")
+        self.word_dropout, self.free_bits = word_dropout, free_bits
         self.vocab_size, self.max_len, self.latent_dim = len(self.vocabulary), max_len, latent_dim
         self.kl_max, self.kl_warmup, self.lr = kl_max, kl_warmup, lr
         self.pad_id, self.bos_id, self.eos_id = self.vocabulary.pad_id, self.vocabulary.bos_id, self.vocabulary.eos_id
@@ -61,8 +70,14 @@ class SmilesVAE(GenerativeModel):
         return self.head(h), state
 
     def token_nll(self, ids: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """``[B, T-1]`` cross-entropy of each next token given z (teacher forcing); 0 on pads."""
-        logits, _ = self._decode_step(ids[:, :-1], z, self._initial_state(z))
+        """``[B, T-1]`` cross-entropy of each next token given z (teacher forcing); 0 on pads. In
+        training, ``word_dropout`` of the decoder's inputs (never ``<bos>``) are hidden as ``<unk>``."""
+        inputs = ids[:, :-1]
+        if self.training and self.word_dropout > 0:
+            hide = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
+            hide[:, 0] = False
+            inputs = inputs.masked_fill(hide & (inputs != self.pad_id), self.vocabulary.unk_id)
+        logits, _ = self._decode_step(inputs, z, self._initial_state(z))
         return F.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:], ignore_index=self.pad_id, reduction="none")
 
     # --- training ---------------------------------------------------------------------------------
@@ -79,8 +94,10 @@ class SmilesVAE(GenerativeModel):
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * log_var)
         tokens = (ids[:, 1:] != self.pad_id).sum().clamp(min=1)
         recon = self.token_nll(ids, z).sum() / tokens
-        kl = kl_to_standard_normal(mu.float(), log_var.float()).mean()
-        loss = recon + self.kl_weight(ctx.step, ctx.total_steps) * kl
+        kl_per_dim = 0.5 * (mu.float().pow(2) + log_var.float().exp() - 1 - log_var.float()).mean(0)
+        kl = kl_per_dim.sum()
+        penalized = kl_per_dim.clamp(min=self.free_bits).sum() if self.free_bits else kl
+        loss = recon + self.kl_weight(ctx.step, ctx.total_steps) * penalized
         ctx.optimize("model", loss)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
 
