@@ -12,11 +12,13 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import multiprocessing
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from gensdk.errors import UserError
 
@@ -29,17 +31,22 @@ CHUNK = 2000  # SMILES per task sent to a worker process
 
 
 # --- reading files ---------------------------------------------------------------------------------
-def moses_path(split: str) -> Path:
-    """The MOSES split shipped by the PyPI package molsets (read by path: ``import moses`` fails on
-    current pandas and RDKit)."""
-    if split not in MOSES_SPLITS:
-        raise UserError(f"unknown MOSES split {split!r} (known: {', '.join(MOSES_SPLITS)})")
+def molsets_folder() -> Path:
+    """The installed molsets package's folder, which holds the MOSES splits and filter lists (read by
+    path: ``import moses`` fails on current pandas and RDKit)."""
     import importlib.util
 
     spec = importlib.util.find_spec("moses")
     if spec is None or not spec.submodule_search_locations:
         raise UserError("the MOSES data sets need the molsets package: pip install --no-deps molsets")
-    path = Path(spec.submodule_search_locations[0]) / "dataset" / "data" / f"{split}.csv.gz"
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def moses_path(split: str) -> Path:
+    """The csv.gz of a MOSES split, shipped by the PyPI package molsets."""
+    if split not in MOSES_SPLITS:
+        raise UserError(f"unknown MOSES split {split!r} (known: {', '.join(MOSES_SPLITS)})")
+    path = molsets_folder() / "dataset" / "data" / f"{split}.csv.gz"
     if not path.is_file():
         raise UserError(f"molsets is installed but {path} is missing; reinstall it: pip install --no-deps molsets")
     return path
@@ -172,20 +179,21 @@ def canonical_smiles(smiles: Sequence[str], fragments: str = "largest", workers:
     smiles = [s.strip() if isinstance(s, str) else "" for s in smiles]
     workers = default_workers() if workers is None else workers
     chunks = [(list(smiles[i:i + CHUNK]), fragments) for i in range(0, len(smiles), CHUNK)]
-    if workers <= 1 or len(chunks) <= 1:
-        return [r for chunk in chunks for r in _canonical_chunk(chunk)]
-    with ProcessPoolExecutor(workers, mp_context=_spawn_safe_context()) as pool:
-        return [r for part in pool.map(_canonical_chunk, chunks) for r in part]
+    return [r for part in parallel_map(_canonical_chunk, chunks, workers if len(chunks) > 1 else 1) for r in part]
 
 
-def _spawn_safe_context():
-    """fork is fastest, but unsafe once CUDA is initialized in this process; then spawn."""
-    import multiprocessing
-
-    import torch
-
-    cuda_started = torch.cuda.is_available() and torch.cuda.is_initialized()
-    return multiprocessing.get_context("spawn" if cuda_started else "fork")
+def parallel_map(function: Callable[[Any], Any], tasks: Iterable[Any], workers: int) -> Iterator[Any]:
+    """``map`` over worker processes, results in task order; ``workers=1`` stays in this process."""
+    if workers <= 1:
+        yield from map(function, tasks)
+        return
+    # fork: workers start at once and inherit the imports; they run RDKit only, never torch or CUDA,
+    # so forking is safe even after this process has started CUDA (spawn would cost seconds)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+            yield from pool.map(function, tasks)
 
 
 def clean_smiles(smiles: Iterable[str], fragments: str = "largest", unique: bool = False,

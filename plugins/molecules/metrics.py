@@ -9,15 +9,12 @@ present), and the statistics of a reference set are computed once and cached as 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
-import multiprocessing
 import os
 import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +24,11 @@ import numpy as np
 from gensdk.core.io import atomic_write
 from gensdk.errors import UserError
 
+from .data import molsets_folder, moses_path, parallel_map, read_smiles
+
 MORGAN_RADIUS = 2
 FINGERPRINT_BITS = 1024
 PROPERTIES = ("logP", "SA", "QED", "weight")
-MOSES_SPLITS = ("train", "test", "test_scaffolds")
 # bump when anything that goes into a cached Reference changes
 _CACHE_FORMAT = 1
 _CHUNK = 1000  # molecules per worker task
@@ -41,24 +39,9 @@ _FCD_CHUNK = 20_000  # molecules per ChemNet call: activations of one chunk are 
 # MOSES data files, read by path from the molsets package
 
 
-def _moses_folder() -> Path:
-    spec = importlib.util.find_spec("moses")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("molsets is not installed: run `pip install --no-deps molsets` "
-                        "(it ships the MOSES data sets and filters)")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def moses_smiles(split: str) -> list[str]:
     """The SMILES of a MOSES split ('train', 'test' or 'test_scaffolds') from molsets' csv.gz."""
-    if split not in MOSES_SPLITS:
-        raise UserError(f"unknown MOSES split {split!r}: expected one of {', '.join(MOSES_SPLITS)}")
-    path = _moses_folder() / "dataset" / "data" / f"{split}.csv.gz"
-    if not path.exists():
-        raise UserError(f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall molsets`")
-    import pandas as pd
-
-    return pd.read_csv(path, usecols=["SMILES"])["SMILES"].astype(str).tolist()
+    return read_smiles(moses_path(split), column="SMILES")
 
 
 def moses_reference(split: str, *, device: str = "auto", workers: int | None = None) -> Reference:
@@ -73,8 +56,6 @@ def reference_from(source: str | os.PathLike, *, device: str = "auto", workers: 
     text = str(source)
     if text.startswith("moses:"):
         return moses_reference(text.split(":", 1)[1], device=device, workers=workers)
-    from .data import read_smiles
-
     return Reference.from_smiles(read_smiles(source), device=device, workers=workers)
 
 
@@ -102,7 +83,7 @@ def _moses_filters() -> tuple[list[Any], np.ndarray]:
 
         from rdkit import Chem
 
-        folder = _moses_folder() / "metrics"
+        folder = molsets_folder() / "metrics"
         with open(folder / "mcf.csv", newline="") as f:
             smarts = [row["smarts"] for row in csv.DictReader(f)]
         with open(folder / "wehi_pains.csv", newline="") as f:
@@ -253,23 +234,10 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
         yield list(items[start:start + size])
 
 
-def _parallel_map(function: Callable[[Any], Any], tasks: Iterable[Any], workers: int) -> Iterator[Any]:
-    """``map`` over worker processes, results in task order; ``workers=1`` stays in this process."""
-    if workers <= 1:
-        yield from map(function, tasks)
-        return
-    # fork: workers start at once and inherit the imports; they run RDKit only, never torch or CUDA
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            yield from pool.map(function, tasks)
-
-
 def _featurize(smiles: Sequence[str], *, workers: int, filters: bool, properties: bool) -> _Features:
     out = _Features()
     tasks = ((chunk, filters, properties) for chunk in _chunks(smiles, _CHUNK))
-    for part in _parallel_map(_describe, tasks, workers):
+    for part in parallel_map(_describe, tasks, workers):
         out.add(part)
     return out
 
