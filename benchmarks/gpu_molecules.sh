@@ -1,35 +1,51 @@
 #!/usr/bin/env bash
-# The molecules benchmarks on the GPU machine, in phases that each fit one 10-minute device command.
-# Carry .whl (wheels of rdkit/fcd/selfies, a slim molsets with the MOSES files in .whl/pkgs, and
-# earlier samples in .whl/samples). Usage: bash benchmarks/gpu_molecules.sh train|resume|finish|search
+# The molecules benchmarks on the GPU machine, in two phases that each fit one 10-minute device command
+# (the second must follow the first while the machine is still warm: it reads runs/moses).
+# Carry .whl: wheels of rdkit/fcd/selfies, and in .whl/pkgs a slim molsets (the MOSES csv.gz files and
+# the filter lists, read by path).   Usage: bash benchmarks/gpu_molecules.sh train|finish [SECONDS]
+#   train   three models share the GPU: the transformer on 4 random SMILES of each molecule (SMILES
+#           enumeration), the VAE with word dropout and free bits, the graph model; meanwhile the MOSES
+#           reference statistics are built. Killed at SECONDS; checkpoints make finish resume it.
+#   finish  resume what is unfinished; sample 30,000 of each model (the transformer at 3 temperatures),
+#           MOSES metrics of each on the GPU, then the search benchmark (2 seeds) on the transformer
+#           prior and the VAE's latent space. Everything stops by SECONDS and is packed into $OUT.
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=$PWD:/tmp/site:$PWD/.whl/pkgs PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD:/tmp/site:$PWD/.whl/pkgs PYTHONUNBUFFERED=1 GENSDK_CACHE=$PWD/runs/cache
 B="python benchmarks/molecules_moses.py"
-KINDS="char-rnn vae graph"
-mkdir -p $OUT/logs
+END=${2:-560}
+left() { local x=$(( END - SECONDS - ${1:-0} )); echo $(( x > 1 ? x : 1 )); }  # seconds to the end, less $1
+TR=transformer-r4
+mkdir -p $OUT/logs runs/moses
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 case $1 in
-  train)   # three models share the GPU; each plan fills its minutes at the speed its probe saw
-    $B train --kind char-rnn --minutes 14 > $OUT/logs/char-rnn.log 2>&1 &
-    $B train --kind vae --minutes 14 > $OUT/logs/vae.log 2>&1 &
-    $B train --kind graph --minutes 11 --options '{"hidden": 128, "layers": 4}' > $OUT/logs/graph.log 2>&1 &
-    sleep ${2:-560}; pkill -f molecules_moses.py; sleep 5 ;;
-  resume)
-    for k in $KINDS; do [ -f runs/moses/$k/model/config.json ] || $B train --kind $k --resume >> $OUT/logs/$k.log 2>&1 & done
-    sleep ${2:-560}; pkill -f molecules_moses.py; sleep 5 ;;
-  finish)  # save the trained models, search in the background, 30,000 samples each, MOSES metrics of all four
-    for k in $KINDS; do [ -f runs/moses/$k/model/config.json ] || timeout 150 $B train --kind $k --resume >> $OUT/logs/$k.log 2>&1 & done; wait
-    for t in qed plogp mpo; do timeout ${2:-420} python benchmarks/molecules_search.py --prior runs/moses/char-rnn/model \
-      --vae runs/moses/vae/model --budget 20000 --tasks $t --out runs/moses/search/$t > $OUT/logs/search_$t.log 2>&1 & done
-    mkdir -p runs/moses/transformer; cp .whl/samples/transformer.smi.gz runs/moses/transformer/samples.smi.gz
-    for k in $KINDS; do timeout 60 $B sample --kind $k --n 30000 >> $OUT/logs/$k.log 2>&1; done
-    for k in transformer $KINDS; do timeout 100 $B evaluate --kind $k >> $OUT/logs/$k.log 2>&1; done
-    mkdir -p $OUT/w; for k in char-rnn vae graph; do python benchmarks/weight_shards.py split runs/moses/$k/model $OUT/w $k; done
-    mv $OUT/w/*.config.json runs/moses/; wait ;;
-  search)
-    timeout ${2:-500} python benchmarks/molecules_search.py --prior runs/moses/char-rnn/model --vae runs/moses/vae/model \
-      --budget 20000 --out runs/moses/search > $OUT/logs/search.log 2>&1 ;;
+  train)
+    python -c "from plugins.molecules.metrics import moses_reference as r; import time; t=time.time(); \
+r('test'); r('test_scaffolds'); print('references built in', round(time.time()-t, 1), 's')" > $OUT/logs/refs.log 2>&1 &
+    $B train --kind transformer --name $TR --minutes 9 --options '{"randomize": 4}' > $OUT/logs/$TR.log 2>&1 &
+    $B train --kind vae --name vae-wd --minutes 6.5 --options '{"word_dropout": 0.25, "free_bits": 0.1}' \
+      > $OUT/logs/vae-wd.log 2>&1 &
+    $B train --kind graph --minutes 7 --options '{"hidden": 128, "layers": 4}' > $OUT/logs/graph.log 2>&1 &
+    sleep $(left); pkill -f molecules_moses.py; sleep 3 ;;
+  finish)
+    for n in $TR vae-wd graph; do
+      k=${n%%-*}
+      [ -f runs/moses/$n/model/config.json ] || timeout $(left) $B train --kind $k --name $n --resume >> $OUT/logs/$n.log 2>&1 &
+    done
+    for n in vae-wd graph; do  # sample and score each of these two as soon as it is trained
+      ( k=${n%%-*}; while [ ! -f runs/moses/$n/model/config.json ] && [ $(left) -gt 5 ]; do sleep 5; done
+        timeout 150 $B sample --kind $k --name $n --n 30000 && timeout $(left) $B evaluate --kind $k --name $n ) >> $OUT/logs/$n.log 2>&1 &
+    done
+    while [ ! -f runs/moses/$TR/model/config.json ] && [ $(left) -gt 5 ]; do sleep 5; done
+    for t in 1.0 1.1 1.2; do timeout 200 $B sample --kind transformer --name $TR --n 30000 --temperature $t >> $OUT/logs/$TR.log 2>&1; done
+    timeout $(left) $B evaluate --kind transformer --name $TR >> $OUT/logs/$TR.log 2>&1  # alone: the GPU scoring time
+    for s in 0 1; do for task in qed plogp mpo; do
+      timeout $(left 15) python benchmarks/molecules_search.py --prior runs/moses/$TR/model --vae runs/moses/vae-wd/model \
+        --budget 20000 --tasks $task --seed $s --workers 2 --out runs/moses/search/$task-s$s > $OUT/logs/search_$task-s$s.log 2>&1 &
+    done; done
+    for t in 1.1 1.2; do timeout $(left 15) $B evaluate --kind transformer --name $TR --temperature $t >> $OUT/logs/$TR.log 2>&1; done
+    sleep $(left 12); pkill -f molecules_; sleep 2 ;;
 esac
-for k in $KINDS; do tail -3 runs/moses/$k/log.jsonl 2>/dev/null; done
-tar czf $OUT/results.tgz --exclude=checkpoint.pt --exclude=prepared.pt --exclude=model runs/moses $OUT/logs 2>/dev/null
+for n in $TR vae-wd graph; do tail -2 runs/moses/$n/log.jsonl 2>/dev/null; done
+tar czf $OUT/results.tgz --exclude=checkpoint.pt --exclude=prepared.pt --exclude=model --exclude=cache runs/moses $OUT/logs 2>/dev/null
 ls -la $OUT

@@ -34,7 +34,7 @@ from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
 from gensdk.core.model import build_model  # noqa: E402
 from gensdk.core.trainer import TrainConfig, Trainer  # noqa: E402
-from plugins.molecules.data import load_smiles  # noqa: E402
+from plugins.molecules.data import load_smiles, parallel_map, randomized_smiles  # noqa: E402
 from plugins.molecules import graph, vae  # noqa: E402,F401 - register "mol-graph", "smiles-vae"
 from plugins.molecules.models import MoleculeGenerator, load_generator  # noqa: E402
 
@@ -45,8 +45,16 @@ GRAPH_MAX_ATOMS = 27  # the largest MOSES molecule has 27 heavy atoms
 LR = {"char-rnn": 2e-3, "transformer": 6e-4, "vae": 1e-3, "graph": 1e-3}
 
 
+def run_folder(args: argparse.Namespace) -> Path:
+    return RUNS / (args.name or args.kind)
+
+
+def samples_tag(temperature: float) -> str:
+    return "" if temperature == 1.0 else f"-t{temperature:g}"
+
+
 def train(args: argparse.Namespace) -> None:
-    run = RUNS / args.kind
+    run = run_folder(args)
     plan_path = run / "plan.json"
     if args.resume:
         plan = json.loads(plan_path.read_text())
@@ -88,6 +96,8 @@ def prepare(kind: str, run: Path, options: dict, limit: int = 0) -> tuple[Molecu
     smiles, report = load_smiles("moses:train", canonicalize=False)
     smiles = smiles[:limit] if limit else smiles
     print(f"MOSES train: {report.summary()}", flush=True)
+    options = dict(options)
+    copies = options.pop("randomize", 0)
     if kind == "graph":
         from plugins.molecules.graph import graph_dataset
 
@@ -95,6 +105,13 @@ def prepare(kind: str, run: Path, options: dict, limit: int = 0) -> tuple[Molecu
         data, vocab, counts = graph_dataset(smiles, max_atoms=GRAPH_MAX_ATOMS, workers=os.cpu_count())
         print(f"graphs: {counts}", flush=True)
         generator = MoleculeGenerator(kind, build_model("mol-graph", vocab=vocab, max_atoms=GRAPH_MAX_ATOMS, **options))
+    elif copies:  # SMILES enumeration: K random forms of each molecule, made once, in parallel
+        generator = MoleculeGenerator.create(kind, smiles, **options)  # random forms share the tokens
+        global _ENCODER
+        _ENCODER = generator
+        chunks = [(smiles[i:i + 20_000], copies, i) for i in range(0, len(smiles), 20_000)]
+        data = torch.cat(list(parallel_map(_randomized_ids, chunks, os.cpu_count() or 1)))
+        print(f"randomized: {copies} forms of each of {len(smiles)} molecules, {len(data)} kept", flush=True)
     else:
         generator = MoleculeGenerator.create(kind, smiles, **options)
         encoded = generator.encode(smiles)
@@ -102,6 +119,15 @@ def prepare(kind: str, run: Path, options: dict, limit: int = 0) -> tuple[Molecu
         data = encoded.ids
     torch.save({"model": generator.model.model_name, "config": json.dumps(generator.model.config), "data": data}, cache)
     return generator, data
+
+
+_ENCODER: MoleculeGenerator | None = None  # set before the worker processes fork
+
+
+def _randomized_ids(task: tuple[list[str], int, int]) -> torch.Tensor:
+    smiles, copies, seed = task
+    ids = _ENCODER.encode(randomized_smiles(smiles, copies, seed=seed, workers=1)).ids
+    return torch.nn.functional.pad(ids, (0, _ENCODER.model.max_len - ids.shape[1]), value=_ENCODER.vocabulary.pad_id)
 
 
 def training_minutes(run: Path) -> float:
@@ -129,7 +155,7 @@ def probe(generator: MoleculeGenerator, data: torch.Tensor, batch: int) -> float
 
 
 def sample(args: argparse.Namespace) -> None:
-    run = RUNS / args.kind
+    run, tag = run_folder(args), samples_tag(args.temperature)
     generator = load_generator(run / "model")
     generator.sample(1000, batch_size=args.batch_size, seed=1)  # warm-up (kernels, allocator)
     torch.cuda.synchronize() if torch.cuda.is_available() else None
@@ -143,20 +169,20 @@ def sample(args: argparse.Namespace) -> None:
     valid, report = clean_smiles(out)
     validate_seconds = time.perf_counter() - started
     unique = len(set(valid))
-    record = {"kind": args.kind, "n": args.n, "batch_size": args.batch_size, "temperature": args.temperature,
+    record = {"kind": args.kind, "name": run.name, "n": args.n, "batch_size": args.batch_size, "temperature": args.temperature,
               "sample_seconds": seconds, "validate_seconds": validate_seconds, "valid": len(valid),
               "unique_valid": unique, "valid_unique_per_s": unique / (seconds + validate_seconds),
               "molecules_per_s": args.n / seconds, **provenance()}
-    write_json(run / "sampling.json", record)
-    atomic_write(run / "samples.smi.gz", lambda tmp: gzip.open(tmp, "wt").write("\n".join(out) + "\n"))
+    write_json(run / f"sampling{tag}.json", record)
+    atomic_write(run / f"samples{tag}.smi.gz", lambda tmp: gzip.open(tmp, "wt").write("\n".join(out) + "\n"))
     print(json.dumps(record), flush=True)
 
 
 def evaluate(args: argparse.Namespace) -> None:
     from plugins.molecules.metrics import evaluate_smiles, moses_reference, moses_smiles
 
-    run = RUNS / args.kind
-    generated = gzip.open(run / "samples.smi.gz", "rt").read().splitlines()[:args.n]
+    run, tag = run_folder(args), samples_tag(args.temperature)
+    generated = gzip.open(run / f"samples{tag}.smi.gz", "rt").read().splitlines()[:args.n]
     started = time.perf_counter()
     train_smiles = moses_smiles("train")
     test, test_sf = moses_reference("test"), moses_reference("test_scaffolds")
@@ -164,9 +190,9 @@ def evaluate(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     metrics = evaluate_smiles(generated, train=train_smiles, test=test, test_scaffolds=test_sf)
     seconds = time.perf_counter() - started
-    record = {"kind": args.kind, "metrics": metrics, "evaluate_seconds": seconds,
+    record = {"kind": args.kind, "temperature": args.temperature, "metrics": metrics, "evaluate_seconds": seconds,
               "reference_seconds": reference_seconds, **provenance()}
-    write_json(run / "moses_metrics.json", record)
+    write_json(run / f"moses_metrics{tag}.json", record)
     print(json.dumps(record), flush=True)
 
 
@@ -188,6 +214,9 @@ def main() -> None:
     p = sub.add_parser("evaluate")
     p.add_argument("--kind", required=True)
     p.add_argument("--n", type=int, default=30_000)
+    for p in sub.choices.values():
+        p.add_argument("--name", help="Run folder under runs/moses (default: the kind).")
+    sub.choices["evaluate"].add_argument("--temperature", type=float, default=1.0, help="Which samples to score.")
     args = parser.parse_args()
     {"train": train, "sample": sample, "evaluate": evaluate}[args.step](args)
 

@@ -1,5 +1,5 @@
 """Search benchmark: best and top-10 mean score after 1,000 / 5,000 / 20,000 scored molecules on QED,
-penalized logP and an MPO (QED, SA, similarity to celecoxib), for REINVENT on the char-rnn prior,
+penalized logP and an MPO (QED, SA, similarity to celecoxib), for REINVENT on a language-model prior,
 latent optimization in the SMILES VAE, and random sampling from the prior.
 
     python benchmarks/molecules_search.py --prior runs/moses/char-rnn/model --vae runs/moses/vae/model \
@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--methods", default="random,reinvent,latent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, help="Scoring processes (default: one per CPU).")
     parser.add_argument("--out", type=Path, default=Path("runs/moses/search"))
     args = parser.parse_args()
     checkpoints = [c for c in (1000, 5000, 20000) if c <= args.budget] or [args.budget]
@@ -52,7 +53,7 @@ def main() -> None:
             options = {"reward": REWARD[task]} if method == "reinvent" and task in REWARD else {}
             started = time.perf_counter()
             result = optimize(generator, objective, method, args.budget, checkpoints=checkpoints, seed=args.seed,
-                              **options)
+                              workers=args.workers, **options)
             seconds = time.perf_counter() - started
             result.write_csv(args.out / f"{task}_{method}.csv")
             top = result.ranked()[:3]

@@ -76,6 +76,8 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
         lr: Optional[float] = typer.Option(None, help="Learning rate (default: the model's)."),
         option: List[str] = typer.Option([], "--option", help="Model option key=value, e.g. d_model=256 (repeatable)."),
         column: Optional[str] = typer.Option(None, help="The SMILES column of a CSV/TSV file."),
+        randomize: int = typer.Option(0, help="Train on K random (non-canonical) SMILES of each molecule instead of "
+                                              "its canonical one (SMILES enumeration; sequence models)."),
         device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
         seed: int = typer.Option(0, help="Random seed."),
         resume: bool = typer.Option(False, help="Continue the run in RUN_DIR from its last checkpoint."),
@@ -84,11 +86,17 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
     """Train a molecule generator on the GPU when there is one (cosine schedule, checkpoints, --resume)."""
     from gensdk.core.trainer import TrainConfig
 
-    from .data import load_smiles
+    from gensdk.errors import UserError
+
+    from .data import load_smiles, randomized_smiles
     from .models import MoleculeGenerator
 
     smiles, report = load_smiles(source, column=column, canonicalize=not source.startswith("moses:"))
     console.print(f"{source}: {report.summary()}")
+    if randomize < 0 or (randomize and (model == "graph" or representation != "smiles")):
+        raise UserError("--randomize K needs K >= 0 and a SMILES sequence model (char-rnn, transformer, vae)")
+    if randomize:
+        smiles = randomized_smiles(smiles, randomize, seed=seed)
     options = _options(option)
     if lr is not None:
         options["lr"] = lr
