@@ -45,6 +45,14 @@ r('test'); r('test_scaffolds'); print('references built in', round(time.time()-t
     done; done
     for t in 1.1 1.2; do timeout $(left 15) $B evaluate --kind transformer --name $TR --temperature $t >> $OUT/logs/$TR.log 2>&1; done
     sleep $(left 12); pkill -f molecules_; sleep 2 ;;
+  latent)  # on a fresh machine: the VAE alone (same options, fewer minutes), then its latent search, 2 seeds
+    timeout $(left 150) $B train --kind vae --name vae-wd --minutes ${3:-2.5} --options '{"word_dropout": 0.25, "free_bits": 0.1}' \
+      > $OUT/logs/vae-wd.log 2>&1
+    for s in 0 1; do for task in qed plogp mpo; do
+      timeout $(left 10) python benchmarks/molecules_search.py --prior runs/moses/vae-wd/model --vae runs/moses/vae-wd/model \
+        --methods latent --budget 20000 --tasks $task --seed $s --workers 2 --out runs/moses/search/$task-s$s \
+        > $OUT/logs/search_$task-s$s.log 2>&1 &
+    done; done; wait ;;
 esac
 for n in $TR vae-wd graph; do tail -2 runs/moses/$n/log.jsonl 2>/dev/null; done
 tar czf $OUT/results.tgz --exclude=checkpoint.pt --exclude=prepared.pt --exclude=model --exclude=cache runs/moses $OUT/logs 2>/dev/null
