@@ -3,6 +3,7 @@
 # (the second must follow the first while the machine is still warm: it reads runs/moses).
 # Carry .whl: wheels of rdkit/fcd/selfies, and in .whl/pkgs a slim molsets (the MOSES csv.gz files and
 # the filter lists, read by path).   Usage: bash benchmarks/gpu_molecules.sh train|finish [SECONDS]
+# Run it as `GENSDK_COMMIT=<hash of HEAD here> bash ...`: the machine's copy of .git can be older than the tree.
 #   train   three models share the GPU: the transformer on 4 random SMILES of each molecule (SMILES
 #           enumeration), the VAE with word dropout and free bits, the graph model; meanwhile the MOSES
 #           reference statistics are built. Killed at SECONDS; checkpoints make finish resume it.

@@ -13,7 +13,12 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RECORDS = RESULTS / "molecules"
-KINDS = ("char-rnn", "transformer", "vae", "graph")
+# run folders under molecules/: round 1 (2026-11-22, H100) and round 2 (2026-12-02, H200)
+RUNS = {"char-rnn": "char-rnn", "transformer": "transformer", "vae": "vae (collapsed)", "graph": "graph",
+        "transformer-r4": "transformer, randomized SMILES x4", "vae-wd": "vae, word dropout + free bits",
+        "vae-wd-search": "vae, word dropout + free bits (search run)"}
+KINDS = tuple(RUNS)
+TEMPERATURES = ("", "-t1.1", "-t1.2")  # file suffixes of samples at temperature 1, 1.1, 1.2
 # MOSES (Polykovskiy et al. 2020), Table 2: the published baselines
 MOSES = {
     "CharRNN": {"valid": 0.975, "unique@10000": 0.999, "FCD/Test": 0.073, "FCD/TestSF": 0.520, "SNN/Test": 0.601,
@@ -28,6 +33,18 @@ MOSES = {
 }
 COLUMNS = ("valid", "unique@1000", "unique@10000", "novelty", "FCD/Test", "FCD/TestSF", "SNN/Test", "SNN/TestSF",
            "Frag/Test", "Frag/TestSF", "Scaf/Test", "Scaf/TestSF", "IntDiv", "IntDiv2", "Filters")
+
+
+HEADER = [
+    "Round 1 (2026-11-22, H100): the script `benchmarks/gpu_molecules.sh` as of commit bbd9831 "
+    "(`train|resume|finish`), the transformer by `python benchmarks/molecules_moses.py train --kind transformer "
+    "--minutes 16` then `--resume`.",
+    "Round 2 (2026-12-02, H200): `bash benchmarks/gpu_molecules.sh train 555` then `finish 575` (commit 9d95587), "
+    "three models sharing one GPU; the search VAE by `bash benchmarks/gpu_molecules.sh latent 330 2.3` (commit 5cb555b), "
+    "whose training the phase's timeout cut at step 3,800 of 4,667 and `python benchmarks/molecules_moses.py train "
+    "--kind vae --name vae-wd --resume` finished in the next command (same schedule), before the latent searches. "
+    "Records in `molecules/<run>/`; each file names its command, device, date and commit.",
+]
 
 
 def _load(path: Path) -> dict | None:
@@ -51,7 +68,8 @@ def training_minutes(folder: Path, batch: int) -> float:
 
 def moses_table() -> list[str]:
     lines = ["## Training (MOSES train, 1,584,663 molecules)", "",
-             "| model | parameters | steps x batch | epochs | training minutes (H100) | final loss | device, date, commit |",
+             "| model | parameters | steps x batch | epochs (of the training strings) | minutes of training steps | final loss "
+             "| device, date, commit |",
              "|---|---|---|---|---|---|---|"]
     for kind in KINDS:
         plan = _load(RECORDS / kind / "plan.json")
@@ -59,41 +77,46 @@ def moses_table() -> list[str]:
             continue
         log = (RECORDS / kind / "log.jsonl").read_text().splitlines()
         last = json.loads(log[-1])
-        lines.append(f"| {kind} | {plan['parameters']:,} | {plan['steps']:,} x {plan['batch_size']} | {plan['epochs']:.1f} "
+        lines.append(f"| {RUNS[kind]} | {plan['parameters']:,} | {plan['steps']:,} x {plan['batch_size']} | {plan['epochs']:.1f} "
                      f"| {training_minutes(RECORDS / kind, plan['batch_size']):.1f} | {last['loss']:.3f} "
                      f"| {plan['device']}, {plan['date']}, {plan['commit']} |")
     lines += ["", "## Sampling throughput (30,000 molecules, batches of 4,096)", "",
               "| model | device | molecules/s generated | valid | valid and unique | valid unique/s incl. RDKit validation |",
               "|---|---|---|---|---|---|"]
     for kind in KINDS:
-        for name in ("sampling.json", "sampling_cpu.json"):
+        for name in [f"sampling{t}.json" for t in TEMPERATURES] + ["sampling_cpu.json"]:
             record = _load(RECORDS / kind / name)
             if record is None:
                 continue
             valid = record.get("valid", record.get("valid_nonempty"))
-            lines.append(f"| {kind} | {record['device']} | {record['molecules_per_s']:,.0f} | {valid / record['n']:.4f} "
+            label = RUNS[kind] + (f", T={record['temperature']:g}" if record.get("temperature", 1.0) != 1.0 else "")
+            lines.append(f"| {label} | {record['device']} | {record['molecules_per_s']:,.0f} | {valid / record['n']:.4f} "
                          f"| {record.get('unique_valid', 0):,} | "
                          f"{record['valid_unique_per_s']:,.0f} |" if "valid_unique_per_s" in record else
-                         f"| {kind} | {record['device']} | {record['molecules_per_s']:,.0f} | "
+                         f"| {label} | {record['device']} | {record['molecules_per_s']:,.0f} | "
                          f"{valid / record['n']:.4f} | - | - |")
-    lines += ["", "## MOSES metrics (first 30,000 samples, temperature 1)", "",
+    lines += ["", "## MOSES metrics (first 30,000 samples; temperature 1 unless the row says)", "",
               "| model | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, values in MOSES.items():
         lines.append(f"| MOSES {name} (published) | " + " | ".join(_fmt(values.get(c)) for c in COLUMNS) + " |")
+    scored = []
     for kind in KINDS:
-        record = _load(RECORDS / kind / "moses_metrics.json")
-        if record is None:
-            lines.append(f"| gensdk {kind} | " + " | ".join("not measured" if i == 0 else "" for i in range(len(COLUMNS)))
-                         + " |")
+        if kind == "vae-wd-search":
             continue
-        metrics = record["metrics"]
-        lines.append(f"| gensdk {kind} | " + " | ".join(_fmt(metrics.get(c)) for c in COLUMNS) + " |")
+        for tag in TEMPERATURES:
+            record = _load(RECORDS / kind / f"moses_metrics{tag}.json")
+            if record is None:
+                if not tag:
+                    lines.append(f"| gensdk {RUNS[kind]} | not measured" + " |" * len(COLUMNS))
+                continue
+            label = RUNS[kind] + (f", T={record['temperature']:g}" if tag else "")
+            metrics = record["metrics"]
+            lines.append(f"| gensdk {label} | " + " | ".join(_fmt(metrics.get(c)) for c in COLUMNS) + " |")
+            scored.append((label, record))
     lines += ["", "Samples were generated on the device of the sampling table; their scoring ran where each record says:"]
-    for kind in KINDS:
-        record = _load(RECORDS / kind / "moses_metrics.json")
-        if record is not None:
-            lines.append(f"- {kind}: {record['device']}, {record['date']}, commit {record['commit']}, "
-                         f"{record['evaluate_seconds']:.0f} s for 30,000 molecules (`{record['command']}`)")
+    for label, record in scored:
+        lines.append(f"- {label}: {record['device']}, {record['date']}, commit {record['commit']}, "
+                     f"{record['evaluate_seconds']:.1f} s for 30,000 molecules (`{record['command']}`)")
     lines += ["", "A random 30,000-molecule sample of MOSES train itself scores FCD/Test 0.048 with this suite "
               "(`molecules_metrics_check.md`): the floor that sample size sets for a perfect model."]
     return lines
@@ -119,16 +142,48 @@ def search_table() -> list[str]:
     return head + [""] + lines
 
 
+def search_table_seeds() -> list[str]:
+    """Round 2: each (task, seed) ran as its own process; cells are the mean over seeds (then each seed)."""
+    lines = ["| task | method | seeds | best @1k | top-10 @1k | best @5k | top-10 @5k | best @20k | top-10 @20k | "
+             "unique valid | seconds |", "|---" * 11 + "|"]
+    head = []
+    for task in ("qed", "plogp", "mpo"):
+        by_method: dict[str, list[dict]] = {}
+        for path in sorted((RECORDS / "search-r2").glob(f"{task}-s*.json")):
+            record = json.loads(path.read_text())
+            head.append(f"- {path.name}: {record['device']}, {record['date']}, commit {record['commit']}, "
+                        f"`{record['command']}`")
+            for result in record["results"]:
+                by_method.setdefault(result["method"], []).append(result)
+        for method, results in by_method.items():
+            cells = []
+            for at in (1000, 5000, 20000):
+                for key in ("best", "top10"):
+                    values = [next((r[key] for r in res["trace"] if r["scored"] == at), math.nan) for res in results]
+                    mean = sum(values) / len(values)
+                    cells.append(_fmt(mean) + " (" + " / ".join(_fmt(v) for v in values) + ")")
+            unique = sum(r["unique_valid"] for r in results) / len(results)
+            seconds = sum(r["seconds"] for r in results) / len(results)
+            lines.append(f"| {task} | {method} | {', '.join(str(r['seed']) for r in results)} | " + " | ".join(cells)
+                         + f" | {unique:,.0f} | {seconds:.0f} |")
+    return lines + ["", "Records:"] + head
+
+
 def main() -> None:
     (RESULTS / "molecules_moses.md").write_text("\n".join(["# MOSES benchmark of gensdk's molecule generators", "",
-                                                          "Command: `bash benchmarks/gpu_molecules.sh train|resume|finish` "
-                                                          "(transformer: `python benchmarks/molecules_moses.py train "
-                                                          "--kind transformer --minutes 16`, then `--resume`); records in "
-                                                          "`molecules/<model>/`.", "", *moses_table()]) + "\n")
-    (RESULTS / "molecules_search.md").write_text("\n".join(["# Molecule search: REINVENT, VAE latent ES, random", "",
-                                                           "Prior: the char-rnn trained on MOSES (below); VAE: the "
-                                                           "SMILES VAE trained on MOSES. One seed. Records in "
-                                                           "`molecules/search/`.", "", *search_table()]) + "\n")
+                                                          *HEADER, "", *moses_table()]) + "\n")
+    (RESULTS / "molecules_search.md").write_text("\n".join([
+        "# Molecule search: REINVENT, VAE latent ES, random", "",
+        "## Round 1 (2026-11-22, H100): char-rnn prior, the collapsed VAE, one seed", "",
+        "Prior: the char-rnn of `molecules_moses.md`; VAE: round 1's SMILES VAE, whose posterior had collapsed "
+        "(KL 0.0005 nats), so its latent search decodes the same ~11 molecules. Records in `molecules/search/`.", "",
+        *search_table(), "",
+        "## Round 2 (2026-12-02, H200): randomized-SMILES transformer prior, the VAE with word dropout and free bits",
+        "", "Random: samples of the `transformer-r4` prior. Latent: the evolution strategy in the latent space of "
+        "a VAE trained with word dropout 0.25 and free bits 0.1 (KL 12.3 nats; the `vae-wd-search` run of "
+        "`molecules_moses.md`). Mean over seeds, each seed in brackets. REINVENT on the transformer prior was "
+        "started too but did not finish inside the device command (its processes shared the GPU with six others); "
+        "its REINVENT figures are round 1's. Records in `molecules/search-r2/`.", "", *search_table_seeds()]) + "\n")
     print((RESULTS / "molecules_moses.md").read_text())
     print((RESULTS / "molecules_search.md").read_text())
 
