@@ -63,6 +63,24 @@ def test_fit_writes_a_run_folder_with_a_molecule_generator(trained):
     assert len((run / "log.jsonl").read_text().splitlines()) >= 1 and (run / "checkpoint.pt").is_file()
 
 
+def test_fit_on_randomized_smiles(tmp_path):
+    train = tmp_path / "train.smi"
+    train.write_text("\n".join(SMALL) + "\n")
+    result = gensdk("molecules", "fit", train, tmp_path / "run", "--model", "char-rnn", "--steps", "3",
+                    "--batch-size", "8", "--option", "d_model=8", "--option", "layers=1", "--randomize", "2",
+                    "--device", "cpu", "--quiet", check=True)
+    assert "trained char-rnn on 80 random SMILES (2 of each molecule)" in printed(result)
+    assert (tmp_path / "run" / "model" / "config.json").is_file()
+
+
+def test_fit_randomize_refuses_the_graph_model(tmp_path):
+    train = tmp_path / "train.smi"
+    train.write_text("\n".join(SMALL) + "\n")
+    result = gensdk("molecules", "fit", train, tmp_path / "run", "--model", "graph", "--randomize", "2")
+    assert result.returncode == 2 and "--randomize K needs" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
 def test_sample_writes_n_lines(trained, tmp_path):
     _, run, _ = trained
     out = tmp_path / "raw.smi"

@@ -198,3 +198,27 @@ def test_moses_test_scaffolds_split_is_read_by_path():
 def test_unknown_moses_split():
     with pytest.raises(UserError, match="unknown MOSES split 'valid' \\(known: train, test, test_scaffolds\\)"):
         read_smiles("moses:valid")
+
+
+# --- randomized SMILES (SMILES enumeration) ------------------------------------------------------------
+def test_randomized_forms_are_the_same_molecules_written_in_other_atom_orders():
+    forms = data.randomized_smiles(DRUGS, copies=3, seed=0, workers=1)
+    assert len(forms) == 3 * len(DRUGS)
+    for i, form in enumerate(forms):
+        assert canonical(form) == canonical(DRUGS[i // 3])
+    # ibuprofen has 15 heavy atoms: three random orders give three different strings, none canonical
+    ibuprofen = forms[-3:]
+    assert len(set(ibuprofen)) == 3 and canonical(DRUGS[-1]) not in ibuprofen
+
+
+def test_randomized_is_repeatable_for_a_seed_whatever_the_workers(monkeypatch):
+    monkeypatch.setattr(data, "CHUNK", 3)  # several chunks, so the pool really runs
+    one = data.randomized_smiles(DRUGS, copies=2, seed=7, workers=1)
+    assert data.randomized_smiles(DRUGS, copies=2, seed=7, workers=2) == one
+    assert data.randomized_smiles(DRUGS, copies=2, seed=8, workers=1) != one
+
+
+def test_randomized_passes_unparsable_entries_through_and_checks_copies():
+    assert data.randomized_smiles(["C1CC", "CCO"], copies=2, workers=1)[:2] == ["C1CC", "C1CC"]
+    with pytest.raises(UserError, match="copies must be >= 1"):
+        data.randomized_smiles(DRUGS, copies=0)

@@ -108,7 +108,8 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
                                     "lr_schedule": "cosine", "warmup_steps": min(1000, steps // 20),
                                     "checkpoint_every": max(1, min(1000, steps // 10)), "progress": not quiet})
     fitted = generator.fit(smiles, config, out_dir=run_dir, resume=resume, overwrite=overwrite)
-    console.print(f"trained {model} on {fitted.kept} molecules ({fitted.summary()}) -> {run_dir / 'model'}")
+    what = f"{fitted.kept} random SMILES ({randomize} of each molecule)" if randomize else f"{fitted.kept} molecules"
+    console.print(f"trained {model} on {what} ({fitted.summary()}) -> {run_dir / 'model'}")
 
 
 @app.command()
