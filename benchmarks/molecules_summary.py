@@ -47,6 +47,29 @@ HEADER = [
 ]
 
 
+NOTES = [
+    "## Against the issue's target (FCD/Test below CharRNN's 0.073 at valid >= 0.975 and novelty >= 0.84, "
+    "trained in under an hour)", "",
+    "- Round 1's transformer on canonical SMILES met FCD (0.055) and validity but memorized: novelty 0.705 after "
+    "11.5 epochs.",
+    "- Round 2 trains the same 25M-parameter transformer on 4 random SMILES of each molecule (`--randomize 4`, "
+    "6.34M strings; 0.93 passes over them, i.e. 3.7 per molecule) for 8.6 minutes of steps on an H200 it shared "
+    "with the VAE and graph runs: novelty rises to 0.910 and validity stays at 0.985, but FCD/Test is 0.074, "
+    "0.001 above CharRNN's 0.073 (MOSES reports that figure as 0.073 +- 0.025 over its runs). So the target is "
+    "met on validity, novelty and time, and missed on FCD by 0.001.",
+    "- Sampling hotter trades FCD for novelty: T=1.1 gives novelty 0.932 at FCD 0.151, T=1.2 novelty 0.950 at "
+    "FCD 0.417 (and validity below 0.975). Longer training on the random forms is the next step; it was not run "
+    "(the session's device time was spent).",
+    "- The VAE with word dropout 0.25 and free bits 0.1 no longer collapses (KL 12.3 nats against round 1's "
+    "0.0005) but, after 1.7 epochs, samples from its prior are 83.6% valid with FCD/Test 0.400.",
+    "- The graph model trained 1.2 epochs (3,790 steps, 5.2 minutes); its 30,000 samples did not finish "
+    "inside the 150 s given to them on the shared GPU, so it still has no MOSES row.",
+    "- Scoring on the H200 (16 CPU cores for RDKit, ChemNet and fingerprint similarity on the GPU): 18.4 s for "
+    "30,000 molecules, references read from the cache in 2.3 s (building the test and test-scaffolds "
+    "references once took 252 s).",
+]
+
+
 def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -118,7 +141,7 @@ def moses_table() -> list[str]:
         lines.append(f"- {label}: {record['device']}, {record['date']}, commit {record['commit']}, "
                      f"{record['evaluate_seconds']:.1f} s for 30,000 molecules (`{record['command']}`)")
     lines += ["", "A random 30,000-molecule sample of MOSES train itself scores FCD/Test 0.048 with this suite "
-              "(`molecules_metrics_check.md`): the floor that sample size sets for a perfect model."]
+              "(`molecules_metrics_check.md`): the floor that sample size sets for a perfect model.", "", *NOTES]
     return lines
 
 
