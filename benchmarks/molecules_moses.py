@@ -77,8 +77,8 @@ def train(args: argparse.Namespace) -> None:
     config = TrainConfig(steps=plan["steps"], batch_size=plan["batch_size"], lr_schedule="cosine",
                          warmup_steps=min(1000, plan["steps"] // 20), checkpoint_every=500, log_every=200,
                          progress=False, seed=0)
-    Trainer(generator.model, (data,), config, run).fit(resume=args.resume, overwrite=not args.resume)
-    generator.save(run / "model", extra={"train": plan})
+    Trainer(generator.model, (data,), config, run).fit(resume=args.resume, overwrite=not args.resume,
+                                                      extra={**generator.metadata(), "plan": plan})
     print(f"trained {args.kind}: {training_minutes(run):.1f} min of steps in this and earlier commands", flush=True)
 
 

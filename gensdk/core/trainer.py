@@ -345,9 +345,12 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def fit(self, resume: bool = False, overwrite: bool = False) -> GenerativeModel:
+    def fit(self, resume: bool = False, overwrite: bool = False, extra: dict[str, Any] | None = None
+            ) -> GenerativeModel:
         """Train to ``config.steps``. A folder that already holds a run is continued with ``resume``,
-        replaced with ``overwrite``, and otherwise refused, so no finished work is lost by mistake."""
+        replaced with ``overwrite``, and otherwise refused, so no finished work is lost by mistake.
+        ``extra`` goes into the saved model's config.json beside the training settings (what a plugin
+        needs to load the folder as its own kind of model)."""
         cfg = self.config
         if self.out_dir and self.dist.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -421,7 +424,8 @@ class Trainer:
         if self.best is not None:
             self.model.load_state_dict(self.best["model"])
         if self.out_dir and self.dist.main:
-            save_model(self.model, self.out_dir / MODEL_DIR, extra={"train": asdict(cfg), "steps_done": self.step})
+            save_model(self.model, self.out_dir / MODEL_DIR,
+                       extra={"train": asdict(cfg), "steps_done": self.step, **(extra or {})})
         self.dist.barrier()
         return self.model
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,7 +25,7 @@ import torch
 import gensdk.core.autoregressive  # noqa: F401 - registers "token-lm"
 from gensdk.core.model import GenerativeModel, build_model, load_model, read_model_config, save_model
 from gensdk.core.tokens import Vocabulary
-from gensdk.core.trainer import MODEL_DIR, TrainConfig, Trainer
+from gensdk.core.trainer import TrainConfig, Trainer
 from gensdk.errors import UserError
 
 from .data import MoleculeReport, check_representation, default_workers, to_smiles, to_text, token_pattern
@@ -134,9 +134,7 @@ class MoleculeGenerator:
         else:
             encoded = self.encode(smiles)
             tensors, report = (encoded.ids,), encoded.report
-        Trainer(self.model, tensors, config, out_dir).fit(resume=resume, overwrite=overwrite)
-        if out_dir is not None:  # the trainer's model/ lacks what makes it a molecule generator
-            self.save(Path(out_dir) / MODEL_DIR, extra={"train": asdict(config)})
+        Trainer(self.model, tensors, config, out_dir).fit(resume=resume, overwrite=overwrite, extra=self.metadata())
         return report
 
     # --- generation ---------------------------------------------------------------------------------
@@ -184,10 +182,12 @@ class MoleculeGenerator:
         return out
 
     # --- persistence --------------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """What config.json needs beyond the core model's config to load the folder as this generator."""
+        return {"molecules": {"kind": self.kind, "representation": self.representation}}
+
     def save(self, folder: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-        return save_model(self.model, folder, extra={"molecules": {"kind": self.kind,
-                                                                   "representation": self.representation},
-                                                     **(extra or {})})
+        return save_model(self.model, folder, extra={**self.metadata(), **(extra or {})})
 
     @classmethod
     def load(cls, folder: str | os.PathLike, device: str | torch.device = "cpu") -> "MoleculeGenerator":
