@@ -1,0 +1,18 @@
+"""The architectures plugin: a description language for neural networks as DAGs of operations, its
+validator (shapes, cycles, sizes) and compiler into ``torch.nn.Module``, and search spaces written in
+it (NAS-Bench-Graph)."""
+
+from gensdk.plugins import Plugin
+
+from .cli import app
+from .compiler import Architecture, Checked, Shape, compile_network, validate
+from .language import (Description, DescriptionError, Input, Node, format_description, from_json, parse,
+                       read_description, to_json)
+from .spaces import nas_bench_graph_arch, nas_bench_graph_description
+
+plugin = Plugin(name="architectures", description="Neural architectures: a description language compiled to PyTorch.",
+                app=app, load_data=read_description)
+
+__all__ = ["plugin", "Architecture", "Checked", "Shape", "compile_network", "validate", "Description",
+           "DescriptionError", "Input", "Node", "format_description", "from_json", "parse", "read_description",
+           "to_json", "nas_bench_graph_arch", "nas_bench_graph_description"]

@@ -1,0 +1,88 @@
+"""``gensdk architectures parse|compile|ops``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Neural architectures: a description language for networks, compiled to PyTorch.",
+                  no_args_is_help=True)
+console = Console()
+
+FILE_HELP = "A description: text (see `gensdk architectures ops`) or its .json form."
+
+
+@app.command()
+def parse(file: Path = typer.Argument(..., help=FILE_HELP),
+          out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the canonical form: .json, else text."),
+          shapes: bool = typer.Option(False, help="Print each node's inferred shape and parameters.")) -> None:
+    """Parse and validate a description (shapes, cycles, sizes); print or write its canonical form."""
+    from gensdk.core.io import atomic_write
+
+    from .compiler import validate
+    from .language import format_description, read_description, to_json
+
+    description = read_description(file)
+    checked = validate(description, source=str(file))
+    text = (json.dumps(to_json(description), indent=2) + "\n" if out is not None and out.suffix.lower() == ".json"
+            else format_description(description))
+    if out is not None:
+        atomic_write(out, lambda tmp: Path(tmp).write_text(text))
+        console.print(f"wrote {out}")
+    elif not shapes:
+        console.print(text, end="", markup=False, highlight=False)
+    if shapes:
+        table = Table("node", "op", "shape", "parameters")
+        for item in description.inputs:
+            table.add_row(item.name, "input", str(checked.shapes[item.name]), "0")
+        for name in checked.order:
+            table.add_row(name, description.node(name).op, str(checked.shapes[name]),
+                          f"{checked.parameters.get(name, 0):,}")
+        console.print(table)
+    console.print(f"{file}: valid, {len(description.nodes)} nodes, {checked.total_parameters:,} parameters")
+
+
+@app.command("compile")
+def compile_(file: Path = typer.Argument(..., help=FILE_HELP),
+             batch: int = typer.Option(2, help="Batch size of the check run on random inputs."),
+             device: str = typer.Option("cpu", help="cpu, cuda or auto.")) -> None:
+    """Compile a description into a torch.nn.Module and run it once on random inputs of its shapes."""
+    import torch
+
+    from gensdk.core.trainer import resolve_device
+
+    from .compiler import compile_network
+    from .language import read_description
+
+    description = read_description(file)
+    on = resolve_device(device)
+    model = compile_network(description).to(on).eval()
+    inputs, edge_index = [], None
+    for item in description.inputs:
+        rows = 8 if item.kind == "graph" else batch
+        inputs.append(torch.randn(rows, *item.dims, device=on))
+        if item.kind == "graph":  # a ring of 8 nodes
+            ring = torch.arange(8, device=on)
+            edge_index = torch.stack([torch.cat([ring, (ring + 1) % 8]), torch.cat([(ring + 1) % 8, ring])])
+    with torch.no_grad():
+        outputs = model(*inputs, edge_index=edge_index)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    console.print(model, markup=False, highlight=False)
+    shown = ", ".join(f"{name} {tuple(t.shape)}" for name, t in zip(description.outputs, outputs))
+    console.print(f"{file}: compiled, {sum(p.numel() for p in model.parameters()):,} parameters; outputs {shown}")
+
+
+@app.command()
+def ops() -> None:
+    """The operations of the language: input kinds, parameters (defaults), what each does."""
+    from .compiler import describe_ops
+
+    table = Table("op", "inputs", "parameters", "what")
+    for row in describe_ops():
+        table.add_row(*row)
+    console.print(table)
