@@ -1,0 +1,62 @@
+"""NAS-Bench-Graph as an evaluator: the table loads through the restricted unpickler, every
+architecture of the space is found in it, and the baseline searches are repeatable and spend their
+budget exactly."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+import pytest
+
+pytest.importorskip("nas_bench_graph")
+
+from plugins.architectures import benchmark  # noqa: E402
+from plugins.architectures.benchmark import (load_table, mutate, random_arch, random_search,  # noqa: E402
+                                             regularized_evolution, table_evaluator)
+from plugins.architectures.spaces import NBG_LINKS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cora():
+    return load_table("cora")
+
+
+def test_the_cora_table_has_every_distinct_architecture(cora):
+    assert len(cora.rows) == 26206
+    rng = random.Random(0)
+    for _ in range(500):  # any sampled (link, ops) is found, isomorphic ones under one key
+        row = cora.lookup(*random_arch(rng))
+        assert 0 < row["perf"] < 1 and 0 < row["valid_perf"] < 1
+    assert cora.lookup([0, 0, 0, 1], ["gcn", "gat", "sage", "gin"]) == cora.lookup([0, 0, 1, 0],
+                                                                                    ["gcn", "gat", "gin", "sage"])
+    assert cora.top_fraction_threshold(0.01) <= cora.test_accuracies()[0]
+
+
+def test_the_unpickler_refuses_anything_but_plain_values():
+    evil = pickle.dumps(print)
+    with pytest.raises(pickle.UnpicklingError, match="refused builtins.print"):
+        benchmark._TableUnpickler(__import__("io").BytesIO(evil)).load()
+
+
+def test_unknown_data_set_is_a_user_error():
+    with pytest.raises(Exception, match="unknown NAS-Bench-Graph data set 'corra'"):
+        load_table("corra")
+
+
+def test_mutation_changes_one_thing():
+    rng = random.Random(1)
+    for _ in range(200):
+        link, ops = random_arch(rng)
+        child_link, child_ops = mutate((link, ops), rng)
+        changes = (child_link != link) + sum(a != b for a, b in zip(ops, child_ops))
+        assert changes == 1 and child_link in NBG_LINKS and set(child_ops) != {"skip"}
+
+
+@pytest.mark.parametrize("search", [random_search, regularized_evolution])
+def test_searches_spend_the_budget_and_repeat_for_a_seed(cora, search):
+    evaluate = table_evaluator(cora)
+    first, again = search(evaluate, 60, seed=3), search(evaluate, 60, seed=3)
+    assert len(first.archs) == 60 and first.archs == again.archs and first.best_test == again.best_test
+    best = max(range(60), key=first.valid.__getitem__)
+    assert first.best_test[-1] == first.test[best]
