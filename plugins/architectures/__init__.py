@@ -9,10 +9,12 @@ from .compiler import Architecture, Checked, Shape, compile_network, validate
 from .language import (Description, DescriptionError, Input, Node, format_description, from_json, parse,
                        read_description, to_json)
 from .spaces import nas_bench_graph_arch, nas_bench_graph_description
+from .training import ArchitectureClassifier, train_and_score
 
 plugin = Plugin(name="architectures", description="Neural architectures: a description language compiled to PyTorch.",
-                app=app, load_data=read_description)
+                app=app, load_data=read_description, models=["arch-classifier"])
 
 __all__ = ["plugin", "Architecture", "Checked", "Shape", "compile_network", "validate", "Description",
            "DescriptionError", "Input", "Node", "format_description", "from_json", "parse", "read_description",
-           "to_json", "nas_bench_graph_arch", "nas_bench_graph_description"]
+           "to_json", "nas_bench_graph_arch", "nas_bench_graph_description", "ArchitectureClassifier",
+           "train_and_score"]

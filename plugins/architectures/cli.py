@@ -1,4 +1,4 @@
-"""``gensdk architectures parse|compile|ops``."""
+"""``gensdk architectures parse|compile|train|ops``."""
 
 from __future__ import annotations
 
@@ -75,6 +75,31 @@ def compile_(file: Path = typer.Argument(..., help=FILE_HELP),
     console.print(model, markup=False, highlight=False)
     shown = ", ".join(f"{name} {tuple(t.shape)}" for name, t in zip(description.outputs, outputs))
     console.print(f"{file}: compiled, {sum(p.numel() for p in model.parameters()):,} parameters; outputs {shown}")
+
+
+@app.command()
+def train(file: Path = typer.Argument(..., help=FILE_HELP + " One image input, one vector output of class scores."),
+          data: str = typer.Option("sklearn-digits", help="sklearn-digits, or an image folder (a subfolder per class)."),
+          test: Optional[Path] = typer.Option(None, help="The test image folder (with a folder --data)."),
+          steps: int = typer.Option(500, help="Training steps (the fixed budget)."),
+          batch_size: int = typer.Option(128, help="Images per step."),
+          lr: float = typer.Option(1e-3, help="AdamW learning rate (cosine schedule)."),
+          out: Optional[Path] = typer.Option(None, help="Run folder: checkpoints, log, model/ and result.json."),
+          device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+          seed: int = typer.Option(0, help="Random seed.")) -> None:
+    """Train a described network as a classifier for a fixed budget; report validation and test accuracy."""
+    from gensdk.core.io import write_json
+
+    from .language import read_description
+    from .training import train_and_score
+
+    result = train_and_score(read_description(file), data=data, steps=steps, batch_size=batch_size, lr=lr,
+                             device=device, seed=seed, out_dir=str(out) if out else None,
+                             test=str(test) if test else None)
+    if out is not None:
+        write_json(out / "result.json", {"description": str(file), "data": data, **result})
+    console.print(f"{file}: {result['parameters']:,} parameters, {steps} steps in {result['train_seconds']:.1f} s: "
+                  f"valid accuracy {result['valid_accuracy']:.4f}, test accuracy {result['test_accuracy']:.4f}")
 
 
 @app.command()

@@ -1,0 +1,134 @@
+"""Real-training evaluation: a compiled description trained as an image classifier for a fixed budget
+on the core ``Trainer`` (device, bf16, checkpoints, resume), then scored on held-out images.
+
+``ArchitectureClassifier`` is a registered model (``arch-classifier``) whose config is the
+description's JSON form, so a trained network saves and loads as a folder of ``config.json`` +
+``model.safetensors`` like every gensdk model. The data are scikit-learn's 8x8 digits
+(``sklearn-digits``) or any image folder with one subfolder per class (the characters plugin's
+reader, resized to the description's input size).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gensdk.core.model import GenerativeModel, StepContext, register_model
+from gensdk.errors import UserError
+
+from .compiler import DEFAULT_MAX_PARAMETERS, Architecture, validate
+from .language import Description, from_json, to_json
+
+
+@register_model("arch-classifier")
+class ArchitectureClassifier(GenerativeModel):
+    """A description compiled into a classifier; trained with AdamW and cross-entropy."""
+
+    def __init__(self, *, description: dict[str, Any], lr: float = 1e-3, weight_decay: float = 1e-4):
+        super().__init__()
+        parsed = from_json(description)
+        checked = validate(parsed, DEFAULT_MAX_PARAMETERS)
+        if len(parsed.inputs) != 1 or parsed.inputs[0].kind != "image" or len(parsed.outputs) != 1:
+            raise UserError("a classifier description has one image input and one output")
+        if checked.shapes[parsed.outputs[0]].kind != "vector":
+            raise UserError(f"the output {parsed.outputs[0]!r} must be a vector of class scores, "
+                            f"got {checked.shapes[parsed.outputs[0]]}")
+        self.network = Architecture(checked)
+        self.classes = checked.shapes[parsed.outputs[0]].dims[0]
+        self.input_dims = parsed.inputs[0].dims
+        self.lr, self.weight_decay = lr, weight_decay
+
+    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model": torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x)
+
+    def train_step(self, batch: tuple[torch.Tensor, ...], ctx: StepContext) -> dict[str, torch.Tensor]:
+        x, y = batch
+        loss = F.cross_entropy(self(x).float(), y)
+        ctx.optimize("model", loss)
+        return {"loss": loss.detach()}
+
+    def sample(self, n: int, **_: Any) -> torch.Tensor:
+        raise UserError("a classifier does not sample")
+
+    @torch.no_grad()
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+        self.eval()
+        correct = 0
+        for i in range(0, len(x), batch_size):
+            logits = self(x[i:i + batch_size].to(self.device))
+            correct += int((logits.argmax(1).cpu() == y[i:i + batch_size]).sum())
+        return correct / max(1, len(x))
+
+
+@dataclass
+class ImageData:
+    x: torch.Tensor  # [N, C, H, W] in [0, 1]
+    y: torch.Tensor
+    classes: int
+
+
+def load_images(source: str, dims: tuple[int, ...], split: str, seed: int = 0) -> ImageData:
+    """``sklearn-digits`` (its train/valid/test split) or an image folder (all of it), at ``dims``."""
+    channels, height, width = dims
+    if height != width:
+        raise UserError(f"image inputs must be square for these data, got {height}x{width}")
+    if source in ("sklearn-digits", "digits"):
+        from gensdk.core.data import digits
+
+        data = digits(split=split, binarize=False, size=height, seed=seed)
+        x, y, classes = data.x, data.y, data.num_classes
+    else:
+        try:
+            from plugins.characters.data import load_characters
+        except ImportError as error:
+            raise UserError(f"image folders need the characters plugin's extras: pip install 'gensdk[images]' "
+                            f"({error})") from None
+        chars = load_characters(source, size=height)
+        x, y, classes = chars.images, chars.labels, len(chars.classes)
+    if channels != x.shape[1]:
+        x = x.expand(-1, channels, -1, -1).contiguous()
+    return ImageData(x, y, classes)
+
+
+def train_and_score(description: Description, data: str = "sklearn-digits", steps: int = 500, batch_size: int = 128,
+                    lr: float = 1e-3, device: str = "auto", seed: int = 0, out_dir: str | None = None,
+                    test: str | None = None) -> dict[str, Any]:
+    """Train ``description`` for ``steps`` on ``data`` and return validation and test accuracy, seconds and
+    parameters. For ``sklearn-digits`` the splits are its own; for a folder, ``test`` names the test folder
+    and a tenth of the training folder (fixed by ``seed``) is held out for validation."""
+    from gensdk.core.trainer import TrainConfig, Trainer
+
+    dims = description.inputs[0].dims if description.inputs else ()
+    if len(dims) != 3:
+        raise UserError("real-training evaluation needs a description with one image input")
+    if data in ("sklearn-digits", "digits"):
+        train, valid, held = (load_images(data, dims, s, seed) for s in ("train", "valid", "test"))
+    else:
+        if test is None:
+            raise UserError("an image folder needs --test FOLDER for the test accuracy")
+        full = load_images(data, dims, "all", seed)
+        perm = torch.randperm(len(full.y), generator=torch.Generator().manual_seed(seed))
+        cut = max(1, len(perm) // 10)
+        valid = ImageData(full.x[perm[:cut]], full.y[perm[:cut]], full.classes)
+        train = ImageData(full.x[perm[cut:]], full.y[perm[cut:]], full.classes)
+        held = load_images(test, dims, "all", seed)
+    torch.manual_seed(seed)
+    model = ArchitectureClassifier(description=to_json(description), lr=lr)
+    if model.classes < train.classes:
+        raise UserError(f"the description scores {model.classes} classes, the data have {train.classes}")
+    config = TrainConfig(steps=steps, batch_size=min(batch_size, len(train.y)), device=device, seed=seed,
+                         lr_schedule="cosine", progress=False, checkpoint_every=max(1, steps // 4))
+    started = time.perf_counter()
+    Trainer(model, (train.x, train.y), config, out_dir).fit(overwrite=True)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    return {"valid_accuracy": model.accuracy(valid.x, valid.y), "test_accuracy": model.accuracy(held.x, held.y),
+            "train_seconds": seconds, "steps": steps, "parameters": sum(p.numel() for p in model.parameters())}

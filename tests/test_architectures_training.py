@@ -1,0 +1,53 @@
+"""Real-training evaluation: a described CNN learns scikit-learn's digits on the core Trainer, saves
+and loads as a gensdk model folder, and descriptions that cannot be classifiers are refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gensdk.core.model import load_model
+from gensdk.errors import UserError
+from helpers import gensdk
+from plugins.architectures import ArchitectureClassifier, parse, read_description, to_json, train_and_score
+
+DIGITS_CNN = Path(__file__).resolve().parents[1] / "plugins" / "architectures" / "examples" / "digits-cnn.arch"
+
+
+def test_a_described_cnn_learns_digits_and_its_model_folder_round_trips(tmp_path):
+    result = train_and_score(read_description(DIGITS_CNN), steps=150, device="cpu", out_dir=str(tmp_path))
+    assert result["test_accuracy"] > 0.8 and result["valid_accuracy"] > 0.8  # chance is 0.1
+    assert result["parameters"] == 9930
+    again = load_model(tmp_path / "model")
+    assert isinstance(again, ArchitectureClassifier)
+    x = torch.rand(4, 1, 8, 8)
+    trained = ArchitectureClassifier(description=to_json(read_description(DIGITS_CNN)))
+    trained.load_state_dict(again.state_dict())
+    assert torch.equal(again.eval()(x), trained.eval()(x))
+
+
+def test_the_same_seed_gives_the_same_accuracy():
+    one = train_and_score(read_description(DIGITS_CNN), steps=20, device="cpu", seed=4)
+    two = train_and_score(read_description(DIGITS_CNN), steps=20, device="cpu", seed=4)
+    assert one["test_accuracy"] == two["test_accuracy"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("input x: vector(64)\ny = linear(x, out=10)\noutput y", "one image input"),
+    ("input x: image(1, 8, 8)\ny = conv(x, out=10)\noutput y", "must be a vector of class scores"),
+    ("input x: image(1, 8, 8)\nf = gap(x)\ny = linear(f, out=3)\noutput y", "scores 3 classes, the data have 10"),
+])
+def test_descriptions_that_cannot_classify_the_data_are_refused(text, message):
+    with pytest.raises(UserError, match=message):
+        train_and_score(parse(text), steps=1, device="cpu")
+
+
+def test_cli_train_writes_the_result(tmp_path):
+    result = gensdk("architectures", "train", DIGITS_CNN, "--steps", "30", "--device", "cpu", "--out", tmp_path / "run",
+                    check=True)
+    record = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert f"test accuracy {record['test_accuracy']:.4f}" in " ".join(result.stdout.split())
+    assert record["steps"] == 30 and record["data"] == "sklearn-digits"
