@@ -131,3 +131,17 @@ def test_cli_parse_compile_and_errors(tmp_path):
     result = gensdk("architectures", "parse", bad, "--out", tmp_path / "out.arch")
     assert result.returncode == 2 and not (tmp_path / "out.arch").exists()
     assert result.stderr.strip() == f"error: {bad}, line 2, column 23: expected ',' or ')', found the end of the line"
+
+
+def test_random_cnns_are_always_valid_and_varied():
+    import random
+
+    from plugins.architectures.spaces import random_cnn
+
+    rng = random.Random(0)
+    texts = set()
+    for _ in range(300):
+        description = random_cnn(rng, dims=(1, 8, 8), classes=10)
+        assert str(validate(description).shapes["y"]) == "vector(10)"
+        texts.add(format_description(description))
+    assert len(texts) > 250

@@ -10,6 +10,7 @@ distinct architectures per data set, keyed by ``(link, ops)``; ``nas_bench_graph
 
 from __future__ import annotations
 
+import random
 from typing import Sequence
 
 from .language import Description, DescriptionError, Input, Node
@@ -56,3 +57,42 @@ def nas_bench_graph_arch(description: Description) -> tuple[list[int], list[str]
         return link, ops
     except (KeyError, IndexError, ValueError):
         raise DescriptionError("not a NAS-Bench-Graph description (nodes h1..h4 reading pre or h1..h3)") from None
+
+
+# --- small CNNs for image classification -------------------------------------------------------------
+CNN_WIDTHS = (8, 16, 32, 64)
+CNN_KERNELS = (1, 3, 5)
+CNN_ACTIVATIONS = ("relu", "gelu", "silu")
+
+
+def random_cnn(rng: random.Random, dims: Sequence[int] = (1, 8, 8), classes: int = 10, max_stages: int = 4,
+               name: str = "") -> Description:
+    """A random small CNN (the random-grammar baseline of this space): 1 to ``max_stages`` stages of
+    conv -> [batchnorm] -> activation [-> residual add when the shapes allow] [-> pool while the image is
+    at least 4 pixels wide], then global average pooling or flattening, optional dropout, and a linear
+    classifier. Every draw is a valid network."""
+    nodes: list[Node] = []
+    channels, size, last = dims[0], dims[1], "x"
+    for stage in range(1, rng.randint(1, max_stages) + 1):
+        width, k = rng.choice(CNN_WIDTHS), rng.choice(CNN_KERNELS)
+        nodes.append(Node(f"c{stage}", "conv", (last,), (("out", width), ("k", k))))
+        top = f"c{stage}"
+        if rng.random() < 0.5:
+            nodes.append(Node(f"n{stage}", "batchnorm", (top,)))
+            top = f"n{stage}"
+        nodes.append(Node(f"a{stage}", rng.choice(CNN_ACTIVATIONS), (top,)))
+        top = f"a{stage}"
+        if width == channels and rng.random() < 0.5:
+            nodes.append(Node(f"r{stage}", "add", (last, top)))
+            top = f"r{stage}"
+        if size >= 4 and rng.random() < 0.6:
+            nodes.append(Node(f"p{stage}", rng.choice(("maxpool", "avgpool")), (top,), (("k", 2),)))
+            top, size = f"p{stage}", size // 2
+        channels, last = width, top
+    nodes.append(Node("h", "gap" if rng.random() < 0.5 else "flatten", (last,)))
+    last = "h"
+    if rng.random() < 0.3:
+        nodes.append(Node("d", "dropout", (last,), (("p", rng.choice((0.1, 0.25, 0.5))),)))
+        last = "d"
+    nodes.append(Node("y", "linear", (last,), (("out", classes),)))
+    return Description((Input("x", "image", tuple(dims)),), tuple(nodes), ("y",), name)
