@@ -55,3 +55,28 @@ def test_search_spends_its_budget_on_unseen_architectures_and_repeats(budget):
 def test_search_climbs_a_simple_objective():
     trace = generative_search(_fake_evaluate, 120, seed=0)
     assert max(trace.valid[60:]) >= 1.0  # four gcn nodes found; random needs ~6,500 draws on average
+
+
+def test_cli_generate_writes_valid_descriptions_and_refuses_an_existing_folder(tmp_path):
+    from helpers import gensdk
+
+    from plugins.architectures import read_description
+
+    out = tmp_path / "gen"
+    gensdk("architectures", "generate", out, "--space", "nas-bench-graph", "-n", "4", check=True)
+    files = sorted(out.glob("*.arch"))
+    assert len(files) == 4 and all(validate(read_description(f)) for f in files)
+    result = gensdk("architectures", "generate", out, "-n", "2")
+    assert result.returncode == 2 and "exists; pass --overwrite" in result.stderr and len(list(out.glob("*"))) == 4
+
+
+def test_cli_search_writes_every_evaluation(tmp_path):
+    pytest.importorskip("nas_bench_graph")
+    from helpers import gensdk
+
+    out = tmp_path / "search.csv"
+    result = gensdk("architectures", "search", "--dataset", "cora", "--method", "evolution", "--budget", "25",
+                    "-o", out, check=True)
+    rows = out.read_text().splitlines()
+    assert len(rows) == 26 and rows[0].startswith("evaluation,link,ops")
+    assert "evolution on cora, 25 evaluations" in " ".join(result.stdout.split())

@@ -32,6 +32,10 @@ from gensdk.errors import UserError
 from .spaces import NBG_LINKS, NBG_OPS
 
 DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
+# node features and classes of each data set (Planetoid, Amazon, Coauthor, OGB), for descriptions
+GRAPH_SHAPES = {"cora": (1433, 7), "citeseer": (3703, 6), "pubmed": (500, 3), "cs": (6805, 15),
+                "physics": (8415, 5), "photo": (745, 8), "computers": (767, 10), "arxiv": (128, 40),
+                "proteins": (8, 112)}
 Arch = tuple[tuple[int, ...], tuple[str, ...]]
 
 

@@ -1,4 +1,4 @@
-"""``gensdk architectures parse|compile|train|ops``."""
+"""``gensdk architectures parse|compile|train|generate|search|ops``."""
 
 from __future__ import annotations
 
@@ -100,6 +100,86 @@ def train(file: Path = typer.Argument(..., help=FILE_HELP + " One image input, o
         write_json(out / "result.json", {"description": str(file), "data": data, **result})
     console.print(f"{file}: {result['parameters']:,} parameters, {steps} steps in {result['train_seconds']:.1f} s: "
                   f"valid accuracy {result['valid_accuracy']:.4f}, test accuracy {result['test_accuracy']:.4f}")
+
+
+SPACES = ("nas-bench-graph", "cnn")
+
+
+@app.command()
+def generate(out: Path = typer.Argument(..., help="A new folder for the descriptions (NNNNN.arch each)."),
+             space: str = typer.Option("cnn", help="cnn (small CNNs for 8x8 digits) or nas-bench-graph (for cora)."),
+             n: int = typer.Option(100, "-n", "--n", help="How many."),
+             seed: int = typer.Option(0, help="Random seed."),
+             overwrite: bool = typer.Option(False, help="Replace OUT if it exists.")) -> None:
+    """Draw random descriptions from a space (the random-grammar baseline); every one validates."""
+    import random
+
+    from gensdk.core.io import write_folder
+    from gensdk.errors import UserError
+
+    from .benchmark import random_arch
+    from .compiler import validate
+    from .language import format_description
+    from .spaces import nas_bench_graph_description, random_cnn
+
+    if space not in SPACES:
+        raise UserError(f"unknown space {space!r} (known: {', '.join(SPACES)})")
+    if n < 1:
+        raise UserError(f"--n must be positive, got {n}")
+    if out.exists() and not overwrite:
+        raise UserError(f"{out}: exists; pass --overwrite to replace it")
+    rng = random.Random(seed)
+    texts = {}
+    for i in range(n):
+        description = (random_cnn(rng, name=f"cnn-{i}") if space == "cnn" else
+                       nas_bench_graph_description(*random_arch(rng), features=1433, classes=7, name=f"nbg-{i}"))
+        validate(description)
+        texts[f"{i:05d}.arch"] = format_description(description)
+    write_folder(out, {name: (lambda path, t=text: path.write_text(t)) for name, text in texts.items()})
+    console.print(f"wrote {n} {space} descriptions to {out}")
+
+
+@app.command()
+def search(dataset: str = typer.Option("cora", help="A NAS-Bench-Graph data set (cora, citeseer, pubmed, ...)."),
+           method: str = typer.Option("generative", help="generative, evolution or random."),
+           budget: int = typer.Option(300, help="Architectures to evaluate."),
+           seed: int = typer.Option(0, help="Random seed."),
+           out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                              help="CSV of every evaluation, in order; the best is printed.")) -> None:
+    """Search the NAS-Bench-Graph space with table lookups as the evaluator."""
+    import csv
+    import io
+
+    from gensdk.core.io import atomic_write
+    from gensdk.errors import UserError
+
+    from .benchmark import GRAPH_SHAPES, load_table, random_search, regularized_evolution, table_evaluator
+    from .generative import generative_search
+    from .language import format_description
+    from .spaces import nas_bench_graph_description
+
+    methods = {"generative": generative_search, "evolution": regularized_evolution, "random": random_search}
+    if method not in methods:
+        raise UserError(f"unknown search method {method!r} (known: {', '.join(methods)})")
+    if budget < 1:
+        raise UserError(f"--budget must be positive, got {budget}")
+    table = load_table(dataset)
+    trace = methods[method](table_evaluator(table), budget, seed=seed)
+    if out is not None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["evaluation", "link", "ops", "valid_accuracy", "test_accuracy", "best_test_so_far"])
+        for i, ((link, ops), valid, test, best) in enumerate(zip(trace.archs, trace.valid, trace.test,
+                                                                trace.best_test), 1):
+            writer.writerow([i, " ".join(map(str, link)), " ".join(ops), f"{valid:.4f}", f"{test:.4f}", f"{best:.4f}"])
+        atomic_write(out, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+    best = max(range(len(trace.archs)), key=trace.valid.__getitem__)
+    link, ops = trace.archs[best]
+    features, classes = GRAPH_SHAPES[dataset]
+    best_description = nas_bench_graph_description(link, ops, features, classes, name=f"best-{dataset}")
+    console.print(format_description(best_description), end="", markup=False, highlight=False)
+    console.print(f"{method} on {dataset}, {budget} evaluations: best by validation {trace.valid[best]:.4f} "
+                  f"(test {trace.test[best]:.4f}); the table's best test accuracy is {table.test_accuracies()[0]:.4f}")
 
 
 @app.command()
