@@ -1,6 +1,7 @@
 """The architectures plugin: a description language for neural networks as DAGs of operations, its
-validator (shapes, cycles, sizes) and compiler into ``torch.nn.Module``, and search spaces written in
-it (NAS-Bench-Graph)."""
+validator (shapes, cycles, sizes) and compiler into ``torch.nn.Module``, search spaces written in it
+(NAS-Bench-Graph, small CNNs), generators over them (grammar-constrained LM, D-VAE), searches, and
+real-training evaluation."""
 
 from gensdk.plugins import Plugin
 
@@ -9,12 +10,13 @@ from .compiler import Architecture, Checked, Shape, compile_network, validate
 from .language import (Description, DescriptionError, Input, Node, format_description, from_json, parse,
                        read_description, to_json)
 from .spaces import nas_bench_graph_arch, nas_bench_graph_description
+from .dvae import DagVAE
 from .training import ArchitectureClassifier, train_and_score
 
 plugin = Plugin(name="architectures", description="Neural architectures: a description language compiled to PyTorch.",
-                app=app, load_data=read_description, models=["arch-classifier"])
+                app=app, load_data=read_description, models=["arch-classifier", "nbg-dvae"])
 
 __all__ = ["plugin", "Architecture", "Checked", "Shape", "compile_network", "validate", "Description",
            "DescriptionError", "Input", "Node", "format_description", "from_json", "parse", "read_description",
            "to_json", "nas_bench_graph_arch", "nas_bench_graph_description", "ArchitectureClassifier",
-           "train_and_score"]
+           "train_and_score", "DagVAE"]
