@@ -41,3 +41,17 @@ def test_a_small_dvae_learns_to_reconstruct_what_it_saw(tmp_path):
     assert sum(d == a for d, a in zip(decoded, archs)) / len(archs) >= 0.75  # 0.825 when written
     again = load_model(tmp_path / "model")
     assert torch.equal(again.encode(types, adj)[0], mu)
+
+
+def test_latent_search_spends_its_budget_on_unseen_architectures_and_repeats():
+    from plugins.architectures.dvae import latent_search
+
+    def evaluate(arch):
+        score = sum(op == "gcn" for op in arch[1]) / 4
+        return {"valid_perf": score, "perf": score}
+
+    torch.manual_seed(0)
+    model = DagVAE(hidden=16, latent=4)
+    first = latent_search(model, evaluate, 37, seed=2, warmup=10, batch=8, ascent_steps=5, predictor_steps=20)
+    again = latent_search(model, evaluate, 37, seed=2, warmup=10, batch=8, ascent_steps=5, predictor_steps=20)
+    assert len(first.archs) == 37 and len(set(first.archs)) == 37 and first.archs == again.archs

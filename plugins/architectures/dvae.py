@@ -16,6 +16,7 @@ once instead (6 nodes: 6 steps).
 
 from __future__ import annotations
 
+import random
 from typing import Sequence
 
 import torch
@@ -155,3 +156,68 @@ class DagVAE(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, **_: object) -> tuple[torch.Tensor, torch.Tensor]:
         return self.decode(torch.randn(n, self.latent, device=self.device))
+
+
+# --- search in the latent space ------------------------------------------------------------------------
+def latent_search(model: DagVAE, evaluate, budget: int, seed: int = 0, warmup: int = 20, batch: int = 10,
+                  elite: int = 10, ascent_steps: int = 50, step_size: float = 0.05, predictor_steps: int = 200):
+    """Bayesian-optimization-free latent search (in the spirit of D-VAE's): evaluate ``warmup`` prior
+    samples; then repeatedly fit a fresh predictor MLP on the posterior means of everything evaluated
+    (``model`` itself is trained without accuracies, so it costs no evaluation), move the ``elite`` best
+    latents up the predictor's gradient, decode them, and evaluate the valid unseen ones (a batch that
+    yields none is filled from the prior). Returns a ``benchmark.Trace``."""
+    from .benchmark import Trace, random_arch
+
+    generator = torch.Generator().manual_seed(seed)
+    rng = random.Random(seed)
+    model.eval()
+    trace, seen, latents = Trace(), set(), []
+
+    def spend(arch: Arch, z: torch.Tensor) -> None:
+        seen.add(arch)
+        latents.append(z)
+        trace.add(arch, evaluate(arch))
+
+    def posterior_mean(arch: Arch) -> torch.Tensor:
+        with torch.no_grad():
+            return model.encode(*(t.to(model.device) for t in to_graph([arch])))[0][0].cpu()
+
+    while len(trace.archs) < min(warmup, budget):
+        z = torch.randn(1, model.latent, generator=generator)
+        arch = from_graph(*model.decode(z))[0]
+        if arch is None or arch in seen:
+            arch = random_arch(rng)
+            if arch in seen:
+                continue
+        spend(arch, posterior_mean(arch))
+    while len(trace.archs) < budget:
+        x = torch.stack(latents)
+        y = torch.tensor(trace.valid)
+        y = (y - y.mean()) / y.std().clamp(min=1e-6)
+        torch.manual_seed(seed + len(trace.archs))
+        predictor = nn.Sequential(nn.Linear(model.latent, 64), nn.ReLU(), nn.Linear(64, 1))
+        optimizer = torch.optim.Adam(predictor.parameters(), lr=1e-2, weight_decay=1e-3)
+        for _ in range(predictor_steps):
+            loss = F.mse_loss(predictor(x).squeeze(1), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        best = y.argsort(descending=True)[:elite]
+        z = (x[best] + 0.1 * torch.randn(len(best), model.latent, generator=generator)).requires_grad_(True)
+        for _ in range(ascent_steps):
+            gain = predictor(z).sum()
+            (grad,) = torch.autograd.grad(gain, z)
+            z = (z + step_size * grad).detach().requires_grad_(True)
+        wanted = min(batch, budget - len(trace.archs))
+        found = 0
+        for arch in from_graph(*model.decode(z.detach())):
+            if arch is not None and arch not in seen and found < wanted:
+                spend(arch, posterior_mean(arch))
+                found += 1
+        while found < wanted:  # fill from the prior (or uniformly) so every round spends its batch
+            candidate = from_graph(*model.decode(torch.randn(1, model.latent, generator=generator)))[0]
+            arch = candidate if candidate is not None and candidate not in seen else random_arch(rng)
+            if arch not in seen:
+                spend(arch, posterior_mean(arch))
+                found += 1
+    return trace
