@@ -13,7 +13,6 @@ Writes ``benchmarks/results/architectures_dvae_<cpu|gpu>.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import itertools
 import random
 import sys
 import time
@@ -27,9 +26,8 @@ import torch  # noqa: E402
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
 from gensdk.core.trainer import TrainConfig, Trainer  # noqa: E402
-from plugins.architectures.benchmark import load_table  # noqa: E402
+from plugins.architectures.benchmark import arch_key, distinct_archs, load_table  # noqa: E402
 from plugins.architectures.dvae import DagVAE, from_graph, to_graph  # noqa: E402
-from plugins.architectures.spaces import NBG_LINKS, NBG_OPS  # noqa: E402
 
 
 def main() -> None:
@@ -41,19 +39,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from nas_bench_graph import Arch
     from scipy.stats import spearmanr
 
-    def key(arch) -> int:
-        return Arch(list(arch[0]), list(arch[1])).valid_hash()
-
     table = load_table("cora")
-    distinct = {}
-    for link in NBG_LINKS:
-        for ops in itertools.product(NBG_OPS, repeat=4):
-            if set(ops) != {"skip"}:
-                distinct.setdefault(key((link, ops)), (link, ops))
-    archs = list(distinct.values())
+    archs = distinct_archs()
     random.Random(args.seed).shuffle(archs)
     held, train = archs[:2000], archs[2000:]
     types, adj = to_graph(train)
@@ -76,8 +65,8 @@ def main() -> None:
     torch.manual_seed(args.seed + 1)
     samples = from_graph(*model.sample(10_000))
     valid = [s for s in samples if s is not None]
-    unique = {key(s) for s in valid}
-    trained = {key(a) for a in train}
+    unique = {arch_key(s) for s in valid}
+    trained = {arch_key(a) for a in train}
     with torch.no_grad():
         predicted = model.predictor(mu).squeeze(1).cpu()
     rho = float(spearmanr(predicted.numpy(), [table.lookup(*a)["valid_perf"] for a in held])[0])

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
-from plugins.architectures.benchmark import (load_table, random_arch, random_search,  # noqa: E402
-                                             regularized_evolution, table_evaluator)
+from plugins.architectures.benchmark import (arch_key, distinct_archs, load_table, random_arch,  # noqa: E402
+                                             random_search, regularized_evolution, table_evaluator)
 from plugins.architectures.generative import fit, generative_search, make_generator, sample_archs  # noqa: E402
 
 METHODS = {"random": random_search, "evolution": regularized_evolution, "generative": generative_search}
@@ -29,60 +29,39 @@ METHODS = {"random": random_search, "evolution": regularized_evolution, "generat
 def unsupervised_dvae(steps: int):
     """A D-VAE trained on every distinct architecture of the space, without accuracies (no evaluation is
     spent on it), for the latent search; the same model serves every seed and data set."""
-    import itertools
-
     import torch
-    from nas_bench_graph import Arch
 
     from gensdk.core.trainer import TrainConfig, Trainer
     from plugins.architectures.dvae import DagVAE, to_graph
-    from plugins.architectures.spaces import NBG_LINKS, NBG_OPS
 
-    distinct = {}
-    for link in NBG_LINKS:
-        for ops in itertools.product(NBG_OPS, repeat=4):
-            if set(ops) != {"skip"}:
-                distinct.setdefault(Arch(list(link), list(ops)).valid_hash(), (link, ops))
-    types, adj = to_graph(list(distinct.values()))
+    types, adj = to_graph(distinct_archs())
     torch.manual_seed(0)
     model = DagVAE(lr=3e-3, predictor_weight=0.0)
     Trainer(model, (types, adj, torch.zeros(len(types))),
             TrainConfig(steps=steps, batch_size=256, device="cpu", progress=False, lr_schedule="cosine")).fit()
     return model
+
+
 AT = (10, 20, 50, 100, 200, 300)
-
-
-def unique_key(arch) -> int:
-    from nas_bench_graph import Arch
-
-    return Arch(list(arch[0]), list(arch[1])).valid_hash()  # isomorphic architectures share a key
 
 
 def generator_table(args: argparse.Namespace, record: dict) -> list[str]:
     """10,000 samples of each generator: valid (a description that validates), unique, novel (not among
     the architectures the generator was trained on: cora's top 5% by validation accuracy)."""
-    import itertools
     import random
 
     import torch
-    from nas_bench_graph import Arch
 
     from plugins.architectures.compiler import validate
-    from plugins.architectures.spaces import NBG_LINKS, NBG_OPS, nas_bench_graph_description
+    from plugins.architectures.spaces import nas_bench_graph_description
 
     table = load_table("cora")
-    everything = {}
-    for link in NBG_LINKS:
-        for ops in itertools.product(NBG_OPS, repeat=4):
-            if set(ops) != {"skip"}:
-                key = Arch(list(link), list(ops)).valid_hash()
-                everything.setdefault(key, (link, ops))
-    ranked = sorted(everything.values(), key=lambda a: table.lookup(*a)["valid_perf"], reverse=True)
+    ranked = sorted(distinct_archs(), key=lambda a: table.lookup(*a)["valid_perf"], reverse=True)
     training = ranked[:len(ranked) // 20]
     torch.manual_seed(0)
     model = make_generator()
     fit(model, training, 300, model.make_optimizers()["model"])
-    trained_keys = {unique_key(a) for a in training}
+    trained_keys = {arch_key(a) for a in training}
     rng = random.Random(0)
     samples = {"grammar LM (trained on cora's top 5%)": sample_archs(model, 10_000),
                "random grammar (uniform)": [random_arch(rng) for _ in range(10_000)]}
@@ -97,7 +76,7 @@ def generator_table(args: argparse.Namespace, record: dict) -> list[str]:
                 valid += 1
             except Exception:  # noqa: BLE001 - counted, not raised
                 pass
-        keys = [unique_key(a) for a in archs]
+        keys = [arch_key(a) for a in archs]
         unique = set(keys)
         novel = len(unique - trained_keys) / len(unique)
         accuracy = sum(table.lookup(*a)["perf"] for a in archs) / len(archs)
@@ -121,6 +100,7 @@ def main() -> None:
 
     dvae = unsupervised_dvae(args.dvae_steps)
     methods = {**METHODS, "latent": lambda evaluate, budget, seed: latent_search(dvae, evaluate, budget, seed=seed)}
+    at = [n for n in AT if n <= args.budget]  # the budgets the table reports
     record = {"results": [], "dvae_steps": args.dvae_steps, **provenance()}
     lines = ["# NAS-Bench-Graph: baseline searches", "", *(f"- {k}: {record[k]}" for k in
                                                           ("date", "device", "command", "commit")), "",
@@ -130,14 +110,14 @@ def main() -> None:
              "fine-tuned on the 10 best-by-validation architectures after each batch of 10 (20 uniform ones "
              "first); latent: gradient ascent on a predictor refitted to the evaluated architectures, in the latent "
              f"space of a D-VAE trained for {args.dvae_steps:,} steps on the whole space without accuracies.", "",
-             "| data set | top-1% threshold | best in table | method | " + " | ".join(f"@{n}" for n in AT)
-             + " | evaluations to top 1% |", "|---" * (5 + len(AT)) + "|"]
+             "| data set | top-1% threshold | best in table | method | " + " | ".join(f"@{n}" for n in at)
+             + " | evaluations to top 1% |", "|---" * (5 + len(at)) + "|"]
     for dataset in args.datasets.split(","):
         table = load_table(dataset)
         threshold, best = table.top_fraction_threshold(0.01), table.test_accuracies()[0]
         for method, search in methods.items():
             traces = [search(table_evaluator(table), args.budget, seed=s) for s in range(args.seeds)]
-            curve = {n: statistics.mean(t.best_test[n - 1] for t in traces) for n in AT if n <= args.budget}
+            curve = {n: statistics.mean(t.best_test[n - 1] for t in traces) for n in at}
             reach = [t.evaluations_to_reach(threshold) for t in traces]
             hit = [r for r in reach if r is not None]
             record["results"].append({"dataset": dataset, "method": method, "threshold": threshold, "best": best,

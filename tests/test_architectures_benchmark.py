@@ -33,6 +33,11 @@ def test_the_cora_table_has_every_distinct_architecture(cora):
     assert cora.top_fraction_threshold(0.01) <= cora.test_accuracies()[0]
 
 
+def test_distinct_archs_are_the_tables_keys(cora):
+    archs = benchmark.distinct_archs()
+    assert {benchmark.arch_key(a) for a in archs} == set(cora.rows) and len(archs) == len(cora.rows)
+
+
 def test_the_unpickler_refuses_anything_but_plain_values():
     evil = pickle.dumps(print)
     with pytest.raises(pickle.UnpicklingError, match="refused builtins.print"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import itertools
 import pickle
 import random
 from dataclasses import dataclass, field
@@ -37,6 +38,23 @@ GRAPH_SHAPES = {"cora": (1433, 7), "citeseer": (3703, 6), "pubmed": (500, 3), "c
                 "physics": (8415, 5), "photo": (745, 8), "computers": (767, 10), "arxiv": (128, 40),
                 "proteins": (8, 112)}
 Arch = tuple[tuple[int, ...], tuple[str, ...]]
+
+
+def arch_key(arch: Arch) -> int:
+    """The benchmark's key of an architecture: isomorphic ``(link, ops)`` pairs share it."""
+    from nas_bench_graph import Arch as NBGArch
+
+    return NBGArch(list(arch[0]), list(arch[1])).valid_hash()
+
+
+def distinct_archs() -> list[Arch]:
+    """One ``(link, ops)`` of each of the space's distinct architectures (26,206), in a fixed order."""
+    distinct: dict[int, Arch] = {}
+    for link in NBG_LINKS:
+        for ops in itertools.product(NBG_OPS, repeat=4):
+            if set(ops) != {"skip"}:
+                distinct.setdefault(arch_key((link, ops)), (link, ops))
+    return list(distinct.values())
 
 
 class _TableUnpickler(pickle.Unpickler):
@@ -56,9 +74,7 @@ class Table:
     rows: dict[int, dict[str, float]]
 
     def lookup(self, link: Sequence[int], ops: Sequence[str]) -> dict[str, float]:
-        from nas_bench_graph import Arch as NBGArch
-
-        key = NBGArch(list(link), list(ops)).valid_hash()
+        key = arch_key((link, ops))
         if key not in self.rows:
             raise KeyError(f"link={list(link)} ops={list(ops)} is not in the {self.dataset} table")
         return self.rows[key]
@@ -145,7 +161,7 @@ def regularized_evolution(evaluate: Evaluate, budget: int, seed: int = 0, popula
         raise UserError(f"evolution needs population >= 2 and 1 <= sample <= population, got {population}, {sample}")
     rng, trace = random.Random(seed), Trace()
     members: list[tuple[Arch, float]] = []
-    for step in range(budget):
+    for _ in range(budget):
         if len(members) < population:
             arch = random_arch(rng)
         else:

@@ -117,7 +117,7 @@ def generate(out: Path = typer.Argument(..., help="A new folder for the descript
     from gensdk.core.io import write_folder
     from gensdk.errors import UserError
 
-    from .benchmark import random_arch
+    from .benchmark import GRAPH_SHAPES, random_arch
     from .compiler import validate
     from .language import format_description
     from .spaces import nas_bench_graph_description, random_cnn
@@ -132,7 +132,7 @@ def generate(out: Path = typer.Argument(..., help="A new folder for the descript
     texts = {}
     for i in range(n):
         description = (random_cnn(rng, name=f"cnn-{i}") if space == "cnn" else
-                       nas_bench_graph_description(*random_arch(rng), features=1433, classes=7, name=f"nbg-{i}"))
+                       nas_bench_graph_description(*random_arch(rng), *GRAPH_SHAPES["cora"], name=f"nbg-{i}"))
         validate(description)
         texts[f"{i:05d}.arch"] = format_description(description)
     write_folder(out, {name: (lambda path, t=text: path.write_text(t)) for name, text in texts.items()})

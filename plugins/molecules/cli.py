@@ -91,10 +91,10 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
     from .data import load_smiles, randomized_smiles
     from .models import MoleculeGenerator
 
-    smiles, report = load_smiles(source, column=column, canonicalize=not source.startswith("moses:"))
-    console.print(f"{source}: {report.summary()}")
     if randomize < 0 or (randomize and (model == "graph" or representation != "smiles")):
         raise UserError("--randomize K needs K >= 0 and a SMILES sequence model (char-rnn, transformer, vae)")
+    smiles, report = load_smiles(source, column=column, canonicalize=not source.startswith("moses:"))
+    console.print(f"{source}: {report.summary()}")
     if randomize:
         smiles = randomized_smiles(smiles, randomize, seed=seed)
     options = _options(option)
