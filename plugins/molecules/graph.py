@@ -564,18 +564,19 @@ class MolGraphModel(GenerativeModel):
             h, _, node_id = self.encoder(atoms[rows], (ar <= s).expand(len(rows), N), adj[rows].tril(-1), parent, step)
             candidate = (ar[None] > parent[:, None]) & (ar[None] < s)
             logits = self._closure_logits(h, node_id, step, candidate, _hops(older > 0, parent))
+            # one decision per older node j, in order (each closure uses up valence the next may want);
+            # every row draws and rows without j as a candidate discard the draw, so the loop never
+            # waits on the device (a nonzero() per j was most of the sampling time on the GPU)
             for j in range(1, s):
-                pending = candidate[:, j].nonzero().squeeze(1)
-                if len(pending) == 0:
-                    continue
-                here = rows[pending]
-                free_j = self.valence[atoms[here, j]] - adj[here, j].sum(1)
-                free_new = self.valence[atoms[here, s]] - adj[here, s].sum(1)
+                pending = candidate[:, j]
+                free_j = self.valence[atoms[rows, j]] - adj[rows, j].sum(1)
+                free_new = self.valence[atoms[rows, s]] - adj[rows, s].sum(1)
                 allowed = self._closure_mask(free_j, free_new)
-                order, lp = _pick(logits[pending, j].masked_fill(~allowed, float("-inf")), temperature)
-                logp[here] += lp
-                adj[here, s, j] = order
-                adj[here, j, s] = order
+                order, lp = _pick(logits[:, j].masked_fill(~allowed, float("-inf")), temperature)
+                order = torch.where(pending, order, adj[rows, s, j])  # j == parent keeps its bond
+                logp[rows] += lp * pending
+                adj[rows, s, j] = order
+                adj[rows, j, s] = order
         self.train(was_training)
         return pack_graphs(atoms, adj), logp
 
