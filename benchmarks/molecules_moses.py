@@ -63,8 +63,10 @@ def train(args: argparse.Namespace) -> None:
         options = json.loads(args.options) if args.options else {}
         options.setdefault("lr", LR[args.kind])
         run.mkdir(parents=True, exist_ok=True)
-        (run / PREPARED).unlink(missing_ok=True)
         generator, data = prepare(args.kind, run, options, args.limit)
+        if args.prepare_only:
+            print(f"prepared {len(data)} training rows in {run / PREPARED}", flush=True)
+            return
         batch = args.batch_size or BATCH[args.kind]
         seconds_per_step = probe(generator, data, batch)
         steps = int(args.minutes * 60 / seconds_per_step)
@@ -87,12 +89,14 @@ PREPARED = "prepared.pt"
 
 def prepare(kind: str, run: Path, options: dict, limit: int = 0) -> tuple[MoleculeGenerator, torch.Tensor]:
     """The untrained generator and its training tensor, from MOSES train; cached in the run folder so a
-    resumed command skips the minutes of tokenizing (or RDKit parsing, for the graph model)."""
-    cache = run / PREPARED
+    resumed command skips the minutes of tokenizing (or RDKit parsing, for the graph model); reused
+    only when made with the same options and limit."""
+    cache, recipe = run / PREPARED, json.dumps({"kind": kind, "options": options, "limit": limit}, sort_keys=True)
     if cache.exists():
         blob = torch.load(cache, weights_only=True)
-        model = build_model(blob["model"], **json.loads(blob["config"]))
-        return MoleculeGenerator(kind, model), blob["data"]
+        if blob.get("recipe") == recipe:
+            model = build_model(blob["model"], **json.loads(blob["config"]))
+            return MoleculeGenerator(kind, model), blob["data"]
     smiles, report = load_smiles("moses:train", canonicalize=False)
     smiles = smiles[:limit] if limit else smiles
     print(f"MOSES train: {report.summary()}", flush=True)
@@ -117,7 +121,8 @@ def prepare(kind: str, run: Path, options: dict, limit: int = 0) -> tuple[Molecu
         encoded = generator.encode(smiles)
         print(f"encoded: {encoded.report.summary()}", flush=True)
         data = encoded.ids
-    torch.save({"model": generator.model.model_name, "config": json.dumps(generator.model.config), "data": data}, cache)
+    torch.save({"model": generator.model.model_name, "config": json.dumps(generator.model.config), "data": data,
+                "recipe": recipe}, cache)
     return generator, data
 
 
@@ -206,6 +211,8 @@ def main() -> None:
     p.add_argument("--options", help="JSON of model options, e.g. '{\"d_model\": 384}'")
     p.add_argument("--resume", action="store_true")
     p.add_argument("--limit", type=int, default=0, help="Train on the first N molecules only (tests).")
+    p.add_argument("--prepare-only", action="store_true",
+                   help="Build the training tensor (cached in the run folder, reused by train) and stop.")
     p = sub.add_parser("sample")
     p.add_argument("--kind", required=True)
     p.add_argument("--n", type=int, default=30_000)
