@@ -57,6 +57,8 @@ r('test'); r('test_scaffolds'); print('references built in', round(time.time()-t
     sleep $(left); pkill -f molecules_moses.py; sleep 3 ;;
   long2)  # the transformer's last minutes, its samples and MOSES metrics; then REINVENT and random sampling on
     # it (2 seeds) while the graph model trains for ${3:-3} minutes beside them
+    # (on 2026-12-03 the steps ran 17% slower than long1's probe, with the CPU work beside them, and this
+    # timeout cut the resume 1,000 steps short: a third command finished it; give long1 more minutes)
     timeout $(left 60) $B train --kind transformer --name $TL --resume >> $OUT/logs/$TL.log 2>&1
     timeout 120 $B sample --kind transformer --name $TL --n 30000 >> $OUT/logs/$TL.log 2>&1
     timeout $(left) $B evaluate --kind transformer --name $TL >> $OUT/logs/$TL.log 2>&1  # alone: the GPU scoring time
