@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import random
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,18 @@ def test_searches_spend_the_budget_and_repeat_for_a_seed(cora, search):
     assert len(first.archs) == 60 and first.archs == again.archs and first.best_test == again.best_test
     best = max(range(60), key=first.valid.__getitem__)
     assert first.best_test[-1] == first.test[best]
+
+
+def test_cli_evaluate_looks_up_a_description_and_refuses_bad_input(cora, tmp_path):
+    from helpers import gensdk
+
+    example = Path(__file__).resolve().parent.parent / "plugins" / "architectures" / "examples"
+    row = cora.lookup([0, 0, 1, 2], ["gcn", "gat", "skip", "cheb"])
+    result = gensdk("architectures", "evaluate", example / "nas-bench-graph-cora.arch", "--dataset", "cora", check=True)
+    text = " ".join(result.stdout.split())
+    assert f"valid accuracy {row['valid_perf']:.4f}" in text and f"test accuracy {row['perf']:.4f}" in text
+    result = gensdk("architectures", "evaluate", example / "digits-cnn.arch")
+    assert result.returncode == 2 and "not a NAS-Bench-Graph description" in result.stderr
+    result = gensdk("architectures", "evaluate", example / "digits-cnn.arch", "--evaluator", "oracle")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: unknown evaluator 'oracle' (known: nas-bench-graph, train)"

@@ -1,4 +1,4 @@
-"""``gensdk architectures parse|compile|train|generate|search|ops``."""
+"""``gensdk architectures parse|compile|train|evaluate|generate|search|ops``."""
 
 from __future__ import annotations
 
@@ -100,6 +100,47 @@ def train(file: Path = typer.Argument(..., help=FILE_HELP + " One image input, o
         write_json(out / "result.json", {"description": str(file), "data": data, **result})
     console.print(f"{file}: {result['parameters']:,} parameters, {steps} steps in {result['train_seconds']:.1f} s: "
                   f"valid accuracy {result['valid_accuracy']:.4f}, test accuracy {result['test_accuracy']:.4f}")
+
+
+EVALUATORS = ("nas-bench-graph", "train")
+
+
+@app.command()
+def evaluate(file: Path = typer.Argument(..., help=FILE_HELP),
+             evaluator: str = typer.Option("nas-bench-graph", help="nas-bench-graph (a table lookup of a "
+                                           "NAS-Bench-Graph description) or train (real training, as `train`)."),
+             dataset: str = typer.Option("cora", help="The NAS-Bench-Graph data set (nas-bench-graph)."),
+             data: str = typer.Option("sklearn-digits", help="Training data (train): sklearn-digits or an image folder."),
+             steps: int = typer.Option(200, help="Training steps (train)."),
+             device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (train)."),
+             seed: int = typer.Option(0, help="Random seed (train).")) -> None:
+    """Score one description with a search's evaluator: validation and test accuracy, and what it costs."""
+    from gensdk.errors import UserError
+
+    from .language import read_description
+
+    if evaluator not in EVALUATORS:
+        raise UserError(f"unknown evaluator {evaluator!r} (known: {', '.join(EVALUATORS)})")
+    description = read_description(file)
+    if evaluator == "train":
+        from .training import train_and_score
+
+        result = train_and_score(description, data=data, steps=steps, device=device, seed=seed)
+        console.print(f"{file}: {result['parameters']:,} parameters, {steps} steps in {result['train_seconds']:.1f} s: "
+                      f"valid accuracy {result['valid_accuracy']:.4f}, test accuracy {result['test_accuracy']:.4f}")
+        return
+    from .benchmark import load_table
+    from .compiler import validate
+    from .spaces import nas_bench_graph_arch
+
+    validate(description, source=str(file))
+    link, ops = nas_bench_graph_arch(description)
+    try:
+        row = load_table(dataset).lookup(link, ops)
+    except KeyError as error:
+        raise UserError(f"{file}: {error.args[0]}") from None
+    console.print(f"{file}: link {link} ops {' '.join(ops)} on {dataset}: valid accuracy {row['valid_perf']:.4f}, "
+                  f"test accuracy {row['perf']:.4f}, latency {row['latency']:.4g}, parameters {row['para']:.4g} (the table's units)")
 
 
 SPACES = ("nas-bench-graph", "cnn")
