@@ -16,13 +16,16 @@ export PYTHONPATH=$PWD:/tmp/site:$PWD/.whl/pkgs PYTHONUNBUFFERED=1 GENSDK_CACHE=
 B="python benchmarks/molecules_moses.py"
 END=${2:-560}
 left() { local x=$(( END - SECONDS - ${1:-0} )); echo $(( x > 1 ? x : 1 )); }  # seconds to the end, less $1
+build_references() {  # the MOSES test and test-scaffolds statistics, cached under GENSDK_CACHE
+  python -c "from plugins.molecules.metrics import moses_reference as r; import time; t=time.time(); \
+r('test'); r('test_scaffolds'); print('references built in', round(time.time()-t, 1), 's')" > $OUT/logs/refs.log 2>&1
+}
 TR=transformer-r4 TL=transformer-r4-long GRAPH="--options {\"hidden\":128,\"layers\":4}"
 mkdir -p $OUT/logs runs/moses
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 case $1 in
   train)
-    python -c "from plugins.molecules.metrics import moses_reference as r; import time; t=time.time(); \
-r('test'); r('test_scaffolds'); print('references built in', round(time.time()-t, 1), 's')" > $OUT/logs/refs.log 2>&1 &
+    build_references &
     $B train --kind transformer --name $TR --minutes 9 --options '{"randomize": 4}' > $OUT/logs/$TR.log 2>&1 &
     $B train --kind vae --name vae-wd --minutes 6.5 --options '{"word_dropout": 0.25, "free_bits": 0.1}' \
       > $OUT/logs/vae-wd.log 2>&1 &
@@ -49,8 +52,7 @@ r('test'); r('test_scaffolds'); print('references built in', round(time.time()-t
   long1)  # round 3, three commands in a row on one warm machine: the randomized transformer alone on the GPU
     # for ${3:-12.5} minutes (killed at SECONDS, resumed by long2); the references and, once the transformer
     # trains, the graph model's training tensor are built on the CPU meanwhile
-    python -c "from plugins.molecules.metrics import moses_reference as r; import time; t=time.time(); \
-r('test'); r('test_scaffolds'); print('references built in', round(time.time()-t, 1), 's')" > $OUT/logs/refs.log 2>&1 &
+    build_references &
     $B train --kind transformer --name $TL --minutes ${3:-12.5} --options '{"randomize": 4}' > $OUT/logs/$TL.log 2>&1 &
     ( while [ ! -f runs/moses/$TL/plan.json ] && [ $(left) -gt 5 ]; do sleep 5; done
       $B train --kind graph --prepare-only $GRAPH ) > $OUT/logs/graph.log 2>&1 &

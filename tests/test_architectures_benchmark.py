@@ -68,7 +68,7 @@ def test_searches_spend_the_budget_and_repeat_for_a_seed(cora, search):
     assert first.best_test[-1] == first.test[best]
 
 
-def test_cli_evaluate_looks_up_a_description_and_refuses_bad_input(cora, tmp_path):
+def test_cli_evaluate_looks_up_a_description_and_refuses_bad_input(cora):
     from helpers import gensdk
 
     example = Path(__file__).resolve().parent.parent / "plugins" / "architectures" / "examples"

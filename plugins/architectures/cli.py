@@ -77,6 +77,12 @@ def compile_(file: Path = typer.Argument(..., help=FILE_HELP),
     console.print(f"{file}: compiled, {sum(p.numel() for p in model.parameters()):,} parameters; outputs {shown}")
 
 
+def _print_training(file: Path, steps: int, result: dict) -> None:
+    """The one-line report of a real-training evaluation (`train` and `evaluate --evaluator train`)."""
+    console.print(f"{file}: {result['parameters']:,} parameters, {steps} steps in {result['train_seconds']:.1f} s: "
+                  f"valid accuracy {result['valid_accuracy']:.4f}, test accuracy {result['test_accuracy']:.4f}")
+
+
 @app.command()
 def train(file: Path = typer.Argument(..., help=FILE_HELP + " One image input, one vector output of class scores."),
           data: str = typer.Option("sklearn-digits", help="sklearn-digits, or an image folder (a subfolder per class)."),
@@ -98,8 +104,7 @@ def train(file: Path = typer.Argument(..., help=FILE_HELP + " One image input, o
                              test=str(test) if test else None)
     if out is not None:
         write_json(out / "result.json", {"description": str(file), "data": data, **result})
-    console.print(f"{file}: {result['parameters']:,} parameters, {steps} steps in {result['train_seconds']:.1f} s: "
-                  f"valid accuracy {result['valid_accuracy']:.4f}, test accuracy {result['test_accuracy']:.4f}")
+    _print_training(file, steps, result)
 
 
 EVALUATORS = ("nas-bench-graph", "train")
@@ -126,8 +131,7 @@ def evaluate(file: Path = typer.Argument(..., help=FILE_HELP),
         from .training import train_and_score
 
         result = train_and_score(description, data=data, steps=steps, device=device, seed=seed)
-        console.print(f"{file}: {result['parameters']:,} parameters, {steps} steps in {result['train_seconds']:.1f} s: "
-                      f"valid accuracy {result['valid_accuracy']:.4f}, test accuracy {result['test_accuracy']:.4f}")
+        _print_training(file, steps, result)
         return
     from .benchmark import load_table
     from .compiler import validate
