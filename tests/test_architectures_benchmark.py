@@ -13,9 +13,15 @@ import pytest
 pytest.importorskip("nas_bench_graph")
 
 from plugins.architectures import benchmark  # noqa: E402
-from plugins.architectures.benchmark import (load_table, mutate, random_arch, random_search,  # noqa: E402
-                                             regularized_evolution, table_evaluator)
-from plugins.architectures.spaces import NBG_LINKS  # noqa: E402
+from plugins.architectures.benchmark import load_table, table_evaluator  # noqa: E402
+from plugins.architectures.search import random_search, regularized_evolution  # noqa: E402
+from plugins.architectures.spaces import NBG_LINKS, NasBenchGraphSpace  # noqa: E402
+
+SPACE = NasBenchGraphSpace()
+
+
+def random_arch(rng):
+    return SPACE.arch(SPACE.random(rng))
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +59,8 @@ def test_unknown_data_set_is_a_user_error():
 def test_mutation_changes_one_thing():
     rng = random.Random(1)
     for _ in range(200):
-        link, ops = random_arch(rng)
-        child_link, child_ops = mutate((link, ops), rng)
+        genome = SPACE.random(rng)
+        (link, ops), (child_link, child_ops) = SPACE.arch(genome), SPACE.arch(SPACE.mutate(genome, rng))
         changes = (child_link != link) + sum(a != b for a, b in zip(ops, child_ops))
         assert changes == 1 and child_link in NBG_LINKS and set(child_ops) != {"skip"}
 
@@ -62,7 +68,7 @@ def test_mutation_changes_one_thing():
 @pytest.mark.parametrize("search", [random_search, regularized_evolution])
 def test_searches_spend_the_budget_and_repeat_for_a_seed(cora, search):
     evaluate = table_evaluator(cora)
-    first, again = search(evaluate, 60, seed=3), search(evaluate, 60, seed=3)
+    first, again = search(SPACE, evaluate, 60, seed=3), search(SPACE, evaluate, 60, seed=3)
     assert len(first.archs) == 60 and first.archs == again.archs and first.best_test == again.best_test
     best = max(range(60), key=first.valid.__getitem__)
     assert first.best_test[-1] == first.test[best]

@@ -9,7 +9,12 @@ import torch
 
 from gensdk.core.model import load_model
 from gensdk.core.trainer import TrainConfig, Trainer
-from plugins.architectures.benchmark import random_arch
+from plugins.architectures.spaces import NasBenchGraphSpace
+
+
+def random_arch(rng):
+    space = NasBenchGraphSpace()
+    return space.arch(space.random(rng))
 from plugins.architectures.dvae import END, DagVAE, from_graph, to_graph
 
 
@@ -46,8 +51,8 @@ def test_a_small_dvae_learns_to_reconstruct_what_it_saw(tmp_path):
 def test_latent_search_spends_its_budget_on_unseen_architectures_and_repeats():
     from plugins.architectures.dvae import latent_search
 
-    def evaluate(arch):
-        score = sum(op == "gcn" for op in arch[1]) / 4
+    def evaluate(genome):
+        score = sum(op == "gcn" for op in NasBenchGraphSpace.arch(genome)[1]) / 4
         return {"valid_perf": score, "perf": score}
 
     torch.manual_seed(0)

@@ -9,9 +9,12 @@ from .cli import app
 from .compiler import Architecture, Checked, Shape, compile_network, validate
 from .language import (Description, DescriptionError, Input, Node, format_description, from_json, parse,
                        read_description, to_json)
-from .spaces import nas_bench_graph_arch, nas_bench_graph_description
+from .spaces import (Choice, CnnSpace, NasBenchGraphSpace, Space, nas_bench_graph_arch,
+                     nas_bench_graph_description, random_cnn)
+from .search import Journal, Trace, random_search, regularized_evolution
+from .generative import generative_search
 from .dvae import DagVAE
-from .training import ArchitectureClassifier, train_and_score
+from .training import ArchitectureClassifier, train_and_score, training_evaluator
 
 plugin = Plugin(name="architectures", description="Neural architectures: a description language compiled to PyTorch.",
                 app=app, load_data=read_description, models=["arch-classifier", "nbg-dvae"])
@@ -19,4 +22,5 @@ plugin = Plugin(name="architectures", description="Neural architectures: a descr
 __all__ = ["plugin", "Architecture", "Checked", "Shape", "compile_network", "validate", "Description",
            "DescriptionError", "Input", "Node", "format_description", "from_json", "parse", "read_description",
            "to_json", "nas_bench_graph_arch", "nas_bench_graph_description", "ArchitectureClassifier",
-           "train_and_score", "DagVAE"]
+           "train_and_score", "training_evaluator", "DagVAE", "Choice", "Space", "CnnSpace", "NasBenchGraphSpace",
+           "random_cnn", "Journal", "Trace", "random_search", "regularized_evolution", "generative_search"]

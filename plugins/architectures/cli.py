@@ -147,7 +147,21 @@ def evaluate(file: Path = typer.Argument(..., help=FILE_HELP),
                   f"test accuracy {row['perf']:.4f}, latency {row['latency']:.4g}, parameters {row['para']:.4g} (the table's units)")
 
 
-SPACES = ("nas-bench-graph", "cnn")
+def _space(space: str, dataset: str = "cora", data: str = "sklearn-digits", size: int = 8, test: Optional[str] = None):
+    """The search space named ``space``: NAS-Bench-Graph shaped for ``dataset``, or CNNs for ``data``."""
+    from gensdk.errors import UserError
+
+    from .benchmark import DATASETS, GRAPH_SHAPES
+    from .spaces import SPACES, CnnSpace, NasBenchGraphSpace
+    from .training import data_shape
+
+    if space not in SPACES:
+        raise UserError(f"unknown space {space!r} (known: {', '.join(SPACES)})")
+    if space == "cnn":
+        return CnnSpace(*data_shape(data, size, test))
+    if dataset not in DATASETS:
+        raise UserError(f"unknown NAS-Bench-Graph data set {dataset!r} (known: {', '.join(DATASETS)})")
+    return NasBenchGraphSpace(*GRAPH_SHAPES[dataset])
 
 
 @app.command()
@@ -162,13 +176,10 @@ def generate(out: Path = typer.Argument(..., help="A new folder for the descript
     from gensdk.core.io import write_folder
     from gensdk.errors import UserError
 
-    from .benchmark import GRAPH_SHAPES, random_arch
     from .compiler import validate
     from .language import format_description
-    from .spaces import nas_bench_graph_description, random_cnn
 
-    if space not in SPACES:
-        raise UserError(f"unknown space {space!r} (known: {', '.join(SPACES)})")
+    chosen = _space(space)
     if n < 1:
         raise UserError(f"--n must be positive, got {n}")
     if out.exists() and not overwrite:
@@ -176,8 +187,7 @@ def generate(out: Path = typer.Argument(..., help="A new folder for the descript
     rng = random.Random(seed)
     texts = {}
     for i in range(n):
-        description = (random_cnn(rng, name=f"cnn-{i}") if space == "cnn" else
-                       nas_bench_graph_description(*random_arch(rng), *GRAPH_SHAPES["cora"], name=f"nbg-{i}"))
+        description = chosen.describe(chosen.random(rng), name=f"{space}-{i}")
         validate(description)
         texts[f"{i:05d}.arch"] = format_description(description)
     write_folder(out, {name: (lambda path, t=text: path.write_text(t)) for name, text in texts.items()})
@@ -185,46 +195,76 @@ def generate(out: Path = typer.Argument(..., help="A new folder for the descript
 
 
 @app.command()
-def search(dataset: str = typer.Option("cora", help="A NAS-Bench-Graph data set (cora, citeseer, pubmed, ...)."),
+def search(space: str = typer.Option("nas-bench-graph", help="nas-bench-graph (GNNs) or cnn (small CNNs for images)."),
+           evaluator: Optional[str] = typer.Option(None, help="nas-bench-graph (table lookups; the default for that "
+                                                   "space) or train (real training; the default for cnn)."),
+           dataset: str = typer.Option("cora", help="The NAS-Bench-Graph data set (cora, citeseer, pubmed, ...)."),
+           data: str = typer.Option("sklearn-digits", help="Training data (train): sklearn-digits or an image folder "
+                                    "(a subfolder per class)."),
+           test: Optional[Path] = typer.Option(None, help="The test image folder (with a folder --data)."),
+           size: int = typer.Option(8, help="Image size of the cnn space (sklearn-digits: 8)."),
+           steps: int = typer.Option(200, help="Training steps per architecture (train)."),
+           device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (train)."),
            method: str = typer.Option("generative", help="generative, evolution or random."),
            budget: int = typer.Option(300, help="Architectures to evaluate."),
+           screen: int = typer.Option(1, help="generative: a predictor picks each batch from SCREEN times as many "
+                                      "samples (1: no predictor)."),
            seed: int = typer.Option(0, help="Random seed."),
-           out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                              help="CSV of every evaluation, in order; the best is printed.")) -> None:
-    """Search the NAS-Bench-Graph space with table lookups as the evaluator."""
-    import csv
-    import io
-
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV journal of every evaluation, in order, "
+                                              "written as it goes; the best description is written beside it (.arch)."),
+           resume: bool = typer.Option(False, help="Continue the search journaled in --out (same settings).")) -> None:
+    """Search a space with a pluggable evaluator; print the best architecture by validation accuracy."""
     from gensdk.core.io import atomic_write
     from gensdk.errors import UserError
 
-    from .benchmark import GRAPH_SHAPES, load_table, random_search, regularized_evolution, table_evaluator
-    from .generative import generative_search
     from .language import format_description
-    from .spaces import nas_bench_graph_description
+    from .search import Journal, methods
+    from .training import training_evaluator
 
-    methods = {"generative": generative_search, "evolution": regularized_evolution, "random": random_search}
-    if method not in methods:
-        raise UserError(f"unknown search method {method!r} (known: {', '.join(methods)})")
-    if budget < 1:
-        raise UserError(f"--budget must be positive, got {budget}")
-    table = load_table(dataset)
-    trace = methods[method](table_evaluator(table), budget, seed=seed)
+    searches = methods()
+    if method not in searches:
+        raise UserError(f"unknown search method {method!r} (known: {', '.join(searches)})")
+    if budget < 1 or screen < 1:
+        raise UserError(f"--budget and --screen must be positive, got {budget} and {screen}")
+    if resume and out is None:
+        raise UserError("--resume needs the journal: --out FILE.csv")
+    evaluator = evaluator or ("train" if space == "cnn" else "nas-bench-graph")
+    if evaluator not in EVALUATORS:
+        raise UserError(f"unknown evaluator {evaluator!r} (known: {', '.join(EVALUATORS)})")
+    if (evaluator == "train") != (space == "cnn"):
+        raise UserError(f"the {evaluator} evaluator does not score the {space} space (nas-bench-graph scores "
+                        "nas-bench-graph; train scores cnn)")
+    chosen = _space(space, dataset, data, size, str(test) if test else None)
+    if evaluator == "train":
+        evaluate = training_evaluator(chosen, data=data, steps=steps, device=device, seed=seed,
+                                      test=str(test) if test else None)
+        what = f"{data} after {steps} training steps"
+    else:
+        from .benchmark import load_table, table_evaluator
+
+        table = load_table(dataset)
+        evaluate, what = table_evaluator(table), f"{dataset} (NAS-Bench-Graph)"
+    journal = Journal(chosen, out, resume) if out is not None else None
+    if journal is not None:
+        evaluate = journal.wrap(evaluate)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=budget, desc=f"{method} search", unit="arch", disable=None) as bar:
+        def counted(genome):
+            try:
+                return evaluate(genome)
+            finally:
+                bar.update(1)
+        options = {"screen": screen} if method == "generative" else {}
+        trace = searches[method](chosen, counted, budget, seed=seed, **options)
+    best = trace.best()
+    text = format_description(chosen.describe(trace.archs[best], name=f"best-{space}"))
     if out is not None:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["evaluation", "link", "ops", "valid_accuracy", "test_accuracy", "best_test_so_far"])
-        for i, ((link, ops), valid, test, best) in enumerate(zip(trace.archs, trace.valid, trace.test,
-                                                                trace.best_test), 1):
-            writer.writerow([i, " ".join(map(str, link)), " ".join(ops), f"{valid:.4f}", f"{test:.4f}", f"{best:.4f}"])
-        atomic_write(out, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
-    best = max(range(len(trace.archs)), key=trace.valid.__getitem__)
-    link, ops = trace.archs[best]
-    features, classes = GRAPH_SHAPES[dataset]
-    best_description = nas_bench_graph_description(link, ops, features, classes, name=f"best-{dataset}")
-    console.print(format_description(best_description), end="", markup=False, highlight=False)
-    console.print(f"{method} on {dataset}, {budget} evaluations: best by validation {trace.valid[best]:.4f} "
-                  f"(test {trace.test[best]:.4f}); the table's best test accuracy is {table.test_accuracies()[0]:.4f}")
+        atomic_write(out.with_suffix(".arch"), lambda tmp: Path(tmp).write_text(text))
+    console.print(text, end="", markup=False, highlight=False)
+    failed = f"; {len(trace.errors)} candidates failed (see the journal)" if trace.errors else ""
+    console.print(f"{method} search of {space} on {what}, {budget} evaluations: best by validation "
+                  f"{trace.valid[best]:.4f} (test {trace.test[best]:.4f}){failed}")
 
 
 @app.command()

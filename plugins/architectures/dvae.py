@@ -165,8 +165,14 @@ def latent_search(model: DagVAE, evaluate, budget: int, seed: int = 0, warmup: i
     samples; then repeatedly fit a fresh predictor MLP on the posterior means of everything evaluated
     (``model`` itself is trained without accuracies, so it costs no evaluation), move the ``elite`` best
     latents up the predictor's gradient, decode them, and evaluate the valid unseen ones (a batch that
-    yields none is filled from the prior). Returns a ``benchmark.Trace``."""
-    from .benchmark import Trace, random_arch
+    yields none is filled from the prior). ``evaluate`` takes NAS-Bench-Graph genomes, as the trace holds."""
+    from .search import Trace
+    from .spaces import NasBenchGraphSpace
+
+    space = NasBenchGraphSpace()
+
+    def random_arch(rng: random.Random) -> Arch:
+        return space.arch(space.random(rng))
 
     generator = torch.Generator().manual_seed(seed)
     rng = random.Random(seed)
@@ -176,7 +182,7 @@ def latent_search(model: DagVAE, evaluate, budget: int, seed: int = 0, warmup: i
     def spend(arch: Arch, z: torch.Tensor) -> None:
         seen.add(arch)
         latents.append(z)
-        trace.add(arch, evaluate(arch))
+        trace.spend(evaluate, space.genome(*arch))
 
     def posterior_mean(arch: Arch) -> torch.Tensor:
         with torch.no_grad():

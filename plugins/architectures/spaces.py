@@ -1,5 +1,11 @@
 """Search spaces written in the description language.
 
+A space is a fixed sequence of choices (a genome: one option index per choice) and a map from a
+genome to a description. Random sampling, mutation, the grammar-constrained generator's tokens and
+the searches all work on genomes, so one implementation of each serves every space. A space's
+constraints are on whole genomes, and every prefix of choices can be completed to a valid genome, so a
+decoder needs to mask only the last choice.
+
 NAS-Bench-Graph (Qin et al. 2022): a pre-processing fully connected layer, four computation nodes,
 each reading the input (0) or an earlier node (1-3) as its ``link`` entry says and applying one of
 nine operations, the leaves (nodes no other node reads) summed, and a post-processing fully
@@ -11,9 +17,67 @@ distinct architectures per data set, keyed by ``(link, ops)``; ``nas_bench_graph
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Hashable, Sequence
 
-from .language import Description, DescriptionError, Input, Node
+from .language import Description, DescriptionError, Input, Node, format_description
+
+Genome = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One decision of a genome. ``token`` names its vocabulary: choices with the same ``token`` and options
+    share tokens (NAS-Bench-Graph's four operation slots)."""
+
+    name: str
+    options: tuple[str, ...]
+    token: str = ""
+
+    @property
+    def vocabulary(self) -> str:
+        return self.token or self.name
+
+
+class Space:
+    """A search space: ``choices``, the whole-genome constraint ``is_valid``, ``describe`` (genome ->
+    description) and ``key`` (genomes that describe the same network share a key)."""
+
+    name = "space"
+    choices: tuple[Choice, ...] = ()
+
+    def is_valid(self, genome: Genome) -> bool:
+        return len(genome) == len(self.choices) and all(0 <= g < len(c.options) for g, c in zip(genome, self.choices))
+
+    def describe(self, genome: Genome, name: str = "") -> Description:
+        raise NotImplementedError
+
+    def key(self, genome: Genome) -> Hashable:
+        return format_description(self.describe(genome))
+
+    def random(self, rng: random.Random) -> Genome:
+        """Uniform over the valid genomes (uniform per choice, rejecting invalid ones)."""
+        while True:
+            genome = tuple(rng.randrange(len(c.options)) for c in self.choices)
+            if self.is_valid(genome):
+                return genome
+
+    def mutate(self, genome: Genome, rng: random.Random, tries: int = 100) -> Genome:
+        """One choice changed to another option, such that the network changes (a change to a choice that
+        the network ignores, like the width of an absent stage, is drawn again)."""
+        key = self.key(genome)
+        child = genome
+        for _ in range(tries):
+            i = rng.randrange(len(self.choices))
+            option = rng.choice([o for o in range(len(self.choices[i].options)) if o != genome[i]])
+            child = genome[:i] + (option,) + genome[i + 1:]
+            if self.is_valid(child) and self.key(child) != key:
+                return child
+        return child
+
+    def values(self, genome: Genome) -> dict[str, str]:
+        """The chosen option of each choice, by name."""
+        return {c.name: c.options[g] for c, g in zip(self.choices, genome)}
 
 NBG_OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
 # the 9 link patterns of the benchmark (others are isomorphic to one of these)
@@ -59,40 +123,98 @@ def nas_bench_graph_arch(description: Description) -> tuple[list[int], list[str]
         raise DescriptionError("not a NAS-Bench-Graph description (nodes h1..h4 reading pre or h1..h3)") from None
 
 
+
+
+class NasBenchGraphSpace(Space):
+    """NAS-Bench-Graph: a link pattern, then an operation for each of the 4 nodes, not all skip.
+    ``arch``/``genome`` translate to and from the benchmark's ``(link, ops)``."""
+
+    name = "nas-bench-graph"
+    choices = (Choice("link", tuple("".join(map(str, lk)) for lk in NBG_LINKS)),
+               *(Choice(f"op{i}", NBG_OPS, token="op") for i in range(1, 5)))
+
+    def __init__(self, features: int = 1433, classes: int = 7, hidden: int = 256):
+        self.features, self.classes, self.hidden = features, classes, hidden
+
+    def is_valid(self, genome: Genome) -> bool:
+        return super().is_valid(genome) and any(NBG_OPS[g] != "skip" for g in genome[1:])
+
+    @staticmethod
+    def arch(genome: Genome) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        return NBG_LINKS[genome[0]], tuple(NBG_OPS[g] for g in genome[1:])
+
+    @staticmethod
+    def genome(link: Sequence[int], ops: Sequence[str]) -> Genome:
+        return (NBG_LINKS.index(tuple(link)), *(NBG_OPS.index(op) for op in ops))
+
+    def describe(self, genome: Genome, name: str = "") -> Description:
+        return nas_bench_graph_description(*self.arch(genome), self.features, self.classes, self.hidden, name)
+
+    def key(self, genome: Genome) -> Hashable:
+        from .benchmark import arch_key  # isomorphic architectures share the benchmark's hash
+
+        return arch_key(self.arch(genome))
+
+
 # --- small CNNs for image classification -------------------------------------------------------------
-CNN_WIDTHS = (8, 16, 32, 64)
-CNN_KERNELS = (1, 3, 5)
+CNN_WIDTHS = ("8", "16", "32", "64")
+CNN_KERNELS = ("1", "3", "5")
 CNN_ACTIVATIONS = ("relu", "gelu", "silu")
+CNN_STAGES = 4
 
 
-def random_cnn(rng: random.Random, dims: Sequence[int] = (1, 8, 8), classes: int = 10, max_stages: int = 4,
-               name: str = "") -> Description:
-    """A random small CNN (the random-grammar baseline of this space): 1 to ``max_stages`` stages of
-    conv -> [batchnorm] -> activation [-> residual add when the shapes allow] [-> pool while the image is
-    at least 4 pixels wide], then global average pooling or flattening, optional dropout, and a linear
-    classifier. Every draw is a valid network."""
-    nodes: list[Node] = []
-    channels, size, last = dims[0], dims[1], "x"
-    for stage in range(1, rng.randint(1, max_stages) + 1):
-        width, k = rng.choice(CNN_WIDTHS), rng.choice(CNN_KERNELS)
-        nodes.append(Node(f"c{stage}", "conv", (last,), (("out", width), ("k", k))))
-        top = f"c{stage}"
-        if rng.random() < 0.5:
-            nodes.append(Node(f"n{stage}", "batchnorm", (top,)))
-            top = f"n{stage}"
-        nodes.append(Node(f"a{stage}", rng.choice(CNN_ACTIVATIONS), (top,)))
-        top = f"a{stage}"
-        if width == channels and rng.random() < 0.5:
-            nodes.append(Node(f"r{stage}", "add", (last, top)))
-            top = f"r{stage}"
-        if size >= 4 and rng.random() < 0.6:
-            nodes.append(Node(f"p{stage}", rng.choice(("maxpool", "avgpool")), (top,), (("k", 2),)))
-            top, size = f"p{stage}", size // 2
-        channels, last = width, top
-    nodes.append(Node("h", "gap" if rng.random() < 0.5 else "flatten", (last,)))
-    last = "h"
-    if rng.random() < 0.3:
-        nodes.append(Node("d", "dropout", (last,), (("p", rng.choice((0.1, 0.25, 0.5))),)))
-        last = "d"
-    nodes.append(Node("y", "linear", (last,), (("out", classes),)))
-    return Description((Input("x", "image", tuple(dims)),), tuple(nodes), ("y",), name)
+class CnnSpace(Space):
+    """Small CNNs for image classification: 1 to 4 stages of conv -> [batchnorm] -> activation
+    [-> residual add, when the stage keeps the channel count] [-> max or average pooling, while the
+    image is at least 4 pixels wide], then global average pooling or flattening, optional dropout and a
+    linear classifier. Every genome is a valid network; choices of absent stages, and residual or pooling
+    choices that the shapes rule out, are ignored (``key`` tells networks apart)."""
+
+    name = "cnn"
+    choices = (Choice("stages", tuple(str(s) for s in range(1, CNN_STAGES + 1))),
+               *(c for s in range(1, CNN_STAGES + 1) for c in (
+                   Choice(f"width{s}", CNN_WIDTHS, "width"), Choice(f"kernel{s}", CNN_KERNELS, "kernel"),
+                   Choice(f"norm{s}", ("none", "batchnorm"), "norm"), Choice(f"act{s}", CNN_ACTIVATIONS, "act"),
+                   Choice(f"residual{s}", ("no", "yes"), "residual"),
+                   Choice(f"pool{s}", ("none", "maxpool", "avgpool"), "pool"))),
+               Choice("head", ("gap", "flatten")), Choice("dropout", ("0", "0.1", "0.25", "0.5")))
+
+    def __init__(self, dims: Sequence[int] = (1, 8, 8), classes: int = 10):
+        self.dims, self.classes = tuple(dims), classes
+
+    def describe(self, genome: Genome, name: str = "") -> Description:
+        chosen = self.values(genome)
+        nodes: list[Node] = []
+        channels, size, last = self.dims[0], self.dims[1], "x"
+        for s in range(1, int(chosen["stages"]) + 1):
+            width = int(chosen[f"width{s}"])
+            nodes.append(Node(f"c{s}", "conv", (last,), (("out", width), ("k", int(chosen[f"kernel{s}"])))))
+            top = f"c{s}"
+            if chosen[f"norm{s}"] == "batchnorm":
+                nodes.append(Node(f"n{s}", "batchnorm", (top,)))
+                top = f"n{s}"
+            nodes.append(Node(f"a{s}", chosen[f"act{s}"], (top,)))
+            top = f"a{s}"
+            if chosen[f"residual{s}"] == "yes" and width == channels:
+                nodes.append(Node(f"r{s}", "add", (last, top)))
+                top = f"r{s}"
+            if chosen[f"pool{s}"] != "none" and size >= 4:
+                nodes.append(Node(f"p{s}", chosen[f"pool{s}"], (top,), (("k", 2),)))
+                top, size = f"p{s}", size // 2
+            channels, last = width, top
+        nodes.append(Node("h", chosen["head"], (last,)))
+        last = "h"
+        if chosen["dropout"] != "0":
+            nodes.append(Node("d", "dropout", (last,), (("p", float(chosen["dropout"])),)))
+            last = "d"
+        nodes.append(Node("y", "linear", (last,), (("out", self.classes),)))
+        return Description((Input("x", "image", self.dims),), tuple(nodes), ("y",), name)
+
+
+def random_cnn(rng: random.Random, dims: Sequence[int] = (1, 8, 8), classes: int = 10, name: str = "") -> Description:
+    """A uniformly drawn network of the CNN space (the random-grammar baseline); every draw is valid."""
+    space = CnnSpace(dims, classes)
+    return space.describe(space.random(rng), name)
+
+
+SPACES = {"nas-bench-graph": NasBenchGraphSpace, "cnn": CnnSpace}

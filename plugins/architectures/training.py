@@ -10,6 +10,7 @@ reader, resized to the description's input size).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,7 @@ class ImageData:
     classes: int
 
 
+@functools.lru_cache(maxsize=8)  # a search trains many networks on the same images
 def load_images(source: str, dims: tuple[int, ...], split: str, seed: int = 0) -> ImageData:
     """``sklearn-digits`` (its train/valid/test split) or an image folder (all of it), at ``dims``."""
     channels, height, width = dims
@@ -105,7 +107,7 @@ def train_and_score(description: Description, data: str = "sklearn-digits", step
     and a tenth of the training folder (fixed by ``seed``) is held out for validation."""
     from gensdk.core.trainer import TrainConfig, Trainer
 
-    dims = description.inputs[0].dims if description.inputs else ()
+    dims = tuple(description.inputs[0].dims) if description.inputs else ()
     if len(dims) != 3:
         raise UserError("real-training evaluation needs a description with one image input")
     if data in ("sklearn-digits", "digits"):
@@ -132,3 +134,23 @@ def train_and_score(description: Description, data: str = "sklearn-digits", step
     seconds = time.perf_counter() - started
     return {"valid_accuracy": model.accuracy(valid.x, valid.y), "test_accuracy": model.accuracy(held.x, held.y),
             "train_seconds": seconds, "steps": steps, "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def data_shape(data: str = "sklearn-digits", size: int = 8, test: str | None = None) -> tuple[tuple[int, int, int], int]:
+    """The input dims (one channel, ``size`` square) and class count of training data, for a search space."""
+    if data not in ("sklearn-digits", "digits") and test is None:
+        raise UserError("an image folder needs --test FOLDER for the test accuracy")
+    dims = (1, size, size)
+    return dims, load_images(data, dims, "train" if data in ("sklearn-digits", "digits") else "all").classes
+
+
+def training_evaluator(space, data: str = "sklearn-digits", steps: int = 200, batch_size: int = 128,
+                       lr: float = 1e-3, device: str = "auto", seed: int = 0, test: str | None = None):
+    """The real-training evaluator of a search: a genome's description trained for ``steps`` (the fixed
+    budget), scored by validation accuracy (``valid_perf``; test accuracy as ``perf``)."""
+    def evaluate(genome) -> dict[str, float]:
+        result = train_and_score(space.describe(genome), data=data, steps=steps, batch_size=batch_size, lr=lr,
+                                 device=device, seed=seed, test=test)
+        return {"valid_perf": result["valid_accuracy"], "perf": result["test_accuracy"],
+                "seconds": result["train_seconds"], "parameters": result["parameters"]}
+    return evaluate
