@@ -2,6 +2,10 @@
 as a long one does (Spearman correlation of test accuracies), and architectures evaluated per minute.
 
     python benchmarks/architectures_training.py --n 30 --short 50 --long 400 --device cpu
+    python benchmarks/architectures_training.py --n 60 --device cuda --search-budget 60   # on the GPU
+
+With ``--search-budget B`` it also runs each search method over the CNN space with the real-training
+evaluator (``--short`` steps per architecture), B evaluations each, and reports what each found.
 
 The architectures are random small CNNs (``spaces.random_cnn``) for scikit-learn's 8x8 digits.
 Writes ``benchmarks/results/architectures_training_<device>.json`` and ``.md``.
@@ -32,6 +36,7 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=400)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--search-budget", type=int, default=0, help="Evaluations per search method (0: none).")
     args = parser.parse_args()
     from scipy.stats import spearmanr
 
@@ -40,8 +45,8 @@ def main() -> None:
     started = time.perf_counter()
     for i in range(args.n):
         description = random_cnn(rng, name=f"cnn-{i}")
-        short = train_and_score(description, steps=args.short, device=args.device, seed=args.seed)
-        long = train_and_score(description, steps=args.long, device=args.device, seed=args.seed)
+        short, long = (timed(train_and_score, description, steps=steps, device=args.device, seed=args.seed)
+                       for steps in (args.short, args.long))
         rows.append({"description": format_description(description), "parameters": short["parameters"],
                      "short": short, "long": long})
         print(f"{i}: {short['parameters']:,} parameters, short {short['test_accuracy']:.3f}, "
@@ -51,8 +56,10 @@ def main() -> None:
     rho_valid = float(spearmanr([r["short"]["valid_accuracy"] for r in rows],
                                 [r["long"]["test_accuracy"] for r in rows])[0])
     per_minute = {budget: 60 * len(rows) / sum(r[budget]["train_seconds"] for r in rows) for budget in ("short", "long")}
+    # with data loading, compiling and scoring on the validation and test images: what a search pays
+    per_minute_all = {budget: 60 * len(rows) / sum(r[budget]["seconds"] for r in rows) for budget in ("short", "long")}
     record = {"n": args.n, "short_steps": args.short, "long_steps": args.long, "spearman_test": rho,
-              "spearman_valid_short_vs_test_long": rho_valid, "per_minute": per_minute, "wall_seconds": wall,
+              "spearman_valid_short_vs_test_long": rho_valid, "per_minute": per_minute, "per_minute_with_scoring": per_minute_all, "wall_seconds": wall,
               "rows": rows, **provenance()}
     tag = "gpu" if "cuda" in record["device"].lower() or "nvidia" in record["device"].lower() else "cpu"
     out = Path(__file__).resolve().parent / "results" / f"architectures_training_{tag}"
@@ -66,10 +73,54 @@ def main() -> None:
              f"| Spearman, valid accuracy after {args.short} vs test accuracy after {args.long} | {rho_valid:.3f} |",
              f"| architectures trained per minute, {args.short} steps | {per_minute['short']:.1f} |",
              f"| architectures trained per minute, {args.long} steps | {per_minute['long']:.1f} |",
+             f"| architectures evaluated per minute (training + scoring), {args.short} steps | "
+             f"{per_minute_all['short']:.1f} |",
+             f"| architectures evaluated per minute (training + scoring), {args.long} steps | "
+             f"{per_minute_all['long']:.1f} |",
              f"| test accuracy after {args.long} steps, min / max | "
              f"{min(r['long']['test_accuracy'] for r in rows):.3f} / {max(r['long']['test_accuracy'] for r in rows):.3f} |"]
+    if args.search_budget:
+        lines += ["", *searches(args, record)]
+        write_json(out.with_suffix(".json"), record)
     atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
     print("\n".join(lines))
+
+
+def timed(train, description, **options) -> dict:
+    started = time.perf_counter()
+    result = train(description, **options)
+    return {**result, "seconds": time.perf_counter() - started}
+
+
+def searches(args: argparse.Namespace, record: dict) -> list[str]:
+    """Each search method over the CNN space with the real-training evaluator, one seed each."""
+    from plugins.architectures.generative import generative_search
+    from plugins.architectures.search import random_search, regularized_evolution
+    from plugins.architectures.spaces import CnnSpace
+    from plugins.architectures.training import training_evaluator
+
+    space = CnnSpace((1, 8, 8), 10)
+    methods = {"random": random_search, "evolution": regularized_evolution, "generative": generative_search,
+               "generative+predictor": lambda *a, **k: generative_search(*a, screen=5, **k)}
+    lines = [f"## Searches with the real-training evaluator ({args.short} steps each, {args.search_budget} "
+             f"evaluations, seed {args.seed})", "",
+             "| method | best valid | its test | mean valid of the last half | failed | seconds | evaluations per minute |",
+             "|---|---|---|---|---|---|---|"]
+    for name, search in methods.items():
+        evaluate = training_evaluator(space, steps=args.short, device=args.device, seed=args.seed)
+        started = time.perf_counter()
+        trace = search(space, evaluate, args.search_budget, seed=args.seed)
+        seconds = time.perf_counter() - started
+        best = trace.best()
+        half = trace.valid[len(trace.valid) // 2:]
+        record.setdefault("searches", []).append({"method": name, "best_valid": trace.valid[best],
+                                                  "best_test": trace.test[best], "valid": trace.valid,
+                                                  "test": trace.test, "errors": trace.errors, "seconds": seconds,
+                                                  "best": format_description(space.describe(trace.archs[best]))})
+        lines.append(f"| {name} | {trace.valid[best]:.4f} | {trace.test[best]:.4f} | {sum(half) / len(half):.4f} | "
+                     f"{len(trace.errors)} | {seconds:.0f} | {60 * len(trace.archs) / seconds:.1f} |")
+        print(lines[-1], flush=True)
+    return lines
 
 
 if __name__ == "__main__":
