@@ -118,8 +118,8 @@ def screen_with_predictor(space: Space, trace: Trace, candidates: list[Genome], 
     return [candidates[i] for i in np.argsort(-predicted, kind="stable")[:wanted]]
 
 
-def generative_search(space: Space, evaluate: Evaluate, budget: int, seed: int = 0, batch: int = 10, elite: int = 10,
-                      steps: int = 20, warmup: int = 20, max_tries: int = 20, screen: int = 1) -> Trace:
+def generative_search(space: Space, evaluate: Evaluate, budget: int, seed: int = 0, batch: int = 5, elite: int = 10,
+                      steps: int = 20, warmup: int = 10, max_tries: int = 20, screen: int = 1) -> Trace:
     """Spend ``budget`` evaluations: ``warmup`` uniform samples, then batches from the generator, which
     is fine-tuned on the ``elite`` best-by-validation architectures after each batch. Samples of a network
     already evaluated are drawn again (up to ``max_tries`` times) instead of spending the budget on them;
