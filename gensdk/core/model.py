@@ -70,12 +70,16 @@ class StepContext:
         self.total_steps = total_steps
         self._all_reduce = all_reduce
 
-    def optimize(self, name: str, loss: torch.Tensor) -> None:
+    def optimize(self, name: str, loss: torch.Tensor, max_grad_norm: float | None = None) -> None:
+        """``max_grad_norm`` clips the (averaged) gradient's norm before the step."""
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        params = [p for group in opt.param_groups for p in group["params"]]
         if self._all_reduce is not None:
-            self._all_reduce([p for group in opt.param_groups for p in group["params"]])
+            self._all_reduce(params)
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
         opt.step()
 
 

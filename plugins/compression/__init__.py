@@ -1,0 +1,17 @@
+"""The compression plugin: variational transform codecs (factorized prior, scale and mean-scale
+hyperpriors) trained on the engine, real .gsdk files through the constriction range coder with an
+exact integer decoder (the same pixels on every device), and rate-distortion against JPEG, WebP,
+JPEG 2000, AVIF and HEVC-intra."""
+
+from gensdk.plugins import Plugin
+
+from .cli import app, compress_command, decompress_command
+from .codec import compress, decompress, read_header
+from .models import CODECS, FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior, build_codec
+from .training import load_codec, train_codec
+
+plugin = Plugin(name="compression", description="Learned image compression that writes real files.", app=app,
+                models=list(CODECS), commands={"compress": compress_command, "decompress": decompress_command})
+
+__all__ = ["plugin", "compress", "decompress", "read_header", "CODECS", "FactorizedPrior", "ScaleHyperprior",
+           "MeanScaleHyperprior", "build_codec", "load_codec", "train_codec"]

@@ -1,0 +1,174 @@
+"""``gensdk compression train|evaluate|info`` and the top-level ``gensdk compress`` / ``decompress``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from gensdk.errors import UserError
+
+app = typer.Typer(help="Learned image compression: train codecs, write .gsdk files, compare with classical codecs.",
+                  no_args_is_help=True)
+console = Console(stderr=True)
+
+CODECS_HELP = "Folder of trained codecs (<model>-q<quality>/); default $GENSDK_CODECS or ./codecs."
+MODEL_HELP = "factorized-prior, scale-hyperprior or mean-scale-hyperprior."
+
+
+def _codecs(path: Optional[Path]) -> Path:
+    from .training import default_codecs_dir
+
+    return path if path is not None else default_codecs_dir()
+
+
+def _device(name: str) -> str:
+    from gensdk.core.trainer import resolve_device
+
+    return str(resolve_device(name))
+
+
+def _pairs(source: Path, target: Path, in_suffixes: tuple[str, ...], out_suffix: str) -> list[tuple[Path, Path]]:
+    """A file -> one (source, target); a folder -> every matching file under it, mirrored under target."""
+    if source.is_file():
+        return [(source, target)]
+    if not source.is_dir():
+        raise UserError(f"{source}: no such file or folder")
+    files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in in_suffixes)
+    if not files:
+        raise UserError(f"{source}: no {'/'.join(in_suffixes)} files in this folder")
+    return [(p, (target / p.relative_to(source)).with_suffix(out_suffix)) for p in files]
+
+
+def compress_command(input: Path = typer.Argument(..., help="An image, or a folder of images."),
+                     output: Path = typer.Argument(..., help="The .gsdk file, or a folder for a folder."),
+                     quality: int = typer.Option(3, "--quality", "-q", help="1 (smallest) to 8."),
+                     model: str = typer.Option("mean-scale-hyperprior", help=MODEL_HELP),
+                     codecs: Optional[Path] = typer.Option(None, help=CODECS_HELP),
+                     tile: int = typer.Option(768, help="Tile side in pixels (a multiple of 64): bounds memory."),
+                     device: str = typer.Option("auto", help="auto, cpu or cuda.")) -> None:
+    """Compress images into .gsdk files (the file size is the rate)."""
+    from tqdm.auto import tqdm
+
+    from gensdk.core.io import atomic_write
+
+    from .codec import compress
+    from .data import IMAGE_SUFFIXES, read_image
+    from .training import load_codec
+
+    pairs = _pairs(input, output, IMAGE_SUFFIXES, ".gsdk")
+    codec = load_codec(_codecs(codecs), model, quality, _device(device))
+    total_in = total_out = 0
+    for src, dst in tqdm(pairs, disable=len(pairs) == 1, desc="compress"):
+        image = read_image(src)
+        data = compress(codec, image, tile)
+        atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data))
+        total_in, total_out = total_in + image.shape[0] * image.shape[1], total_out + len(data)
+    console.print(f"wrote {len(pairs)} file(s), {total_out:,} bytes, {8 * total_out / total_in:.4f} bpp")
+
+
+def decompress_command(input: Path = typer.Argument(..., help="A .gsdk file, or a folder of them."),
+                       output: Path = typer.Argument(..., help="The PNG, or a folder for a folder."),
+                       codecs: Optional[Path] = typer.Option(None, help=CODECS_HELP),
+                       device: str = typer.Option("auto", help="auto, cpu or cuda.")) -> None:
+    """Decode .gsdk files to PNG; the pixels are the same on every device."""
+    from tqdm.auto import tqdm
+
+    from gensdk.core.io import write_png
+
+    from .codec import decompress, read_file, read_header
+    from .training import load_codec
+
+    pairs = _pairs(input, output, (".gsdk",), ".png")
+    loaded: dict = {}
+    device = _device(device)
+    for src, dst in tqdm(pairs, disable=len(pairs) == 1, desc="decompress"):
+        data = read_file(src)
+        header = read_header(data, str(src))
+        key = (header.model_name, header.quality)
+        if key not in loaded:
+            if header.model_name.startswith("unknown"):
+                raise UserError(f"{src}: written by an {header.model_name}, which this gensdk lacks")
+            loaded[key] = load_codec(_codecs(codecs), *key, device)
+        write_png(dst, decompress(data, loaded[key], str(src)))
+    console.print(f"wrote {len(pairs)} image(s)")
+
+
+@app.command()
+def info(file: Path = typer.Argument(..., help="A .gsdk file.")) -> None:
+    """Print a .gsdk file's header (after checking its checksum)."""
+    from .codec import read_file, read_header
+
+    data = read_file(file)
+    h = read_header(data, str(file))
+    print(json.dumps({"model": h.model_name, "quality": h.quality, "fingerprint": f"{h.fingerprint:08x}",
+                      "height": h.height, "width": h.width, "tile": h.tile, "tiles": len(h.tiles),
+                      "bytes": len(data), "bpp": 8 * len(data) / (h.height * h.width)}, indent=2))
+
+
+@app.command()
+def train(model: str = typer.Option("mean-scale-hyperprior", help=MODEL_HELP),
+          quality: str = typer.Option("3", help="Qualities 1-8, comma-separated: one model each."),
+          data: str = typer.Option("wallpapers", help="wallpapers (Debian's packages, fetched with apt-get), an "
+                                                      "image folder, or a .npy of uint8 crops (n, H, W, 3)."),
+          crops: int = typer.Option(20000, help="Random crops to cut from the photos."),
+          size: int = typer.Option(256, help="Crop side."),
+          steps: int = typer.Option(100000, help="Training steps per model."),
+          minutes: Optional[float] = typer.Option(None, help="A time budget per model instead of --steps (the "
+                                                             "step rate is measured first)."),
+          batch_size: int = typer.Option(16, help="Crops per step."),
+          lr: float = typer.Option(1e-4, help="Adam learning rate (cosine schedule)."),
+          distortion: str = typer.Option("mse", help="mse or ms-ssim."),
+          codecs: Optional[Path] = typer.Option(None, help=CODECS_HELP),
+          device: str = typer.Option("auto", help="auto, cpu or cuda."),
+          seed: int = typer.Option(0, help="Random seed."),
+          resume: bool = typer.Option(False, help="Continue each model from its last checkpoint."),
+          overwrite: bool = typer.Option(False, help="Replace models already trained there.")) -> None:
+    """Train codecs for rate-distortion (lambda from CompressAI's ladder), then prepare them for coding."""
+    from .training import train_codec, training_crops
+
+    try:
+        qualities = [int(q) for q in quality.split(",")]
+    except ValueError:
+        raise UserError(f"--quality: expected numbers 1-8 separated by commas, got {quality!r}") from None
+    images = training_crops(data, crops, size, seed)
+    for q in qualities:
+        train_codec(model, q, images, _codecs(codecs), steps, batch_size=batch_size, lr=lr, distortion=distortion,
+                    device=device, seed=seed, resume=resume, overwrite=overwrite, minutes=minutes)
+        console.print(f"trained {model} q{q} -> {_codecs(codecs)}")
+
+
+@app.command()
+def evaluate(images: str = typer.Option("test-photos", help="test-photos (scikit-image and scikit-learn's), an "
+                                                            "image file or a folder."),
+             codecs: Optional[Path] = typer.Option(None, help=CODECS_HELP),
+             classical: str = typer.Option("jpeg,webp,jpeg2000,avif,hevc", help="Classical codecs to compare, "
+                                           "comma-separated ('' for none)."),
+             device: str = typer.Option("auto", help="auto, cpu or cuda."),
+             out: Path = typer.Option(Path("rd.json"), "-o", "--out", help="Results (JSON)."),
+             plot: Optional[Path] = typer.Option(None, help="Also a PNG of the rate-distortion curves.")) -> None:
+    """Rate-distortion (bpp from file sizes vs PSNR and MS-SSIM) of trained codecs and classical ones on
+    the same images, and BD-rates of each against each."""
+    from gensdk.core.io import write_json
+
+    from .data import load_images
+    from .evaluate import evaluate as run
+
+    pictures = load_images(images)
+    names = tuple(n for n in classical.split(",") if n)
+    codecs = _codecs(codecs)
+    result = run(pictures, codecs if codecs.is_dir() else None, names, _device(device), progress=console.print)
+    write_json(out, result)
+    for pair, value in result["bd_rate_psnr"].items():
+        console.print(f"BD-rate {pair}: " + ("n/a" if value is None else f"{value:+.1f}%"))
+    if plot is not None:
+        from .plot import plot_rd
+
+        curves = {}
+        for p in result["points"]:
+            curves.setdefault(p["codec"], []).append((p["bpp"], p["psnr"]))
+        plot_rd(curves, plot)
+    console.print(f"wrote {out}")

@@ -1,0 +1,240 @@
+"""Photographs in for compression: files and folders, the bundled test photos, and training crops.
+
+Every image becomes a uint8 RGB (H, W, 3) array, whatever its mode (gray, palette, alpha, 16 bits),
+because codecs and metrics compare RGB at 8 bits. Training data comes from Debian's wallpaper
+packages (real photographs, fetched with ``apt-get download`` + ``dpkg -x``: no other network is
+needed) cut into random crops after a random downscale, as in CompressAI / Balle et al. practice:
+downscaling a large photo averages away its JPEG blocks and sensor noise, which a codec should not
+learn to spend bits on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from gensdk.core.io import atomic_write
+from gensdk.errors import UserError
+
+TEST_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
+WALLPAPER_PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers")
+MAX_PIXELS = 2 ** 28  # 268 M pixels: far above any real photo, far below what exhausts memory
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not an image with a gray end
+_PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is global: set it for one read at a time
+
+
+def load_test_photos(names: Sequence[str] = TEST_PHOTOS) -> dict[str, np.ndarray]:
+    """The photos that scikit-image and scikit-learn bundle (300x451 to 512x512), by name."""
+    unknown = [n for n in names if n not in TEST_PHOTOS]
+    if unknown:
+        raise UserError(f"unknown test photo {unknown[0]!r} (known: {', '.join(TEST_PHOTOS)})")
+    photos = {}
+    for name in names:
+        if name in ("china", "flower"):
+            from sklearn.datasets import load_sample_image
+
+            photos[name] = load_sample_image(f"{name}.jpg")
+        else:
+            try:
+                from skimage import data as skdata
+            except ImportError:
+                raise UserError(f"test photo {name!r} needs scikit-image: pip install scikit-image") from None
+            photos[name] = getattr(skdata, name)()
+    return {k: np.ascontiguousarray(v, dtype=np.uint8) for k, v in photos.items()}
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A file as uint8 RGB (H, W, 3): EXIF rotation applied, transparency composited on white, gray
+    and palette expanded, 16-bit scaled to 8. An image over ``max_pixels`` (a decompression bomb)
+    is refused before it is decoded. Any fault is a UserError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        with _PILLOW_LIMIT, warnings.catch_warnings():  # Pillow checks the size when it opens a file
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
+            try:
+                with Image.open(path) as probe:  # reads the header only
+                    probe.verify()  # the file's structure (PNG CRCs, truncation) before decoding
+                im = Image.open(path)  # verify() leaves an image unusable: open it again
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+        with im:  # decoding, outside the lock
+            im.load()
+            return _rgb(ImageOps.exif_transpose(im))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(f"{path}: image is larger than {max_pixels} pixels (max_pixels)") from None
+    except UnidentifiedImageError:
+        raise UserError(f"{path}: cannot read image (not an image format Pillow knows)") from None
+    except Exception as err:  # Pillow raises many kinds: OSError, SyntaxError, struct.error, ...
+        raise UserError(f"{path}: cannot read image ({str(err) or type(err).__name__})") from None
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in im.info
+
+
+def _rgb(im: Image.Image) -> np.ndarray:
+    if im.mode.startswith("I") or im.mode == "F":  # 16-bit (or float) gray: scale to 8 bits
+        arr = np.asarray(im, dtype=np.float64)
+        gray = np.clip(arr / 257 if im.mode.startswith("I") else arr, 0, 255).round().astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+    if _has_alpha(im):
+        rgba = im.convert("RGBA")
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return np.asarray(im.convert("RGB"))
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """Image files (by suffix) anywhere under ``folder``, sorted; hidden files and folders skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    if not files:
+        raise UserError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in it")
+    return files
+
+
+def load_images(source: str | os.PathLike) -> dict[str, np.ndarray]:
+    """``"test-photos"``, an image file ({stem: image}) or a folder ({relative path without suffix:
+    image}) as uint8 RGB arrays."""
+    if str(source) == "test-photos":
+        return load_test_photos()
+    path = Path(source)
+    if path.is_file():
+        return {path.stem: read_image(path)}
+    if path.is_dir():
+        return {p.relative_to(path).with_suffix("").as_posix(): read_image(p) for p in image_files(path)}
+    raise UserError(f"{source}: no such file or folder (or use 'test-photos')")
+
+
+# --- training photos from Debian's wallpaper packages ------------------------------------------
+
+def _run(command: list[str], what: str, cwd: Path | None = None) -> None:
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise UserError(f"{what}: {command[0]} not found (Debian's apt-get and dpkg are needed; "
+                        "or pass your own photo folder)") from None
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or [f"exit code {done.returncode}"]
+        raise UserError(f"{what}: {' '.join(command[:2])} failed ({lines[-1]}; try apt-get update)")
+
+
+def fetch_wallpapers(dest: str | os.PathLike, packages: Sequence[str] = WALLPAPER_PACKAGES) -> list[Path]:
+    """Download the Debian packages, extract them under ``dest`` and return the photo files in them.
+
+    Each package is fetched once: a marker file is written after ``dpkg -x`` completes, so a second
+    call (or one after an interrupted extraction, which lacks the marker) does only what is missing.
+    Returned: .jpg/.jpeg/.png files of at least 512x512, opaque (the MATE package's translucent PNGs
+    are overlays drawn over a desktop colour, not pictures), not symlinks (the Plasma packages link
+    one picture under a dozen screen sizes), and of the variants of one picture (``Name.jpg``,
+    ``Name_3840x2160.jpg`` or ``images/1080x1920.png``, ``images/5120x2880.png``) the largest."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for package in packages:
+        marker = dest / f".extracted-{package}"
+        if marker.exists():
+            continue
+        with tempfile.TemporaryDirectory(prefix="gensdk-deb-") as tmp:
+            os.chmod(tmp, 0o755)  # apt's sandbox user must be able to write there
+            _run(["apt-get", "download", package], f"package {package}", cwd=Path(tmp))
+            debs = sorted(Path(tmp).glob("*.deb"))
+            if not debs:
+                raise UserError(f"package {package}: apt-get download left no .deb file")
+            _run(["dpkg", "-x", str(debs[0]), str(dest)], f"package {package}")
+        atomic_write(marker, lambda t: Path(t).write_text(debs[0].name + "\n"))
+    return _photos(dest)
+
+
+def _photos(root: Path, min_side: int = 512) -> list[Path]:
+    best: dict[tuple[Path, str], tuple[int, Path]] = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in (".jpg", ".jpeg", ".png") or path.is_symlink() or not path.is_file():
+            continue
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+                if min(w, h) < min_side or (_has_alpha(im) and im.convert("RGBA").getextrema()[3][0] < 255):
+                    continue
+        except Exception:  # noqa: BLE001 - an unreadable file is simply not a photo here
+            continue
+        key = (path.parent, re.sub(r"_?\d+x\d+$", "", path.stem))
+        if key not in best or w * h > best[key][0]:
+            best[key] = (w * h, path)
+    return sorted(p for _, p in best.values())
+
+
+def random_crops(files: Sequence[str | os.PathLike], n: int, size: int = 256, seed: int = 0,
+                 downscale: bool = True) -> np.ndarray:
+    """``n`` random size x size uint8 RGB crops (n, size, size, 3), spread evenly over ``files`` (in
+    the order given: the first ``n % len(files)`` files give one crop more), grouped by file.
+
+    With ``downscale`` each crop comes from the photo downscaled (Lanczos) so that its short side is
+    a random value in [1.25 size, min(short side, 4 size)], drawn per crop. The crop is cut from the
+    original and resized in one step (Pillow's resize with a box), which equals downscaling the whole
+    photo and cropping it, at a fraction of the cost. The same files, n, size and seed give the same
+    crops."""
+    if not files:
+        raise UserError("random_crops: no image files given")
+    rng = np.random.default_rng(seed)
+    counts = [n // len(files) + (i < n % len(files)) for i in range(len(files))]
+    crops = np.empty((n, size, size, 3), np.uint8)
+    k = 0
+    for path, count in zip(files, counts):
+        if count == 0:
+            continue
+        picture = Image.fromarray(read_image(path))
+        short = min(picture.size)
+        if short < size:
+            raise UserError(f"{path}: {picture.width}x{picture.height} is smaller than the crop size {size}")
+        for _ in range(count):
+            low, high = 1.25 * size, min(short, 4 * size)
+            target = rng.uniform(low, high) if downscale and high > low else short
+            side = size * short / target  # the crop's side in the original's pixels
+            x0 = rng.uniform(0, picture.width - side)
+            y0 = rng.uniform(0, picture.height - side)
+            if side == size:
+                box = (int(x0), int(y0), int(x0) + size, int(y0) + size)
+                crops[k] = np.asarray(picture.crop(box))
+            else:
+                crops[k] = np.asarray(picture.resize((size, size), Image.LANCZOS, box=(x0, y0, x0 + side, y0 + side)))
+            k += 1
+    return crops
+
+
+def save_crops(path: str | os.PathLike, crops: np.ndarray) -> None:
+    """Crops as one .npy file, written atomically."""
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.save would add .npy to a bare name
+            np.save(f, np.ascontiguousarray(crops, dtype=np.uint8), allow_pickle=False)
+
+    atomic_write(path, write)
+
+
+def load_crops(path: str | os.PathLike) -> np.ndarray:
+    """Crops saved by ``save_crops``: uint8 (n, size, size, 3)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        crops = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise UserError(f"{path}: not a crops .npy file ({err})") from None
+    if crops.dtype != np.uint8 or crops.ndim != 4 or crops.shape[-1] != 3:
+        raise UserError(f"{path}: expected uint8 crops (n, size, size, 3), found {crops.dtype} {crops.shape}")
+    return crops

@@ -1,0 +1,247 @@
+"""The learned codecs: exact integer decoding, real bitstreams, the file format's errors, training
+and resume, and the CLI. Tiny models (16/24 channels) trained for a few steps."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gensdk.errors import UserError
+from plugins.compression import integer
+from plugins.compression.codec import (CorruptFile, compress, decode_groups, decompress, encode_groups, fingerprint,
+                                       read_header)
+from plugins.compression.data import load_test_photos
+from plugins.compression.evaluate import estimated_bits
+from plugins.compression.models import CODECS, build_codec
+from plugins.compression.training import load_codec, train_codec, trained_codecs
+from helpers import gensdk
+
+TINY = {"N": 16, "M": 24}
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return load_test_photos(["astronaut"])["astronaut"][100:196, 150:278]  # 96 x 128
+
+
+@pytest.fixture(scope="module")
+def crops():
+    photos = load_test_photos(["astronaut", "coffee"])
+    rng = np.random.default_rng(0)
+    out = []
+    for image in photos.values():
+        for _ in range(8):
+            y, x = rng.integers(0, image.shape[0] - 64), rng.integers(0, image.shape[1] - 64)
+            out.append(image[y:y + 64, x:x + 64])
+    return np.stack(out)
+
+
+@pytest.fixture(scope="module")
+def codecs(tmp_path_factory, crops):
+    folder = tmp_path_factory.mktemp("codecs")
+    torch.set_num_threads(1)
+    for name in CODECS:
+        train_codec(name, 2, crops, folder, steps=4, batch_size=4, device="cpu", progress=False, **TINY)
+    return folder
+
+
+@pytest.mark.parametrize("name", list(CODECS))
+def test_round_trip_is_deterministic_and_the_file_size_is_the_models_estimate(codecs, photo, name):
+    model = load_codec(codecs, name, 2)
+    data = compress(model, photo)
+    decoded = decompress(data, model)
+    assert decoded.shape == photo.shape and decoded.dtype == np.uint8
+    assert np.array_equal(decoded, decompress(compress(model, photo), model))
+    header = read_header(data)
+    assert (header.height, header.width, header.model_name, header.quality) == (96, 128, name, 2)
+    estimate = estimated_bits(model, photo) / 8
+    assert abs(len(data) - estimate) <= 0.05 * estimate + 40  # header, 4-byte words, table precision
+
+
+@pytest.mark.parametrize("name", list(CODECS))
+def test_integer_decoder_stays_within_a_level_of_the_float_decoder(codecs, photo, name):
+    model = load_codec(codecs, name, 2)
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        y_hat, _ = model.latents(model.pad(x))
+        reference = (model.g_s(y_hat).clamp(0, 1) * 255).round()[0, :, :96, :128].permute(1, 2, 0).numpy()
+    decoded = decompress(compress(model, photo), model).astype(float)
+    assert np.abs(decoded - reference).max() <= 2
+    assert np.abs(decoded - reference).mean() < 0.05
+
+
+def test_phase_kernels_equal_the_transposed_convolution():
+    torch.manual_seed(0)
+    w, x = torch.randn(6, 5, 5, 5, dtype=torch.float64), torch.randn(2, 6, 7, 9, dtype=torch.float64)
+    reference = F.conv_transpose2d(x, w, stride=2, padding=2, output_padding=1)
+    assert torch.allclose(F.pixel_shuffle(F.conv2d(x, integer.phase_kernel(w), padding=1), 2), reference, atol=1e-12)
+
+
+def _int64_conv3x3(x, w):
+    """The same convolution in int64 arithmetic, tap by tap: the exact reference."""
+    x, w = x.long(), w.long()
+    padded = F.pad(x, (1, 1, 1, 1))
+    h, wd = x.shape[2:]
+    out = torch.zeros(x.shape[0], w.shape[0], h, wd, dtype=torch.long)
+    for i in range(3):
+        for j in range(3):
+            out += torch.einsum("bchw,oc->bohw", padded[:, :, i:i + h, j:j + wd], w[:, :, i, j])
+    return out
+
+
+def test_float64_convolution_of_integers_is_exact_whatever_the_chunking(monkeypatch):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randint(-integer.ACT_LIMIT, integer.ACT_LIMIT, (1, 64, 20, 24), generator=gen).double()
+    w = torch.randint(-integer.WEIGHT_LIMIT, integer.WEIGHT_LIMIT, (8, 64, 3, 3), generator=gen).double()
+    exact = _int64_conv3x3(x, w)
+    whole = integer.exact_conv3x3(x, w)
+    monkeypatch.setattr(integer, "CHUNK_ELEMENTS", 1)  # one row per call: other sums, other kernels
+    rows = integer.exact_conv3x3(x, w)
+    assert torch.equal(whole.long(), exact) and torch.equal(rows.long(), exact)
+    assert exact.abs().max() > 2 ** 40  # the test does exercise sums far beyond float32's 2**24
+
+
+def test_isqrt_is_exact_near_squares():
+    s = torch.tensor([0, 1, 2 ** 20 - 1, 2 ** 26 - 3, 94906265], dtype=torch.float64)
+    n = torch.cat([s * s - 1, s * s, s * s + 1]).clamp(min=0)
+    expected = torch.tensor([int(v) for v in n.long()], dtype=torch.float64).long()
+    import math
+
+    assert [int(v) for v in integer.isqrt(n)] == [math.isqrt(int(v)) for v in expected]
+
+
+def test_every_accumulator_bound_is_checked(codecs):
+    model = load_codec(codecs, "mean-scale-hyperprior", 2)
+    for net in (model.int_g_s, model.int_h_s):
+        for layer in net.layers:
+            if isinstance(layer, integer.IntConv):
+                fan = layer.weight.double().abs().sum(dim=(0, 2, 3) if layer.up else (1, 2, 3))
+                assert float((fan * integer.ACT_LIMIT + layer.bias.abs()).max()) < integer.EXACT
+
+
+def test_escaped_symbols_round_trip():
+    import constriction
+
+    rng = np.random.default_rng(0)
+    pmfs = [np.array([0.2, 0.5, 0.2, 0.1]), np.array([0.9, 0.05, 0.05])]  # last entry: the escape
+    offsets = np.array([-1, 0])
+    groups = rng.integers(0, 2, 500)
+    symbols = rng.integers(-3, 3, 500)
+    symbols[:5] = [32767, -32767, 40, -40, 2]  # far outside every support
+    encoder = constriction.stream.queue.RangeEncoder()
+    encode_groups(encoder, symbols.copy(), groups, offsets, pmfs)
+    decoder = constriction.stream.queue.RangeDecoder(encoder.get_compressed())
+    assert np.array_equal(decode_groups(decoder, groups, offsets, pmfs), symbols)
+
+
+def test_tiles_bound_the_work_and_join_exactly(codecs):
+    model = load_codec(codecs, "scale-hyperprior", 2)
+    image = load_test_photos(["coffee"])["coffee"][:150, :200]
+    data = compress(model, image, tile=64)
+    header = read_header(data)
+    assert len(header.tiles) == 3 * 4 and header.tile == 64
+    decoded = decompress(data, model)
+    assert decoded.shape == image.shape
+    corner = decompress(compress(model, np.ascontiguousarray(image[64:128, 128:192]), tile=64), model)
+    assert np.array_equal(decoded[64:128, 128:192], corner)
+
+
+def test_bad_files_are_refused_with_a_clear_error(codecs, photo):
+    model = load_codec(codecs, "mean-scale-hyperprior", 2)
+    data = compress(model, photo)
+    with pytest.raises(CorruptFile, match="wrong magic"):
+        decompress(b"PNG!" + data[4:], model)
+    with pytest.raises(CorruptFile, match="truncated"):
+        decompress(data[:len(data) // 2], model)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    with pytest.raises(CorruptFile, match="checksum"):
+        decompress(bytes(flipped), model)
+    with pytest.raises(CorruptFile, match="version 9"):
+        decompress(data[:4] + b"\x09" + data[5:], model)
+    other = load_codec(codecs, "scale-hyperprior", 2)
+    with pytest.raises(UserError, match="written by mean-scale-hyperprior q2"):
+        decompress(data, other)
+
+
+def test_an_untrained_model_is_not_used_for_coding(photo):
+    model = build_codec("factorized-prior", 1, **TINY)
+    with pytest.raises(UserError, match="not prepared for coding"):
+        compress(model, photo)
+
+
+def test_saved_codec_keeps_its_fingerprint(codecs):
+    a = load_codec(codecs, "mean-scale-hyperprior", 2)
+    b = load_codec(codecs, "mean-scale-hyperprior", 2)
+    assert fingerprint(a) == fingerprint(b)
+    assert trained_codecs(codecs) == sorted((name, 2) for name in CODECS)
+
+
+def test_training_resumes_to_the_same_weights(tmp_path, crops, monkeypatch):
+    from plugins.compression.models import TransformCodec
+
+    options = dict(steps=4, batch_size=4, device="cpu", progress=False, checkpoint_every=2, **TINY)
+    straight = train_codec("scale-hyperprior", 1, crops, tmp_path / "a", **options)
+    step, calls = TransformCodec.train_step, []
+
+    def killed_after_two(self, batch, ctx):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt  # the run is killed during its third step
+        return step(self, batch, ctx)
+
+    monkeypatch.setattr(TransformCodec, "train_step", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        train_codec("scale-hyperprior", 1, crops, tmp_path / "b", **options)
+    monkeypatch.setattr(TransformCodec, "train_step", step)
+    resumed = train_codec("scale-hyperprior", 1, crops, tmp_path / "b", resume=True, **options)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_cli_compress_decompress_folders_and_errors(codecs, tmp_path, photo):
+    from PIL import Image
+
+    images = tmp_path / "in"
+    (images / "sub").mkdir(parents=True)
+    Image.fromarray(photo).save(images / "a.png")
+    Image.fromarray(photo[:64, :80]).save(images / "sub" / "b.jpg", quality=95)
+    result = gensdk("compress", images, tmp_path / "packed", "--quality", 2, "--codecs", codecs, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.relative_to(tmp_path / "packed").as_posix() for p in (tmp_path / "packed").rglob("*.gsdk")) == \
+        ["a.gsdk", "sub/b.gsdk"]
+    result = gensdk("decompress", tmp_path / "packed", tmp_path / "out", "--codecs", codecs, "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    decoded = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    model = load_codec(codecs, "mean-scale-hyperprior", 2)
+    assert np.array_equal(decoded, decompress((tmp_path / "packed" / "a.gsdk").read_bytes(), model))
+    info = gensdk("compression", "info", tmp_path / "packed" / "a.gsdk")
+    assert '"quality": 2' in info.stdout
+
+    broken = tmp_path / "broken.gsdk"
+    broken.write_bytes((tmp_path / "packed" / "a.gsdk").read_bytes()[:-10])
+    result = gensdk("decompress", broken, tmp_path / "x.png", "--codecs", codecs, "--device", "cpu")
+    assert result.returncode == 2 and "truncated or corrupted" in result.stderr and not (tmp_path / "x.png").exists()
+    (tmp_path / "junk.png").write_text("not an image")
+    result = gensdk("compress", tmp_path / "junk.png", tmp_path / "j.gsdk", "--codecs", codecs, "--device", "cpu",
+                    "--quality", 2)
+    assert result.returncode == 2 and "cannot read image" in result.stderr and not (tmp_path / "j.gsdk").exists()
+    result = gensdk("compress", images / "a.png", tmp_path / "q.gsdk", "--codecs", codecs, "--quality", 7)
+    assert result.returncode == 2 and "no trained mean-scale-hyperprior at quality 7" in result.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cross_device_decoding_is_pixel_identical(codecs, photo):
+    gpu, cpu = (load_codec(codecs, "mean-scale-hyperprior", 2, d) for d in ("cuda", "cpu"))
+    on_gpu, on_cpu = compress(gpu, photo), compress(cpu, photo)
+    assert np.array_equal(decompress(on_gpu, gpu), decompress(on_gpu, cpu))
+    assert np.array_equal(decompress(on_cpu, cpu), decompress(on_cpu, gpu))
+
+
+def test_ms_ssim_training_logs_finite_losses(tmp_path, crops):
+    import json
+
+    train_codec("factorized-prior", 1, crops, tmp_path, steps=2, batch_size=2, distortion="ms-ssim", device="cpu",
+                progress=False, **TINY)
+    record = json.loads((tmp_path / "factorized-prior-q1" / "log.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 2 and np.isfinite(record["loss"]) and record["bpp"] > 0
