@@ -22,6 +22,7 @@ import torch  # noqa: E402
 from common import provenance, write_results  # noqa: E402
 from plugins.compression.classical import available_codecs, rd_points  # noqa: E402
 from plugins.compression.data import load_test_photos  # noqa: E402
+from plugins.compression.evaluate import rd_curves  # noqa: E402
 from plugins.compression.metrics import bd_table  # noqa: E402
 from plugins.compression.plot import plot_rd  # noqa: E402
 
@@ -39,14 +40,14 @@ def main() -> None:
     points = [p for name in CLASSICAL if name in available_codecs() for p in rd_points(name, images)]
     if args.gensdk:
         points += json.loads(args.gensdk.read_text())["points"]
-    curves: dict[str, list] = {}
+    by_codec: dict[str, list] = {}
     for p in points:
-        curves.setdefault(p["codec"], []).append(p)
-    bd = bd_table({k: [(p["bpp"], p["psnr"]) for p in v] for k, v in curves.items()})
-    names = list(curves)
+        by_codec.setdefault(p["codec"], []).append(p)
+    bd = bd_table(rd_curves(points))
+    names = list(by_codec)
     table = ["Mean over the 6 test photos of bits per pixel (from the encoded files' sizes), PSNR (RGB) and MS-SSIM "
              "of the decoded images.", "", "| codec | quality | bpp | PSNR dB | MS-SSIM |", "|---|---|---|---|---|"]
-    for name, pts in curves.items():
+    for name, pts in by_codec.items():
         for p in sorted(pts, key=lambda p: p["bpp"]):
             table.append(f"| {name} | {p['quality']} | {p['bpp']:.4f} | {p['psnr']:.2f} | {p['ms_ssim']:.4f} |")
     table += ["", "BD-rate (PSNR, piecewise cubic): the row's rate change against the column's at equal PSNR "
@@ -58,9 +59,8 @@ def main() -> None:
     record = {**provenance(), "title": "Rate-distortion on the test photos", "points": points,
               "bd_rate_psnr": {f"{b} vs {a}": v for (a, b), v in bd.items()}}
     write_results(args.out, record, table)
-    plot_rd({k: [(p["bpp"], p["psnr"]) for p in v] for k, v in curves.items()}, args.out.with_name(args.out.name + "_psnr.png"))
-    plot_rd({k: [(p["bpp"], p["ms_ssim"]) for p in v] for k, v in curves.items()},
-            args.out.with_name(args.out.name + "_ms_ssim.png"), metric="ms_ssim")
+    for metric in ("psnr", "ms_ssim"):
+        plot_rd(rd_curves(points, metric), args.out.with_name(f"{args.out.name}_{metric}.png"), metric=metric)
     print("\n".join(table))
 
 

@@ -17,9 +17,14 @@ error, and the search goes on.
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
+
+from gensdk.core.io import atomic_write
 
 from gensdk.errors import UserError
 
@@ -30,6 +35,11 @@ Evaluate = Callable[[Genome], dict[str, float]]
 
 class SearchAborted(UserError):
     """An error of the search itself (not of one candidate), which ends it."""
+
+
+def failure_text(error: Exception) -> str:
+    """One line saying why a candidate's evaluation failed."""
+    return f"{type(error).__name__}: {error}".splitlines()[0]
 
 
 @dataclass
@@ -49,7 +59,7 @@ class Trace:
         self.rows.append(row)
         self.valid.append(float(row["valid_perf"]))
         self.test.append(float(row["perf"]))
-        best = max(range(len(self.valid)), key=self.valid.__getitem__)
+        best = self.best()
         self.best_test.append(self.test[best])
         self.best_valid.append(self.valid[best])
 
@@ -60,7 +70,7 @@ class Trace:
         except SearchAborted:
             raise
         except Exception as error:  # noqa: BLE001 - one bad candidate must not end a search
-            self.errors[len(self.archs)] = f"{type(error).__name__}: {error}".splitlines()[0]
+            self.errors[len(self.archs)] = failure_text(error)
             row = {"valid_perf": 0.0, "perf": 0.0}
         self.add(genome, row)
         return row
@@ -113,8 +123,6 @@ class Journal:
     candidates, and those already in the journal are read back instead of evaluated again."""
 
     def __init__(self, space: Space, path, resume: bool = False):
-        from pathlib import Path
-
         self.space, self.path = space, Path(path)
         self.header = ["evaluation", *(c.name for c in space.choices), "valid_accuracy", "test_accuracy", "error"]
         self.rows: list[list[str]] = []
@@ -123,8 +131,6 @@ class Journal:
             self.replay = self._read()
 
     def _read(self) -> list[list[str]]:
-        import csv
-
         with open(self.path, newline="") as handle:
             rows = list(csv.reader(handle))
         if not rows or rows[0] != self.header:
@@ -146,7 +152,7 @@ class Journal:
                 try:
                     row = evaluate(genome)
                 except Exception as failure:  # noqa: BLE001 - recorded, then the trace records it too
-                    error = f"{type(failure).__name__}: {failure}".splitlines()[0]
+                    error = failure_text(failure)
                     row = {"valid_perf": 0.0, "perf": 0.0}
             self.rows.append([str(index + 1), *values, repr(float(row["valid_perf"])), repr(float(row["perf"])), error])
             self._write()
@@ -156,12 +162,6 @@ class Journal:
         return journaled
 
     def _write(self) -> None:
-        import csv
-        import io
-        from pathlib import Path
-
-        from gensdk.core.io import atomic_write
-
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(self.header)

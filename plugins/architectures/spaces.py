@@ -50,7 +50,7 @@ class Space:
         return len(genome) == len(self.choices) and all(0 <= g < len(c.options) for g, c in zip(genome, self.choices))
 
     def describe(self, genome: Genome, name: str = "") -> Description:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define describe")
 
     def key(self, genome: Genome) -> Hashable:
         return format_description(self.describe(genome))

@@ -31,16 +31,17 @@ def _device(name: str) -> str:
     return str(resolve_device(name))
 
 
-def _pairs(source: Path, target: Path, in_suffixes: tuple[str, ...], out_suffix: str) -> list[tuple[Path, Path]]:
+def _pairs(source: Path, target: Path, in_suffixes: tuple[str, ...], kind: str,
+           out_suffix: str) -> list[tuple[Path, Path]]:
     """A file -> one (source, target); a folder -> every matching file under it, mirrored under target."""
+    from .data import files_under
+
     if source.is_file():
         return [(source, target)]
     if not source.is_dir():
         raise UserError(f"{source}: no such file or folder")
-    files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in in_suffixes)
-    if not files:
-        raise UserError(f"{source}: no {'/'.join(in_suffixes)} files in this folder")
-    return [(p, (target / p.relative_to(source)).with_suffix(out_suffix)) for p in files]
+    return [(p, (target / p.relative_to(source)).with_suffix(out_suffix))
+            for p in files_under(source, in_suffixes, kind)]
 
 
 def compress_command(input: Path = typer.Argument(..., help="An image, or a folder of images."),
@@ -59,7 +60,7 @@ def compress_command(input: Path = typer.Argument(..., help="An image, or a fold
     from .data import IMAGE_SUFFIXES, read_image
     from .training import load_codec
 
-    pairs = _pairs(input, output, IMAGE_SUFFIXES, ".gsdk")
+    pairs = _pairs(input, output, IMAGE_SUFFIXES, "image files", ".gsdk")
     codec = load_codec(_codecs(codecs), model, quality, _device(device))
     total_in = total_out = 0
     for src, dst in tqdm(pairs, disable=len(pairs) == 1, desc="compress"):
@@ -82,7 +83,7 @@ def decompress_command(input: Path = typer.Argument(..., help="A .gsdk file, or 
     from .codec import decompress, read_file, read_header
     from .training import load_codec
 
-    pairs = _pairs(input, output, (".gsdk",), ".png")
+    pairs = _pairs(input, output, (".gsdk",), "compressed files", ".png")
     loaded: dict = {}
     device = _device(device)
     for src, dst in tqdm(pairs, disable=len(pairs) == 1, desc="decompress"):
@@ -165,10 +166,8 @@ def evaluate(images: str = typer.Option("test-photos", help="test-photos (scikit
     for pair, value in result["bd_rate_psnr"].items():
         console.print(f"BD-rate {pair}: " + ("n/a" if value is None else f"{value:+.1f}%"))
     if plot is not None:
+        from .evaluate import rd_curves
         from .plot import plot_rd
 
-        curves = {}
-        for p in result["points"]:
-            curves.setdefault(p["codec"], []).append((p["bpp"], p["psnr"]))
-        plot_rd(curves, plot)
+        plot_rd(rd_curves(result["points"]), plot)
     console.print(f"wrote {out}")

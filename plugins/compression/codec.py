@@ -228,14 +228,11 @@ def decode_tile(model: TransformCodec, data: bytes, height: int, width: int, nam
     if len(data) % 4:
         raise CorruptFile(f"{name}: corrupted .gsdk file (tile length)")
     decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
-    stride = model.stride
-    h, w = -(-height // 16), -(-width // 16)
-    h, w = -(-h // (stride // 16)) * (stride // 16), -(-w // (stride // 16)) * (stride // 16)
-    M = model.int_g_s.layers[0].weight.shape[0]
-    device = model.device
+    # the encoder padded the tile to a multiple of model.stride; y is 16 times smaller, z 64
+    h, w = (-(-side // model.stride) * model.stride // 16 for side in (height, width))
+    N, M, device = model.config["N"], model.config["M"], model.device
     try:
         if isinstance(model, Hyperprior):
-            N = model.z_prior.channels
             z_shape = (1, N, h // 4, w // 4)
             z = decode_groups(decoder, _channel_groups(z_shape), *_channel_tables(model.z_prior))
             z = torch.from_numpy(z.reshape(z_shape)).to(device, torch.float64)

@@ -97,16 +97,22 @@ def _rgb(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
-def image_files(folder: str | os.PathLike) -> list[Path]:
-    """Image files (by suffix) anywhere under ``folder``, sorted; hidden files and folders skipped."""
+def files_under(folder: str | os.PathLike, suffixes: Sequence[str], kind: str) -> list[Path]:
+    """Files with one of ``suffixes`` anywhere under ``folder``, sorted; hidden files and folders
+    skipped; none is an error naming ``kind``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     if not files:
-        raise UserError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) in it")
+        raise UserError(f"{folder}: no {kind} ({', '.join(suffixes)}) in it")
     return files
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """Image files (by suffix) anywhere under ``folder``, sorted; hidden files and folders skipped."""
+    return files_under(folder, IMAGE_SUFFIXES, "image files")
 
 
 def load_images(source: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -59,6 +59,14 @@ def codec_point(model: TransformCodec, images: dict[str, np.ndarray], tile: int 
             "device": str(model.device)}
 
 
+def rd_curves(points: list[dict], metric: str = "psnr") -> dict[str, list[tuple[float, float]]]:
+    """Points of many codecs -> {codec: [(bpp, metric), ...]}, in the points' order."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for p in points:
+        curves.setdefault(p["codec"], []).append((p["bpp"], p[metric]))
+    return curves
+
+
 def evaluate(images: dict[str, np.ndarray], codecs: Path | None = None, classical: tuple[str, ...] = (),
              device: str = "cpu", progress=None) -> dict:
     """RD points of every trained codec in ``codecs`` and every named classical codec, and the BD-rate
@@ -74,8 +82,5 @@ def evaluate(images: dict[str, np.ndarray], codecs: Path | None = None, classica
         points += rd_points(name, images)
         if progress:
             progress(f"{name}: {len(points)} points so far")
-    curves: dict[str, list[tuple[float, float]]] = {}
-    for p in points:
-        curves.setdefault(p["codec"], []).append((p["bpp"], p["psnr"]))
-    bd = {f"{b} vs {a}": v for (a, b), v in bd_table(curves).items()}  # b against anchor a
+    bd = {f"{b} vs {a}": v for (a, b), v in bd_table(rd_curves(points)).items()}  # b against anchor a
     return {"points": points, "bd_rate_psnr": bd, "images": {k: list(v.shape) for k, v in images.items()}}

@@ -73,7 +73,11 @@ class TransformCodec(GenerativeModel):
 
     def latents(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """x in [0, 1] -> (y_hat for the synthesis, likelihoods of every coded latent)."""
-        raise NotImplementedError
+        return self.quantize(self.g_a(x))
+
+    def quantize(self, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The analysis output y -> (y_hat, likelihoods): each codec's entropy model."""
+        raise NotImplementedError(f"{type(self).__name__} must define quantize")
 
     def forward(self, x: torch.Tensor) -> dict[str, Any]:
         y_hat, likelihoods = self.latents(x)
@@ -124,17 +128,15 @@ class TransformCodec(GenerativeModel):
         for m in self.modules():
             if isinstance(m, EntropyBottleneck):
                 m.update_tables()
-        y_hats = []
-        for x in images:
-            y_hat, _ = self.latents(self.pad(x.to(self.device).float()))
-            y_hats.append(y_hat)
-        self.calibrate_hyper(images)
+        ys = [self.g_a(self.pad(x.to(self.device).float())) for x in images]
+        y_hats = [self.quantize(y)[0] for y in ys]
+        self.calibrate_hyper(ys)
         y_exp = exponent_for(max(float(y.abs().max()) for y in y_hats), ACT_TARGET)
         self.int_g_s.calibrate(self.g_s, y_hats, y_exp)
         self.codec_ready.fill_(1)
 
-    def calibrate_hyper(self, images: list[torch.Tensor]) -> None:
-        pass
+    def calibrate_hyper(self, ys: list[torch.Tensor]) -> None:
+        """Hyperprior codecs: convert the hyper-synthesis, from the analysis outputs ``ys``."""
 
     def require_codec(self) -> None:
         if not int(self.codec_ready):
@@ -162,8 +164,7 @@ class FactorizedPrior(TransformCodec):
                          max_grad_norm=max_grad_norm)
         self.y_prior = EntropyBottleneck(M)
 
-    def latents(self, x):
-        y = self.g_a(x)
+    def quantize(self, y):
         coded = uniform_noise(y) if self.training else torch.round(y)
         return ste_round(y), {"y": self.y_prior.likelihood(coded)}
 
@@ -185,7 +186,8 @@ class Hyperprior(TransformCodec):
         self.int_h_s = IntegerNet(self.h_s)
 
     def hyper_transforms(self, N: int, M: int) -> tuple[nn.Sequential, nn.Sequential]:
-        raise NotImplementedError
+        """(h_a, h_s) of the architecture."""
+        raise NotImplementedError(f"{type(self).__name__} must define hyper_transforms")
 
     def hyper_input(self, y: torch.Tensor) -> torch.Tensor:
         return y
@@ -197,8 +199,7 @@ class Hyperprior(TransformCodec):
             return scales, means
         return params, None
 
-    def latents(self, x):
-        y = self.g_a(x)
+    def quantize(self, y):
         z = self.h_a(self.hyper_input(y))
         z_coded = uniform_noise(z) if self.training else torch.round(z)
         scales, means = self.split(self.h_s(ste_round(z)))
@@ -208,10 +209,8 @@ class Hyperprior(TransformCodec):
         y_hat = ste_round(y - means) + means if means is not None else ste_round(y)
         return y_hat, likelihoods
 
-    def calibrate_hyper(self, images: list[torch.Tensor]) -> None:
-        zs = [torch.round(self.h_a(self.hyper_input(self.g_a(self.pad(x.to(self.device).float())))))
-              for x in images]
-        self.int_h_s.calibrate(self.h_s, zs, 0)
+    def calibrate_hyper(self, ys: list[torch.Tensor]) -> None:
+        self.int_h_s.calibrate(self.h_s, [torch.round(self.h_a(self.hyper_input(y))) for y in ys], 0)
 
     @torch.no_grad()
     def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, int]:

@@ -72,12 +72,10 @@ def train_codec(model_name: str, quality: int, crops: np.ndarray, codecs: Path, 
     if minutes is not None:
         steps = planned_steps(model, data, out, minutes, batch_size, device, resume)
 
-    def config(n: int, **kw) -> TrainConfig:
-        return TrainConfig(steps=n, batch_size=batch_size, seed=seed, device=device, bf16=False, lr_schedule="cosine",
-                           warmup_steps=min(500, n // 20), checkpoint_every=min(checkpoint_every, n),
-                           log_every=min(100, n), **kw)
-
-    trainer = Trainer(model, data, config(steps, progress=progress), out_dir=out)
+    config = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, device=device, bf16=False,
+                         lr_schedule="cosine", warmup_steps=min(500, steps // 20),
+                         checkpoint_every=min(checkpoint_every, steps), log_every=min(100, steps), progress=progress)
+    trainer = Trainer(model, data, config, out_dir=out)
     trainer.fit(resume=resume, overwrite=overwrite)
     model = trainer.model
     calibration = [data[i:i + 1].float().div(255) for i in range(min(CALIBRATION_CROPS, len(data)))]
