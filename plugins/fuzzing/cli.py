@@ -1,0 +1,140 @@
+"""``gensdk fuzzing corpus|train|generate|run|csmith|dictionary``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from gensdk.errors import UserError
+
+app = typer.Typer(help="Compiler fuzzing: a C corpus, a Transformer over C, generated programs, a sandboxed "
+                       "differential-testing harness, seeds and dictionaries for AFL++ / libFuzzer.",
+                  no_args_is_help=True)
+console = Console(stderr=True)
+
+FILTERS = ("none", "compiles")
+
+
+@app.command("corpus")
+def corpus_command(source: str = typer.Argument(..., help="A folder of .c files, or a recipe from Debian's "
+                                                          "gcc-12-source: 'gcc-torture' (the GCC torture suite) "
+                                                          "or 'gcc-testsuite' (torture, gcc.dg, c-c++-common)."),
+                   out: Path = typer.Argument(..., help="Folder for the normalized programs and corpus.json."),
+                   rename: bool = typer.Option(True, help="Rename the programs' own identifiers id1, id2, ..."),
+                   workers: Optional[int] = typer.Option(None, help="Parallel compiler processes (default: cores)."),
+                   quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+    """Build a training corpus: read, filter, normalize, keep what compiles on this host."""
+    import tempfile
+
+    from .corpus import GCC_SOURCE_PACKAGE, RECIPES, build_corpus, fetch_gcc_tests
+
+    if source in RECIPES:
+        with tempfile.TemporaryDirectory() as tmp:
+            console.print(f"fetching {source} from Debian's {GCC_SOURCE_PACKAGE} ...")
+            report = build_corpus(fetch_gcc_tests(Path(tmp), source), out, rename, workers, progress=not quiet)
+    else:
+        report = build_corpus(Path(source), out, rename, workers, progress=not quiet)
+    console.print(f"{out}: {report.summary()}")
+
+
+@app.command("train")
+def train_command(corpus: Path = typer.Argument(..., help="A corpus folder (gensdk fuzzing corpus) or any .c files."),
+                  out: Path = typer.Argument(..., help="Run folder: checkpoint.pt, log.jsonl, model/."),
+                  size: str = typer.Option("small", help="tiny, small or base."),
+                  max_len: int = typer.Option(1024, help="Longest program in tokens; longer ones are left out."),
+                  steps: int = typer.Option(3000), batch_size: int = typer.Option(32),
+                  lr: Optional[float] = typer.Option(None, help="Learning rate (default: the size's)."),
+                  validate_every: int = typer.Option(250, help="Held-out NLL every N steps; best weights kept (0: off)."),
+                  device: str = typer.Option("auto"), seed: int = typer.Option(0),
+                  compile: bool = typer.Option(False, help="torch.compile the network (CUDA)."),
+                  resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt."),
+                  overwrite: bool = typer.Option(False), quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+    """Train the C Transformer on a corpus."""
+    from gensdk.core.trainer import TrainConfig
+
+    from .corpus import load_corpus
+    from .model import CodeModel
+
+    programs = load_corpus(corpus)
+    options = {"lr": lr} if lr is not None else {}
+    if resume and (out / "model" / "config.json").is_file():
+        model = CodeModel.load(out, device="cpu")
+    else:
+        model = CodeModel.create(programs, size=size, max_len=max_len, **options)
+    config = TrainConfig.from_dict({"steps": steps, "batch_size": batch_size, "device": device, "seed": seed,
+                                    "compile": compile, "validate_every": validate_every,
+                                    "checkpoint_every": max(1, min(500, steps)), "progress": not quiet,
+                                    "lr_schedule": "cosine", "warmup_steps": min(200, steps // 10)})
+    counts = model.fit(programs, config, out, resume=resume, overwrite=overwrite)
+    console.print(f"trained on {counts['train']} programs (held out {counts['valid']}; dropped {counts['dropped']}) "
+                  f"-> {out / 'model'}")
+
+
+@app.command("generate")
+def generate_command(model: Path = typer.Option(..., "--model", "-m", help="A trained run or model folder."),
+                     n: int = typer.Option(1000, "--n", "-n", help="Programs to write."),
+                     out: Path = typer.Option(..., "--out", "-o", help="Flat folder of .c files (a fuzzer's seeds)."),
+                     filter: str = typer.Option("none", help="none, or compiles: keep only what gcc compiles."),
+                     dictionary: Optional[Path] = typer.Option(None, help="Token dictionary (default OUT.dict)."),
+                     raw: bool = typer.Option(False, help="Write the samples as generated (no headers, main, checksum)."),
+                     temperature: float = typer.Option(1.0), top_k: Optional[int] = typer.Option(None),
+                     batch_size: int = typer.Option(256), seed: int = typer.Option(0),
+                     device: str = typer.Option("auto"), resume: bool = typer.Option(False),
+                     quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+    """Generate C programs for a fuzzer: one program per file, and a token dictionary."""
+    from .generate import generate_programs
+
+    if filter not in FILTERS:
+        raise UserError(f"--filter must be one of {', '.join(FILTERS)}, got {filter!r}")
+    stats = generate_programs(model, n, out, compiles_only=filter == "compiles", runnable=not raw,
+                              temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, device=device,
+                              resume=resume, progress=not quiet, dictionary=dictionary)
+    console.print(json.dumps(stats))
+
+
+@app.command("run")
+def run_command(programs: Path = typer.Argument(..., help="A .c file or a folder of them."),
+                out: Path = typer.Argument(..., help="Results: results.jsonl, summary.json, crashes/, miscompilations/."),
+                compilers: str = typer.Option("gcc-O0,gcc-O2,clang-O0,clang-O2,tcc",
+                                              help="Comma-separated; the first is the reference."),
+                workers: Optional[int] = typer.Option(None), compile_only: bool = typer.Option(False),
+                reduce: bool = typer.Option(False, help="Reduce each new crash with cvise (when installed)."),
+                resume: bool = typer.Option(False), quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
+    """Differential testing: compile with every compiler, run in a sandbox, compare, classify."""
+    import os
+
+    from .corpus import c_files
+    from .harness import available_compilers, run_campaign
+
+    files = [programs] if programs.is_file() else c_files(programs)
+    if not files:
+        raise UserError(f"{programs}: no .c files")
+    chosen = available_compilers([c.strip() for c in compilers.split(",") if c.strip()])
+    summary = run_campaign(files, out, chosen, workers=workers or os.cpu_count() or 1, resume=resume, reduce=reduce,
+                           progress=not quiet, compile_only=compile_only)
+    console.print(json.dumps(summary))
+
+
+@app.command("csmith")
+def csmith_command(n: int = typer.Argument(..., help="Programs to write."),
+                   out: Path = typer.Argument(..., help="Folder for csmith-<seed>.c."),
+                   seed: int = typer.Option(0, help="First Csmith seed.")) -> None:
+    """The Csmith baseline: N random programs from Debian's csmith."""
+    from .baselines import csmith_programs
+
+    console.print(f"{len(csmith_programs(n, out, seed=seed))} Csmith programs in {out}")
+
+
+@app.command("dictionary")
+def dictionary_command(out: Path = typer.Argument(..., help="The dictionary file to write."),
+                       source: Path = typer.Option(..., "--from", help="A model folder or a folder of .c files."),
+                       limit: int = typer.Option(500, help="Most frequent tokens to add to C's own.")) -> None:
+    """An AFL++ / libFuzzer token dictionary from a model's vocabulary or from programs."""
+    from .dictionary import write_dictionary
+    from .generate import dictionary_tokens
+
+    console.print(f"{write_dictionary(out, dictionary_tokens(source, limit))} entries -> {out}")

@@ -1,0 +1,100 @@
+"""Generated programs for fuzzers: ``generate_programs`` writes a flat folder of .c files (AFL++'s
+``-i`` and libFuzzer's corpus directory take it as it is) and a token dictionary beside it.
+
+Programs are made in numbered batches, batch ``b`` sampled with seed ``(seed, b)`` and written as
+``prog-BBBBB-IIII.c``; ``resume`` makes the last (maybe partial) batch again and goes on, so a cut
+run ends with the same files as an unbroken one (on the same device).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gensdk.core.io import atomic_write
+from gensdk.errors import UserError
+
+from .corpus import compiles, load_corpus
+from .dictionary import frequent_tokens, write_dictionary
+from .model import CodeModel
+from .program import make_runnable
+from .sandbox import Sandbox
+
+
+MAX_BARREN = 10  # batches in a row with no program kept before --filter compiles gives up
+PROGRAM_NAME = re.compile(r"^prog-(\d{5})-(\d{4})\.c$")
+
+
+def _start(out: Path, resume: bool) -> tuple[int, int]:
+    """(first batch to write, programs already written before it)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    names = [p.name for p in out.iterdir()] if out.is_dir() else []
+    if names and not resume:
+        raise UserError(f"{out}: not empty; use --resume to continue, or choose an empty folder")
+    batches = [int(m[1]) for name in names if (m := PROGRAM_NAME.match(name))]
+    if not batches:
+        return 0, 0
+    last = max(batches)
+    return last, sum(b < last for b in batches)
+
+
+def generate_programs(model_dir: Path, n: int, out: Path, compiles_only: bool = False, runnable: bool = True,
+                      temperature: float = 1.0, top_k: int | None = None, batch_size: int = 256, seed: int = 0,
+                      device: str = "auto", resume: bool = False, progress: bool = True,
+                      dictionary: Path | None = None) -> dict[str, Any]:
+    """Write ``n`` programs into ``out``; returns counts and rates (see the module)."""
+    from tqdm.auto import tqdm
+
+    if n < 1 or batch_size < 1:
+        raise UserError("--n and --batch-size must be >= 1")
+    batch, done = _start(out, resume)
+    model = CodeModel.load(model_dir, device=device)
+    out.mkdir(parents=True, exist_ok=True)
+    sampled = rejected = barren = 0
+    start = time.perf_counter()
+    with tqdm(total=n, initial=done, disable=not progress, desc="generating", unit="program") as bar, \
+            (Sandbox() if compiles_only else nullcontext()) as box:
+        while done < n:
+            torch.manual_seed(seed * 1_000_003 + batch)
+            texts = model.sample(batch_size, batch_size=batch_size, temperature=temperature, top_k=top_k)
+            sampled += len(texts)
+            kept = 0
+            for text in texts:
+                program = make_runnable(text) if runnable else text
+                if compiles_only and not compiles(program, box):
+                    rejected += 1
+                    continue
+                if done + kept >= n:
+                    break
+                path = out / f"prog-{batch:05d}-{kept:04d}.c"
+                if not path.exists():
+                    atomic_write(path, lambda tmp, t=program: Path(tmp).write_text(t))
+                kept += 1
+            done += kept
+            bar.update(kept)
+            batch += 1
+            barren = 0 if kept else barren + 1
+            if barren == MAX_BARREN:  # a model that never writes a program gcc accepts would loop forever
+                raise UserError(f"{model_dir}: none of the last {MAX_BARREN * batch_size} samples compiled; "
+                                "train the model longer or lower --temperature")
+    seconds = time.perf_counter() - start
+    files = sorted(out.glob("prog-*.c"))
+    dict_path = dictionary or out.with_name(out.name + ".dict")
+    entries = write_dictionary(dict_path, frequent_tokens(p.read_text() for p in files))
+    return {"programs": len(files), "sampled_this_run": sampled, "rejected_by_filter": rejected,
+            "seconds": round(seconds, 2), "dictionary": str(dict_path), "dictionary_entries": entries}
+
+
+def dictionary_tokens(source: Path, limit: int) -> list[str]:
+    """Tokens for a dictionary: a model's vocabulary words, or the most frequent tokens of a folder
+    of programs."""
+    if (source / "config.json").is_file() or (source / "model" / "config.json").is_file():
+        words = [t for t in CodeModel.load(source, device="cpu").words if not t.startswith("<")]
+        return sorted(words, key=lambda t: (len(t) == 1, t))[:limit]
+    return frequent_tokens(load_corpus(source), limit)
