@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gensdk.core.autoregressive import MADE, PixelCNN, TokenLM
+from gensdk.core.autoregressive import MADE, KVCache, PixelCNN, TokenLM
 from gensdk.core.data import load_dataset
 from gensdk.core.model import build_model, load_model
 from gensdk.core.nn.masked import MaskedConv2d, MaskedLinear
@@ -256,7 +256,7 @@ def test_incremental_state_gives_the_full_forward_logits(arch):
     x = torch.randint(3, 10, (3, 9))
     with torch.no_grad():
         full = model(x)
-        logits, state = model._run(x[:, :4])
+        logits, state = model._run(x[:, :4], KVCache(12) if arch == "transformer" else None)
         steps = [logits]
         for t in range(4, 9):
             logits, state = model._run(x[:, t:t + 1], state)

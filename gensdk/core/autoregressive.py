@@ -278,8 +278,32 @@ class PixelCNN(GenerativeModel):
 # =================================================================================================
 # TokenLM
 # =================================================================================================
-KV = tuple[torch.Tensor, torch.Tensor]  # one attention block's cached keys and values [B, heads, T, d/heads]
 ARCHS = ("gru", "lstm", "transformer")
+
+
+class KVCache:
+    """Every decoder block's keys and values of the positions generated so far, in buffers allocated
+    once for ``capacity`` positions (``[B, heads, capacity, d/heads]``, the dtype of the first keys
+    written): a step writes one position in place, where growing the tensors would copy the whole
+    cache every step (quadratic in the length)."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.length = capacity, 0
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store block ``layer``'s new keys and values; return all of them so far (views)."""
+        end = self.length + k.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"the key/value cache holds {self.capacity} positions, {end} asked for")
+        if layer == len(self.keys):
+            shape = (*k.shape[:2], self.capacity, k.shape[3])
+            self.keys.append(k.new_empty(shape))
+            self.values.append(v.new_empty(shape))
+        self.keys[layer][:, :, self.length:end] = k
+        self.values[layer][:, :, self.length:end] = v
+        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
 
 
 class _DecoderBlock(nn.Module):
@@ -295,19 +319,20 @@ class _DecoderBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, past: KV | None = None) -> tuple[torch.Tensor, KV]:
-        """``x [B, T, d]``; ``past`` holds the keys and values of the positions before ``x`` (then
-        ``T`` must be 1: one new token attends to every earlier one, so no mask is needed)."""
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        """``x [B, T, d]``. With a ``cache`` holding earlier positions, ``T`` must be 1 (one new token
+        attends to every earlier one, so no mask is needed); an empty cache takes any ``T``."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        if past is not None:
-            if t != 1:
+        causal = cache is None or cache.length == 0
+        if cache is not None:
+            if t != 1 and not causal:
                 raise ValueError("with cached keys and values, feed one token at a time")
-            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
-        att = F.scaled_dot_product_attention(q, k, v, is_causal=past is None,
+            k, v = cache.extend(layer, k, v)
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=causal and t > 1,
                                              dropout_p=self.dropout if self.training else 0.0)
         x = x + self.drop(self.proj(att.transpose(1, 2).reshape(b, t, d)))
-        return x + self.drop(self.mlp(self.norm2(x))), (k, v)
+        return x + self.drop(self.mlp(self.norm2(x)))
 
 
 class _TransformerNet(nn.Module):
@@ -315,6 +340,7 @@ class _TransformerNet(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int, layers: int, heads: int, max_len: int, dropout: float):
         super().__init__()
+        self.max_len = max_len
         self.embed = nn.Embedding(vocab_size, d_model)
         self.pos = nn.Embedding(max_len, d_model)
         self.drop = nn.Dropout(dropout)
@@ -322,16 +348,17 @@ class _TransformerNet(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size)
 
-    def forward(self, ids: torch.Tensor, state: list[KV] | None = None) -> tuple[torch.Tensor, list[KV]]:
-        """Logits for ``ids``; ``state`` is every block's key/value cache of the earlier positions, so
-        sampling feeds one new token per step instead of recomputing the whole prefix."""
-        start = 0 if state is None else state[0][0].shape[2]
+    def forward(self, ids: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache | None]:
+        """Logits for ``ids``; ``state`` caches every block's keys and values of the earlier positions
+        (and receives those of ``ids``), so sampling feeds one new token per step instead of
+        recomputing the whole prefix."""
+        start = 0 if state is None else state.length
         h = self.drop(self.embed(ids) + self.pos(torch.arange(start, start + ids.shape[1], device=ids.device)))
-        caches = []
         for i, block in enumerate(self.blocks):
-            h, kv = block(h, None if state is None else state[i])
-            caches.append(kv)
-        return self.head(self.norm(h)), caches
+            h = block(h, state, i)
+        if state is not None:
+            state.length += ids.shape[1]
+        return self.head(self.norm(h)), state
 
 
 class _RNNNet(nn.Module):
@@ -467,7 +494,8 @@ class TokenLM(GenerativeModel):
         never[[self.pad_id, self.bos_id]] = True
         finished = (seq == self.eos_id).any(1)
         with _SamplingMode(self):
-            logits, state = self._run(seq)  # RNN hidden state or transformer KV cache: one token per step after this
+            # RNN hidden state or transformer key/value cache: one token per step after this
+            logits, state = self._run(seq, KVCache(max_len) if self.arch == "transformer" else None)
             logits = logits[:, -1].float()
             while seq.shape[1] < max_len and not bool(finished.all()):
                 allowed = ~never.expand(n, -1)
