@@ -93,7 +93,7 @@ def generate_command(model: Path = typer.Option(..., "--model", "-m", help="A tr
     stats = generate_programs(model, n, out, compiles_only=filter == "compiles", runnable=not raw,
                               temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, device=device,
                               resume=resume, progress=not quiet, dictionary=dictionary)
-    console.print(json.dumps(stats))
+    print(json.dumps(stats))  # stdout, unwrapped: scripts read it
 
 
 @app.command("run")
@@ -116,7 +116,7 @@ def run_command(programs: Path = typer.Argument(..., help="A .c file or a folder
     chosen = available_compilers([c.strip() for c in compilers.split(",") if c.strip()])
     summary = run_campaign(files, out, chosen, workers=workers or os.cpu_count() or 1, resume=resume, reduce=reduce,
                            progress=not quiet, compile_only=compile_only)
-    console.print(json.dumps(summary))
+    print(json.dumps(summary))
 
 
 @app.command("csmith")

@@ -72,8 +72,8 @@ def read_text(path: Path, max_bytes: int = MAX_BYTES) -> tuple[str | None, str]:
         return None, "unreadable"
     if not data.strip():
         return None, "empty"
-    control = sum(b < 32 and b not in (9, 10, 12, 13) for b in data)
-    if b"\0" in data or control > len(data) // 100:
+    control = sum(b < 32 and b not in (9, 10, 11, 12, 13) for b in data)
+    if b"\0" in data or control > max(2, len(data) // 100):
         return None, "binary"
     try:
         return data.decode("utf-8"), ""
@@ -133,8 +133,10 @@ def build_corpus(source: Path, out: Path, rename: bool = True, workers: int | No
     files = c_files(source)
     if not files:
         raise UserError(f"{source}: no .c files")
-    if out.exists() and any(out.iterdir()) and not (out / REPORT).is_file():
-        raise UserError(f"{out}: exists and is not a gensdk corpus; choose an empty folder")
+    if out.exists() and any(out.iterdir()):
+        if not (out / REPORT).is_file():
+            raise UserError(f"{out}: exists and is not a gensdk corpus; choose an empty folder")
+        shutil.rmtree(out)  # an earlier corpus: rebuilt whole, so no program of it lingers
     report = CorpusReport(read=len(files))
     seen: set[str] = set()
     with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:  # processes: lexing holds the GIL

@@ -40,7 +40,8 @@ def dictionary_entries(tokens: Iterable[str]) -> list[str]:
     the kind: kw_, op_, tok_)."""
     lines, seen = [], set()
     for tok in tokens:
-        if not tok or tok in seen or tok.startswith(CONTINUE) or len(tok.encode()) > MAX_TOKEN:
+        piece = tok.startswith(CONTINUE) and tok not in PUNCTUATORS  # a spelled literal's piece, not the ## operator
+        if not tok or tok in seen or piece or len(tok.encode()) > MAX_TOKEN:
             continue
         seen.add(tok)
         kind = "kw" if tok in KEYWORDS else "op" if tok in PUNCTUATORS else "tok"

@@ -8,6 +8,7 @@ run ends with the same files as an unbroken one (on the same device).
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from contextlib import nullcontext
@@ -22,7 +23,7 @@ from gensdk.errors import UserError
 from .corpus import compiles, load_corpus
 from .dictionary import frequent_tokens, write_dictionary
 from .model import CodeModel
-from .program import make_runnable
+from .program import generated_part, make_runnable
 from .sandbox import Sandbox
 
 
@@ -53,6 +54,7 @@ def generate_programs(model_dir: Path, n: int, out: Path, compiles_only: bool = 
 
     if n < 1 or batch_size < 1:
         raise UserError("--n and --batch-size must be >= 1")
+    out = Path(os.path.abspath(out))  # "." has no name to put the dictionary beside
     batch, done = _start(out, resume)
     model = CodeModel.load(model_dir, device=device)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +88,7 @@ def generate_programs(model_dir: Path, n: int, out: Path, compiles_only: bool = 
     seconds = time.perf_counter() - start
     files = sorted(out.glob("prog-*.c"))
     dict_path = dictionary or out.with_name(out.name + ".dict")
-    entries = write_dictionary(dict_path, frequent_tokens(p.read_text() for p in files))
+    entries = write_dictionary(dict_path, frequent_tokens(generated_part(p.read_text()) for p in files))
     return {"programs": len(files), "sampled_this_run": sampled, "rejected_by_filter": rejected,
             "seconds": round(seconds, 2), "dictionary": str(dict_path), "dictionary_entries": entries}
 

@@ -22,8 +22,7 @@ from functools import lru_cache
 
 CONTINUE = "##"
 # leaves kept whole: their inner structure (quotes, escapes) is not worth a model's attention
-ATOMIC = {"string_literal", "char_literal", "concatenated_string", "number_literal", "system_lib_string",
-          "raw_string_literal"}
+ATOMIC = {"string_literal", "char_literal", "number_literal", "system_lib_string", "raw_string_literal"}
 IDENTIFIERS = {"identifier", "field_identifier", "type_identifier", "statement_identifier"}
 NEWLINE_AFTER = {";", "{", "}"}
 
@@ -171,12 +170,42 @@ def is_library_name(name: str) -> bool:
     return name in LIBRARY_NAMES or name in KEYWORDS or bool(_RESERVED.match(name)) or name.startswith("__builtin")
 
 
+DECLARATIONS = ("declaration", "parameter_declaration", "field_declaration", "type_definition", "function_definition")
+TAGGED = ("struct_specifier", "union_specifier", "enum_specifier", "enumerator")
+
+
+def _declared_identifier(declarator):
+    while declarator is not None and declarator.type not in IDENTIFIERS:
+        declarator = declarator.child_by_field_name("declarator")
+    return declarator
+
+
+def declared_names(source: str) -> set[str]:
+    """The names ``source`` declares itself: variables, functions, parameters (K&R ones too), fields,
+    typedefs, tags, enumerators and labels. Everything else it uses comes from its headers."""
+    names = set()
+    for node in walk(parse(source).root_node):
+        found = []
+        if node.type in DECLARATIONS:
+            found = [_declared_identifier(d) for d in node.children_by_field_name("declarator")]
+        elif node.type in TAGGED:
+            found = [node.child_by_field_name("name")]
+        elif node.type == "labeled_statement":
+            found = [node.child_by_field_name("label")]
+        elif node.type == "parameter_list":
+            found = [c for c in node.named_children if c.type == "identifier"]
+        names.update(n.text.decode("utf-8", "surrogateescape") for n in found if n is not None)
+    return names
+
+
 def rename_identifiers(source: str) -> str:
-    """``source`` with its own identifiers renamed ``id1, id2, ...`` (library names kept); comments
-    and layout are normalized as by ``render``."""
+    """``source`` with the identifiers it declares itself renamed ``id1, id2, ...`` in order of first
+    use (never library names or keywords, even where the program redeclares one); comments and
+    layout are normalized as by ``render``."""
+    own = {name for name in declared_names(source) if not is_library_name(name)}
     names: dict[str, str] = {}
-    tokens = [names.setdefault(text, f"id{len(names) + 1}")
-              if kind in IDENTIFIERS and not is_library_name(text) else text for kind, text in lex(source)]
+    tokens = [names.setdefault(text, f"id{len(names) + 1}") if kind in IDENTIFIERS and text in own else text
+              for kind, text in lex(source)]
     return render(tokens)
 
 

@@ -51,14 +51,17 @@ class BracketBalance:
         size = len(vocab)
         self.open_kind = torch.zeros(size, dtype=torch.long, device=device)   # 1..3 for ( [ {
         self.close_kind = torch.zeros(size, dtype=torch.long, device=device)  # 1..3 for ) ] }
-        self.ends = torch.zeros(size, dtype=torch.bool, device=device)        # may end a program
         for kind, (o, c) in enumerate(zip(OPEN, CLOSE), start=1):
             if o in vocab:
                 self.open_kind[vocab.token_to_id[o]] = kind
             if c in vocab:
                 self.close_kind[vocab.token_to_id[c]] = kind
-        for i, tok in enumerate(vocab.id_to_token):
-            self.ends[i] = tok in ENDS_DECLARATION or tok.startswith("#")
+        tokens = vocab.id_to_token
+        # a program may end after ; or }, or after a directive (a directive token, or one spelled in pieces)
+        self.ends = torch.tensor([t in ENDS_DECLARATION for t in tokens], device=device)
+        self.directive = torch.tensor([t.startswith("#") and not t.startswith(CONTINUE) for t in tokens], device=device)
+        self.piece = torch.tensor([t.startswith(CONTINUE) for t in tokens], device=device)
+        self.in_directive = torch.zeros(n, dtype=torch.bool, device=device)
         self.is_open, self.is_close = self.open_kind > 0, self.close_kind > 0
         self.stack = torch.zeros(n, depth, dtype=torch.long, device=device)
         self.level = torch.zeros(n, dtype=torch.long, device=device)
@@ -72,6 +75,7 @@ class BracketBalance:
         self.stack[self.rows, slot] = torch.where(opens > 0, opens, self.stack[self.rows, slot])
         self.level = self.level + (opens > 0).long() - self.is_close[tok].long()
         self.level = self.level.clamp(min=0)  # a prefix the caller gave may close too much
+        self.in_directive = self.directive[tok] | (self.piece[tok] & self.in_directive)
         self.last = tok
 
     def __call__(self, seq: torch.Tensor) -> torch.Tensor:
@@ -81,10 +85,12 @@ class BracketBalance:
         top = torch.where(self.level > 0, self.stack[self.rows, (self.level - 1).clamp(min=0)], 0)
         matching = self.close_kind[None, :] == top[:, None]          # [n, vocab]
         allowed = torch.where(self.is_close[None, :], matching & (top[:, None] > 0), True)
-        allowed &= ~(self.is_open[None, :] & (self.level >= self.depth)[:, None])
-        can_end = (self.level == 0) & self.ends[self.last]
-        # near max_len only closing is left: the remaining positions must fit every closer and <eos>
-        tight = (self.max_len - self.seen - 1) <= self.level
+        # near max_len the remaining positions must fit every closer and <eos>: an opener needs one
+        # more of them, and at the very end only closing is left
+        room = self.max_len - self.seen - 1  # positions after the next token
+        allowed &= ~(self.is_open[None, :] & ((self.level >= self.depth) | (room <= self.level + 1))[:, None])
+        can_end = (self.level == 0) & (self.ends[self.last] | self.in_directive)
+        tight = room <= self.level
         allowed = torch.where(tight[:, None], matching & (top[:, None] > 0), allowed)
         can_end = can_end | (tight & (self.level == 0))
         allowed[:, EOS_ID] = can_end

@@ -31,13 +31,23 @@ HEADERS = {
     "stdint.h": "int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t intptr_t uintptr_t "
                 "intmax_t uintmax_t",
     "setjmp.h": "jmp_buf setjmp longjmp",
-    "math.h": "sqrt fabs floor ceil pow fmod",
+    "math.h": "sqrt sqrtf sqrtl fabs fabsf fabsl floor ceil round trunc pow powf fmod exp log log10 sin cos tan "
+              "atan atan2 copysign nan nanf isnan isinf isfinite signbit HUGE_VAL INFINITY NAN ldexp frexp fminf fmaxf",
+    "ctype.h": "isdigit isalpha isalnum isspace isupper islower toupper tolower isprint ispunct isxdigit",
+    "assert.h": "assert",
+    "stdbool.h": "bool true false",
+    "time.h": "time clock time_t clock_t CLOCKS_PER_SEC",
+    "errno.h": "errno",
+    "signal.h": "signal raise SIGABRT SIGSEGV",
+    "float.h": "FLT_MAX FLT_MIN DBL_MAX DBL_MIN LDBL_MAX LDBL_MIN FLT_EPSILON DBL_EPSILON FLT_MANT_DIG DBL_MANT_DIG",
+    "complex.h": "complex _Complex_I",
 }
 HEADER_OF = {name: header for header, names in HEADERS.items() for name in names.split()}
 CHECKSUM_TYPES = ("primitive_type", "sized_type_specifier")
 ENTRY = "gensdk_main"
 
-REPORT = """
+MARKER = "/* gensdk: what follows prints a checksum of the globals at exit */"
+REPORT = "\n" + MARKER + """
 static unsigned int gensdk_crc = 0xFFFFFFFFu;
 static void gensdk_hash(const void *p, unsigned long n) {
   const unsigned char *b = (const unsigned char *) p;
@@ -72,22 +82,26 @@ def _declared_name(declarator):
     return (_text(node) if node is not None else None), plain
 
 
-def implicit_int_functions(root) -> list[tuple[str, int, int]]:
+def implicit_int_functions(root) -> list[tuple[str, int, set[int]]]:
     """Old-style definitions without a return type (``main () { ... }``, ``f (a, b) int a; { ... }``),
-    which tree-sitter reads as a call missing its ``;`` followed by a block: ``(name, number of
-    parameters, start byte)`` of each."""
+    which tree-sitter reads as a call missing its ``;`` (or an ERROR node holding the call), then
+    the K&R parameter declarations, then a block: ``(name, number of parameters, ids of the
+    parameter declarations)`` of each, so that those declarations are not taken for globals."""
     found, kids = [], root.children
     for i, node in enumerate(kids):
-        call = node.named_children[0] if node.type == "expression_statement" and node.named_children else None
-        if call is None or call.type != "call_expression" or node.children[-1].end_byte != node.children[-1].start_byte:
-            continue  # a real call statement ends with a ';'
+        call = node.named_children[0] if node.type in ("expression_statement", "ERROR") and node.named_children else None
+        if call is None or call.type != "call_expression":
+            continue
+        if node.type == "expression_statement" and node.children[-1].end_byte != node.children[-1].start_byte:
+            continue  # a real call statement: it ends with a ';'
         name = call.child_by_field_name("function")
         j = i + 1
         while j < len(kids) and kids[j].type == "declaration":  # K&R parameter declarations
             j += 1
         if name is not None and name.type == "identifier" and j < len(kids) and kids[j].type == "compound_statement":
             args = call.child_by_field_name("arguments")
-            found.append((_text(name), len(args.named_children) if args is not None else 0, node.start_byte))
+            found.append((_text(name), len(args.named_children) if args is not None else 0,
+                          {k.id for k in kids[i + 1:j]}))
     return found
 
 
@@ -100,25 +114,34 @@ class Outline:
         self.functions: dict[str, int] = {}   # defined function -> number of parameters
         self.checksummed: list[str] = []      # integer/floating globals (scalars, arrays)
         self.declared: set[str] = set()       # every name a top-level declaration or definition introduces
+        self.returns_int: set[str] = set()    # functions declared int or implicitly int
         self.includes = {_text(n).split(None, 1)[-1].strip("<>\" ") for n in root.children
                          if n.type == "preproc_include" for n in [n.child_by_field_name("path")] if n is not None}
+        implicit = implicit_int_functions(root)
+        parameters = set().union(*(ids for _, _, ids in implicit))
+        for name, arity, _ in implicit:
+            self.functions[name] = arity
+            self.declared.add(name)
+            self.returns_int.add(name)
         for node in root.children:
+            if node.id in parameters:
+                continue
             if node.type == "function_definition":
-                name, _ = _declared_name(node.child_by_field_name("declarator"))
-                params = next((n for n in walk(node.child_by_field_name("declarator"))
-                               if n.type == "parameter_list"), None)
+                declarator = node.child_by_field_name("declarator")
+                name, _ = _declared_name(declarator)
+                params = next((n for n in walk(declarator) if n.type == "parameter_list"), None)
                 if name:
                     self.functions[name] = self._arity(params)
                     self.declared.add(name)
+                    type_node = node.child_by_field_name("type")
+                    if declarator.type == "function_declarator" and (type_node is None or _text(type_node) == "int"):
+                        self.returns_int.add(name)
             elif node.type == "declaration":
                 self._declaration(node)
             elif node.type == "type_definition":
                 for d in node.children_by_field_name("declarator"):
                     self.declared.add(_declared_name(d)[0] or "")
-        for name, arity, _ in implicit_int_functions(root):
-            self.functions[name] = arity
-            self.declared.add(name)
-        self.used = {_text(n) for n in walk(root) if n.type in ("identifier", "type_identifier")}
+        self.used = {_text(n) for n in walk(root) if n.type in ("identifier", "type_identifier", "primitive_type")}
 
     @staticmethod
     def _arity(params) -> int:
@@ -139,8 +162,16 @@ class Outline:
                 continue
             self.declared.add(name)
             defined = "extern" not in storage or d.type == "init_declarator"
-            if numeric and plain and defined:
+            # `int a[];` is complete only at the end of the file: sizeof would not compile
+            incomplete = d.type == "array_declarator" and d.child_by_field_name("size") is None
+            if numeric and plain and defined and not incomplete:
                 self.checksummed.append(name)
+
+
+def generated_part(program: str) -> str:
+    """A runnable program without the report ``make_runnable`` appended (the program as generated,
+    with its headers)."""
+    return program.split(MARKER, 1)[0]
 
 
 def make_runnable(source: str) -> str:
@@ -149,7 +180,9 @@ def make_runnable(source: str) -> str:
     body = source
     if "main" in outline.functions:
         body = _rename(source, "main", ENTRY)
-        calls = [f"{ENTRY}()" if outline.functions["main"] == 0 else f"{ENTRY}(1, gensdk_argv)"]
+        arguments = {0: "", 1: "1", 2: "1, gensdk_argv"}.get(outline.functions["main"], "1, gensdk_argv, gensdk_argv + 1")
+        # main's status is part of what the compilers must agree on
+        calls = [("return " if "main" in outline.returns_int else "") + f"{ENTRY}({arguments})"]
     else:
         calls = [f"{name}()" for name, arity in outline.functions.items() if arity == 0]
     # the report's printf and atexit too, unless the program declares its own
