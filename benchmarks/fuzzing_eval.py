@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write  # noqa: E402
-from plugins.fuzzing.corpus import COMPILE, c_files, read_text  # noqa: E402
+from plugins.fuzzing.corpus import COMPILE, c_files  # noqa: E402
 from plugins.fuzzing.harness import RUN_LIMITS, available_compilers, test_program  # noqa: E402
 from plugins.fuzzing.program import make_runnable  # noqa: E402
 from plugins.fuzzing.sandbox import Sandbox  # noqa: E402
@@ -55,7 +55,7 @@ def rates(args: argparse.Namespace) -> None:
     for spec in args.set:
         name, folder = spec.split("=", 1)
         files = c_files(Path(folder))[:args.n]
-        texts = [read_text(p)[0] or "" for p in files]
+        texts = [p.read_text(encoding="utf-8", errors="surrogateescape") for p in files]  # any size: Csmith's run large
         work = WORK / name
         work.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
@@ -64,7 +64,7 @@ def rates(args: argparse.Namespace) -> None:
         paths = []
         for i, text in enumerate(runnable):
             path = work / f"{i:05d}.c"
-            atomic_write(path, lambda tmp, t=text: Path(tmp).write_text(t))
+            atomic_write(path, lambda tmp, t=text: Path(tmp).write_text(t, errors="surrogateescape"))
             paths.append(str(path))
         start = time.perf_counter()
         with ProcessPoolExecutor(args.workers) as pool:

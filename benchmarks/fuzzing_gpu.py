@@ -124,6 +124,9 @@ def main() -> None:
         record["valid"] = {"best_step": best["step"], "best_nll_per_program": round(best["valid_nll"], 4),
                            "curve": [(c["step"], round(c["valid_nll"], 4)) for c in checks]}
 
+    # the weights first: a run cut off while sampling still brings the model back
+    subprocess.run([sys.executable, str(Path(__file__).parent / "weight_shards.py"), "split", str(model_dir),
+                    str(args.out), "weights"], check=True)
     if args.sweep:
         record["sweep"] = [sweep_point(args, float(t)) for t in args.sweep.split(",")]
         good = [p for p in record["sweep"] if p["compile_rate"] >= args.target]
@@ -151,8 +154,6 @@ def main() -> None:
         if args.build_corpus:
             tar.add(args.corpus, arcname="corpus")
     shutil.rmtree(samples)
-    subprocess.run([sys.executable, str(Path(__file__).parent / "weight_shards.py"), "split", str(model_dir),
-                    str(args.out), "weights"], check=True)
     (args.out / "DONE").write_text("ok\n")
 
 
