@@ -14,11 +14,13 @@ differ between correct compilers.
 
 from __future__ import annotations
 
-from .lexer import parse, walk
+from bisect import bisect
+
+from .lexer import declared_names, parse, walk
 
 # Where the C library declares what generated programs call most often.
 HEADERS = {
-    "stdio.h": "printf fprintf sprintf snprintf puts putchar fputs fputc putc scanf sscanf getchar fgets fopen "
+    "stdio.h": "FILE _IO_FILE printf fprintf sprintf snprintf puts putchar fputs fputc putc scanf sscanf getchar fgets fopen "
                "fclose fread fwrite fflush perror stdout stderr stdin",
     "stdlib.h": "malloc calloc realloc free abort exit atexit atoi atol strtol strtoul abs labs llabs qsort "
                 "bsearch rand srand getenv",
@@ -46,6 +48,7 @@ HEADER_OF = {name: header for header, names in HEADERS.items() for name in names
 CHECKSUM_TYPES = ("primitive_type", "sized_type_specifier")
 ENTRY = "gensdk_main"
 
+PROTOTYPES = {"printf": "int printf(const char *, ...);", "atexit": "int atexit(void (*)(void));"}
 MARKER = "/* gensdk: what follows prints a checksum of the globals at exit */"
 REPORT = "\n" + MARKER + """
 static unsigned int gensdk_crc = 0xFFFFFFFFu;
@@ -123,8 +126,12 @@ class Outline:
             self.functions[name] = arity
             self.declared.add(name)
             self.returns_int.add(name)
+        # after a parse error tree-sitter may put a function's body at the top level: only what
+        # stands at brace depth 0 is global
+        opens = [n.start_byte for n in walk(root) if n.type == "{"]
+        closes = [n.start_byte for n in walk(root) if n.type == "}"]
         for node in root.children:
-            if node.id in parameters:
+            if node.id in parameters or bisect(opens, node.start_byte) > bisect(closes, node.start_byte):
                 continue
             if node.type == "function_definition":
                 declarator = node.child_by_field_name("declarator")
@@ -185,14 +192,19 @@ def make_runnable(source: str) -> str:
         calls = [("return " if "main" in outline.returns_int else "") + f"{ENTRY}({arguments})"]
     else:
         calls = [f"{name}()" for name, arity in outline.functions.items() if arity == 0]
-    # the report's printf and atexit too, unless the program declares its own
-    needed = sorted({HEADER_OF[n] for n in outline.used | {"printf", "atexit"}
-                     if n in HEADER_OF and n not in outline.declared} - outline.includes)
+    # headers for library names used without a declaration, but none that declares a name the
+    # program defines itself (its own malloc or struct _IO_FILE would conflict)
+    own = declared_names(source)
+    clashing = {HEADER_OF[n] for n in own if n in HEADER_OF}
+    needed = sorted({HEADER_OF[n] for n in outline.used if n in HEADER_OF and n not in outline.declared}
+                    - outline.includes - clashing)
+    # the report declares what it calls, unless the program has its own declaration
+    prototypes = "".join(f"\n{PROTOTYPES[n]}" for n in PROTOTYPES if n not in outline.declared)
     argv = '\nstatic char *gensdk_argv[] = {"program", 0};' if any("gensdk_argv" in c for c in calls) else ""
     hashes = "".join(f"  gensdk_hash(&{name}, sizeof {name});\n" for name in outline.checksummed)
     lines = "".join(f"  {call};\n" for call in calls)
     head = "".join(f"#include <{h}>\n" for h in needed)
-    return head + body.rstrip() + "\n" + argv + REPORT % (hashes, lines)
+    return head + body.rstrip() + "\n" + argv + prototypes + REPORT % (hashes, lines)
 
 
 def _rename(source: str, old: str, new: str) -> str:
