@@ -307,3 +307,12 @@ def test_build_corpus_refuses_missing_and_empty_sources(tmp_path):
         (tmp_path / "empty" / "bin.c").write_bytes(b"\0\0")
         load_corpus(tmp_path / "empty")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_main_that_falls_off_its_end_exits_0_whatever_the_optimization(tmp_path):
+    """Renamed, main loses C99's implicit `return 0`: its indeterminate value must not reach the exit
+    status, where -O0 and -O2 builds would differ and look like a miscompilation."""
+    program = make_runnable("int g;\nint work(int x) { return x * 7; }\nmain() { g = work(3); }\n")
+    for level in ("-O0", "-O2"):
+        done = run_c(program, tmp_path, "gcc", (level, "-w"))
+        assert done.returncode == 0 and done.stdout == checksum((21).to_bytes(4, "little")) + "\n"

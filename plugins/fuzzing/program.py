@@ -117,7 +117,6 @@ class Outline:
         self.functions: dict[str, int] = {}   # defined function -> number of parameters
         self.checksummed: list[str] = []      # integer/floating globals (scalars, arrays)
         self.declared: set[str] = set()       # every name a top-level declaration or definition introduces
-        self.returns_int: set[str] = set()    # functions declared int or implicitly int
         self.includes = {_text(n).split(None, 1)[-1].strip("<>\" ") for n in root.children
                          if n.type == "preproc_include" for n in [n.child_by_field_name("path")] if n is not None}
         implicit = implicit_int_functions(root)
@@ -125,7 +124,6 @@ class Outline:
         for name, arity, _ in implicit:
             self.functions[name] = arity
             self.declared.add(name)
-            self.returns_int.add(name)
         # after a parse error tree-sitter may put a function's body at the top level: only what
         # stands at brace depth 0 is global
         opens = [n.start_byte for n in walk(root) if n.type == "{"]
@@ -140,9 +138,6 @@ class Outline:
                 if name:
                     self.functions[name] = self._arity(params)
                     self.declared.add(name)
-                    type_node = node.child_by_field_name("type")
-                    if declarator.type == "function_declarator" and (type_node is None or _text(type_node) == "int"):
-                        self.returns_int.add(name)
             elif node.type == "declaration":
                 self._declaration(node)
             elif node.type == "type_definition":
@@ -188,8 +183,9 @@ def make_runnable(source: str) -> str:
     if "main" in outline.functions:
         body = _rename(source, "main", ENTRY)
         arguments = {0: "", 1: "1", 2: "1, gensdk_argv"}.get(outline.functions["main"], "1, gensdk_argv, gensdk_argv + 1")
-        # main's status is part of what the compilers must agree on
-        calls = [("return " if "main" in outline.returns_int else "") + f"{ENTRY}({arguments})"]
+        # its status is not passed on: renamed, a main that falls off its end returns an indeterminate
+        # value (only main itself returns 0 there), and compilers rightly differ on it
+        calls = [f"{ENTRY}({arguments})"]
     else:
         calls = [f"{name}()" for name, arity in outline.functions.items() if arity == 0]
     # headers for library names used without a declaration, but none that declares a name the
