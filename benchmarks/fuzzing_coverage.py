@@ -30,9 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
+from plugins.fuzzing.baselines import CSMITH_INCLUDE  # noqa: E402
 
-# plugins.fuzzing.baselines.CSMITH_INCLUDE; importing it would load the whole plugin (typer, torch)
-CSMITH_INCLUDE = Path("/usr/include/csmith")
 FILES = ("tccgen.c", "tccpp.c", "x86_64-gen.c")
 SOURCES_D = Path("/etc/apt/sources.list.d")
 OUR_SOURCES = SOURCES_D / "gensdk-deb-src.sources"

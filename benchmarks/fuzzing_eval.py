@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write  # noqa: E402
 from plugins.fuzzing.corpus import COMPILE, c_files  # noqa: E402
-from plugins.fuzzing.harness import RUN_LIMITS, available_compilers, test_program  # noqa: E402
+from plugins.fuzzing.harness import RUN_LIMITS, available_compilers, include_flags, test_program  # noqa: E402
 from plugins.fuzzing.program import make_runnable  # noqa: E402
 from plugins.fuzzing.sandbox import Sandbox  # noqa: E402
 
-RESULTS = Path(os.environ.get("FUZZ_RESULTS", "benchmarks/results/fuzzing_rates"))
+RESULTS = Path("benchmarks/results/fuzzing_rates")
 WORK = Path("runs/fuzzing-eval")
 
 
@@ -42,8 +42,7 @@ def check(path: str) -> dict:
     start = time.perf_counter()
     with Sandbox() as box:
         box.write("prog.c", source)
-        include = ["-I/usr/include/csmith"] if Path("/usr/include/csmith").is_dir() else []
-        compiles = box.run([*COMPILE, *include, "prog.c", "-o", "prog.o"]).ok
+        compiles = box.run([*COMPILE, *include_flags(), "prog.c", "-o", "prog.o"]).ok
     result = test_program(source, available_compilers(["gcc-O0"]), screen_ub=False) if compiles else None
     return {"file": Path(path).name, "compiles": compiles, "verdict": result.verdict if result else "does-not-compile",
             "seconds": time.perf_counter() - start}

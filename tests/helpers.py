@@ -34,6 +34,15 @@ def gensdk(*args, check=False, **kw) -> subprocess.CompletedProcess:
     return result
 
 
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """The CLI's answer to a user's mistake: exit code 2 and one line on stderr, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
 def weights(run: Path) -> dict:
     return load_file(str(run / "model" / "model.safetensors"))
 

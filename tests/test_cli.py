@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import gensdk, write_recipe
+from helpers import assert_user_error, gensdk, write_recipe
 
 TINY = """
 data: {name: ring, n: 2048}
@@ -15,13 +15,6 @@ train: {steps: 40, batch_size: 64, log_every: 20, checkpoint_every: 20}
 evaluate: {samples: 500}
 """
 
-
-def assert_user_error(result, *fragments):
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

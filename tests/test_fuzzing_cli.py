@@ -16,7 +16,7 @@ pytest.importorskip("tree_sitter_c")
 from typer.testing import CliRunner  # noqa: E402
 
 from gensdk.errors import UserError  # noqa: E402
-from helpers import gensdk  # noqa: E402
+from helpers import assert_user_error, gensdk  # noqa: E402
 from plugins.fuzzing.cli import app  # noqa: E402
 from plugins.fuzzing.dictionary import KEYWORDS, frequent_tokens, read_dictionary  # noqa: E402
 from plugins.fuzzing.program import generated_part  # noqa: E402
@@ -34,13 +34,6 @@ def invoke(*args):
     assert result.exit_code == 0, result.output
     return result
 
-
-def assert_user_error(result, *fragments):
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def programs(n: int) -> list[str]:

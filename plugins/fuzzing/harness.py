@@ -53,6 +53,7 @@ from typing import Sequence
 from gensdk.core.io import atomic_write, write_folder, write_json
 from gensdk.errors import UserError
 
+from .baselines import CSMITH_INCLUDE
 from .sandbox import Limits, Outcome, Sandbox
 
 
@@ -70,7 +71,6 @@ DEFAULT_COMPILERS = (Compiler("gcc-O0", ("gcc", "-O0")), Compiler("gcc-O2", ("gc
                      Compiler("clang-O0", ("clang", "-O0")), Compiler("clang-O2", ("clang", "-O2")),
                      Compiler("tcc", ("tcc",)))  # tcc has no optimization levels
 SANITIZER = ("gcc", "-O0", "-fsanitize=undefined,address", "-fno-sanitize-recover=all", "-g")
-CSMITH_INCLUDE = Path("/usr/include/csmith")  # Csmith's programs #include "csmith.h"
 COMPILE_LIMITS = Limits(seconds=30, memory_mb=2048)
 RUN_LIMITS = Limits(seconds=5, memory_mb=1024, file_mb=16)
 SOURCE = "program.c"
@@ -118,9 +118,13 @@ def available_compilers(names: Sequence[str] | None = None) -> list[Compiler]:
     return found
 
 
+def include_flags() -> list[str]:
+    """Csmith's programs #include "csmith.h": its folder, where installed."""
+    return [f"-I{CSMITH_INCLUDE}"] if CSMITH_INCLUDE.is_dir() else []
+
+
 def compile_command(argv: Sequence[str], output: str) -> list[str]:
-    include = [f"-I{CSMITH_INCLUDE}"] if CSMITH_INCLUDE.is_dir() else []
-    return [*argv, "-w", *include, SOURCE, "-o", output, "-lm"]
+    return [*argv, "-w", *include_flags(), SOURCE, "-o", output, "-lm"]
 
 
 def test_program(source: str | bytes, compilers: Sequence[Compiler], compile_limits: Limits = COMPILE_LIMITS,

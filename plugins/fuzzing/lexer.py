@@ -64,7 +64,7 @@ def _parser():
 
 def parse(source: str | bytes):
     """The tree-sitter tree of ``source`` (never fails: syntax errors become ERROR nodes)."""
-    return _parser().parse(source.encode() if isinstance(source, str) else source)
+    return _parser().parse(source.encode("utf-8", "surrogateescape") if isinstance(source, str) else source)
 
 
 def walk(node, stop=lambda node: False) -> Iterable:
@@ -83,10 +83,10 @@ def _leaves(node) -> Iterable:
     return (n for n in walk(node, whole) if n.child_count == 0 or whole(n))
 
 
-def lex(source: str) -> list[tuple[str, str]]:
+def lex(source: str, tree=None) -> list[tuple[str, str]]:
     """``(kind, text)`` of each token of ``source``: kind is the tree-sitter node type ("identifier",
     "number_literal", "{", ...), "directive" for a preprocessor line, "stray" for text the parser
-    skipped. Comments are dropped."""
+    skipped. Comments are dropped. ``tree``: ``parse(source)`` when the caller has it already."""
     data = source.encode("utf-8", errors="surrogateescape")
     out: list[tuple[str, str]] = []
 
@@ -94,7 +94,7 @@ def lex(source: str) -> list[tuple[str, str]]:
         out.extend(("stray", t) for t in data[a:b].decode("utf-8", "surrogateescape").split())
 
     pos = 0
-    for leaf in _leaves(parse(data).root_node):
+    for leaf in _leaves((tree or parse(data)).root_node):
         if leaf.start_byte > pos:
             stray(pos, leaf.start_byte)
         pos = max(pos, leaf.end_byte)
@@ -180,11 +180,11 @@ def _declared_identifier(declarator):
     return declarator
 
 
-def declared_names(source: str) -> set[str]:
-    """The names ``source`` declares itself: variables, functions, parameters (K&R ones too), fields,
+def declared_names(root) -> set[str]:
+    """The names a program (the ``root`` of its tree) declares itself: variables, functions, parameters (K&R ones too), fields,
     typedefs, tags, enumerators and labels. Everything else it uses comes from its headers."""
     names = set()
-    for node in walk(parse(source).root_node):
+    for node in walk(root):
         found = []
         if node.type in DECLARATIONS:
             found = [_declared_identifier(d) for d in node.children_by_field_name("declarator")]
@@ -202,10 +202,11 @@ def rename_identifiers(source: str) -> str:
     """``source`` with the identifiers it declares itself renamed ``id1, id2, ...`` in order of first
     use (never library names or keywords, even where the program redeclares one); comments and
     layout are normalized as by ``render``."""
-    own = {name for name in declared_names(source) if not is_library_name(name)}
+    tree = parse(source)
+    own = {name for name in declared_names(tree.root_node) if not is_library_name(name)}
     names: dict[str, str] = {}
     tokens = [names.setdefault(text, f"id{len(names) + 1}") if kind in IDENTIFIERS and text in own else text
-              for kind, text in lex(source)]
+              for kind, text in lex(source, tree)]
     return render(tokens)
 
 

@@ -112,8 +112,9 @@ class Outline:
     """What ``make_runnable`` needs to know of a program: its functions, globals and names."""
 
     def __init__(self, source: str):
-        root = parse(source).root_node
+        self.root = root = parse(source).root_node
         self.has_errors = root.has_error
+        self.own = declared_names(root)       # every name the program declares, at any depth
         self.functions: dict[str, int] = {}   # defined function -> number of parameters
         self.checksummed: list[str] = []      # integer/floating globals (scalars, arrays)
         self.declared: set[str] = set()       # every name a top-level declaration or definition introduces
@@ -181,7 +182,7 @@ def make_runnable(source: str) -> str:
     outline = Outline(source)
     body = source
     if "main" in outline.functions:
-        body = _rename(source, "main", ENTRY)
+        body = _rename(source, outline.root, "main", ENTRY)
         arguments = {0: "", 1: "1", 2: "1, gensdk_argv"}.get(outline.functions["main"], "1, gensdk_argv, gensdk_argv + 1")
         # its status is not passed on: renamed, a main that falls off its end returns an indeterminate
         # value (only main itself returns 0 there), and compilers rightly differ on it
@@ -190,8 +191,7 @@ def make_runnable(source: str) -> str:
         calls = [f"{name}()" for name, arity in outline.functions.items() if arity == 0]
     # headers for library names used without a declaration, but none that declares a name the
     # program defines itself (its own malloc or struct _IO_FILE would conflict)
-    own = declared_names(source)
-    clashing = {HEADER_OF[n] for n in own if n in HEADER_OF}
+    clashing = {HEADER_OF[n] for n in outline.own if n in HEADER_OF}
     needed = sorted({HEADER_OF[n] for n in outline.used if n in HEADER_OF and n not in outline.declared}
                     - outline.includes - clashing)
     # the report declares what it calls, unless the program has its own declaration
@@ -203,10 +203,11 @@ def make_runnable(source: str) -> str:
     return head + body.rstrip() + "\n" + argv + prototypes + REPORT % (hashes, lines)
 
 
-def _rename(source: str, old: str, new: str) -> str:
-    """``source`` with every identifier ``old`` (not inside strings or comments) spelled ``new``."""
+def _rename(source: str, root, old: str, new: str) -> str:
+    """``source`` (whose tree is ``root``) with every identifier ``old`` (not inside strings or
+    comments) spelled ``new``."""
     data = source.encode("utf-8", "surrogateescape")
-    spans = [(n.start_byte, n.end_byte) for n in walk(parse(data).root_node)
+    spans = [(n.start_byte, n.end_byte) for n in walk(root)
              if n.type == "identifier" and n.text == old.encode()]
     out, pos = [], 0
     for start, end in spans:
