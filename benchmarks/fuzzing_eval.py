@@ -4,8 +4,9 @@ executable, and run to completion; how many are distinct; how fast they are made
     python benchmarks/fuzzing_eval.py rates --set gensdk=.runs/fuzzing/small1/samples --runnable --n 10000
     python benchmarks/fuzzing_eval.py rates --set csmith=runs/csmith1000 --set corpus=runs/corpus --n 1000
 
-``--runnable`` first passes each program through ``program.make_runnable`` (what
-``gensdk fuzzing generate`` does to a raw sample), timed. Each program is then compiled with
+``--runnable`` first passes each program through ``program.make_runnable``, timed; ``--repair``
+also repairs what gcc rejects (``repair.repair``, what ``gensdk fuzzing generate`` does to a raw
+sample by default), in ``--workers`` processes, timed. Each program is then compiled with
 ``gcc -O0 -c`` (an object: "compiles"), and tested by the harness with gcc -O0 alone (an executable
 that ran to exit 0 within 5 s: "runs to completion"), everything in the sandbox, 2 worker processes.
 Results: ``benchmarks/results/fuzzing_rates.{md,json}`` (one row per set; rows of earlier runs of
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +32,7 @@ from gensdk.core.io import atomic_write  # noqa: E402
 from plugins.fuzzing.corpus import COMPILE, c_files  # noqa: E402
 from plugins.fuzzing.harness import RUN_LIMITS, available_compilers, include_flags, test_program  # noqa: E402
 from plugins.fuzzing.program import make_runnable  # noqa: E402
+from plugins.fuzzing.repair import repair  # noqa: E402
 from plugins.fuzzing.sandbox import Sandbox  # noqa: E402
 
 RESULTS = Path("benchmarks/results/fuzzing_rates")
@@ -48,6 +51,16 @@ def check(path: str) -> dict:
             "seconds": time.perf_counter() - start}
 
 
+def repaired(text: str) -> tuple[str, int | None, float]:
+    """A raw sample made runnable and repaired: (program, rounds of deletion or None where it could
+    not be repaired, share of bytes kept)."""
+    with Sandbox() as box:
+        fixed = repair(text, box)
+    if fixed.program is None:
+        return make_runnable(text), None, 0.0
+    return fixed.program, fixed.rounds, fixed.kept
+
+
 def rates(args: argparse.Namespace) -> None:
     record = json.loads(RESULTS.with_suffix(".json").read_text()) if RESULTS.with_suffix(".json").is_file() else {}
     record.setdefault("sets", {})
@@ -58,7 +71,16 @@ def rates(args: argparse.Namespace) -> None:
         work = WORK / name
         work.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        runnable = [make_runnable(t) for t in texts] if args.runnable else texts
+        repairs = None
+        if args.repair:
+            with ProcessPoolExecutor(args.workers) as pool:
+                runnable, rounds, kept = zip(*pool.map(repaired, texts, chunksize=8))
+            fixed = [k for r, k in zip(rounds, kept) if r]
+            repairs = {"compiled_as_generated": sum(r == 0 for r in rounds), "repaired": len(fixed),
+                       "not_repairable": sum(r is None for r in rounds),
+                       "repaired_median_bytes_kept": round(statistics.median(fixed), 3) if fixed else None}
+        else:
+            runnable = [make_runnable(t) for t in texts] if args.runnable else texts
         make_seconds = time.perf_counter() - start
         paths = []
         for i, text in enumerate(runnable):
@@ -74,10 +96,11 @@ def rates(args: argparse.Namespace) -> None:
         for row in rows:
             verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
         record["sets"][name] = {
-            "folder": folder, "programs": n, "made_runnable": args.runnable,
+            "folder": folder, "programs": n, "made_runnable": args.runnable or args.repair, "repair": repairs,
             "distinct": len(set(texts)), "compiles_gcc_c": sum(r["compiles"] for r in rows),
             "runs_to_completion": verdicts.get("ok", 0), "verdicts": verdicts,
-            "make_runnable_per_second": round(n / make_seconds, 1) if args.runnable and make_seconds else None,
+            "make_runnable_per_second": round(n / make_seconds, 1) if (args.runnable or args.repair) and make_seconds
+            else None,
             "tested_per_second": round(n / test_seconds, 2), "workers": args.workers,
             **provenance()}
         (work / "verdicts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -96,6 +119,9 @@ def write(record: dict) -> None:
         lines.append(f"| {name} | {n} | {s['distinct'] / n:.1%} | {s['compiles_gcc_c'] / n:.1%} | "
                      f"{s['runs_to_completion'] / n:.1%} | {s['tested_per_second']} | "
                      f"{s['make_runnable_per_second'] or '-'} | {s['date']} | `{s['command']}` |")
+    lines += ["", "Repair by deletion (sets made with --repair): samples gcc accepted as generated, samples repaired,",
+              "samples it could not repair, and the median share of a repaired sample's bytes kept:", ""]
+    lines += [f"- {name}: {json.dumps(s['repair'], sort_keys=True)}" for name, s in record["sets"].items() if s.get("repair")]
     lines += ["", "Verdicts of the harness (gcc -O0 alone; 'does-not-compile' includes link errors):", ""]
     lines += [f"- {name}: {json.dumps(s['verdicts'], sort_keys=True)}" for name, s in record["sets"].items()]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +136,7 @@ def main() -> None:
     r.add_argument("--set", action="append", required=True, help="NAME=FOLDER of .c files")
     r.add_argument("--n", type=int, default=10000)
     r.add_argument("--runnable", action="store_true", help="make each program runnable first (raw samples)")
+    r.add_argument("--repair", action="store_true", help="make each program runnable and repair it (raw samples)")
     r.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     rates(args)

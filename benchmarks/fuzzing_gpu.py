@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -29,31 +30,47 @@ import torch  # noqa: E402
 
 from common import provenance  # noqa: E402
 from gensdk.core.trainer import TrainConfig  # noqa: E402
-from plugins.fuzzing.corpus import build_corpus, compiles, load_corpus  # noqa: E402
+from plugins.fuzzing.corpus import build_corpus, load_corpus  # noqa: E402
 from plugins.fuzzing.generate import generate_programs  # noqa: E402
 from plugins.fuzzing.model import CodeModel  # noqa: E402
+from plugins.fuzzing.repair import repair  # noqa: E402
 from plugins.fuzzing.sandbox import Sandbox  # noqa: E402
 
 
-def _compiles(path: str) -> bool:
+def _check(text: str) -> tuple[bool, bool, float]:
+    """A raw sample: does gcc -c compile it made runnable; does ``repair`` make it compile; the
+    share of its bytes the repair keeps."""
     with Sandbox() as box:
-        return compiles(Path(path).read_text(), box)
+        fixed = repair(text, box)
+    return fixed.rounds == 0 and fixed.program is not None, fixed.program is not None, fixed.kept
 
 
-def sweep_point(args: argparse.Namespace, temperature: float) -> dict:
-    """``--sweep-n`` runnable programs at ``temperature``, and the share that gcc -c compiles (this
-    machine's gcc: a guide for the choice; the reported rates come from the CPU benchmark)."""
+def sweep_point(args: argparse.Namespace, temperature: float, training: set[str]) -> dict:
+    """``--sweep-n`` raw samples at ``temperature``: the share that gcc -c compiles made runnable,
+    as they are and after ``repair``; how many are distinct, and how many copy a training program.
+    "useful": compiles as generated, distinct, and no copy (this machine's gcc: a guide for the
+    choice; the reported rates come from the CPU benchmark)."""
     folder = args.out / f"sweep-{temperature:g}"
     shutil.rmtree(folder, ignore_errors=True)
     start = time.perf_counter()
-    generate_programs(args.run, args.sweep_n, folder, temperature=temperature, batch_size=args.sample_batch,
-                      seed=1, device=args.device, progress=False)
+    generate_programs(args.run, args.sweep_n, folder, runnable=False, temperature=temperature,
+                      batch_size=args.sample_batch, seed=1, device=args.device, progress=False)
     seconds = time.perf_counter() - start
-    files = [str(p) for p in sorted(folder.glob("prog-*.c"))]
+    texts = [p.read_text() for p in sorted(folder.glob("prog-*.c"))]
     with ProcessPoolExecutor(args.workers) as pool:
-        ok = sum(pool.map(_compiles, files, chunksize=16))
-    point = {"temperature": temperature, "programs": len(files), "compile_rate": round(ok / len(files), 4),
-             "distinct": len({Path(f).read_text() for f in files}), "sample_seconds": round(seconds, 1)}
+        checks = list(pool.map(_check, texts, chunksize=16))
+    seen, useful = set(), 0
+    for text, (ok, _, _) in zip(texts, checks):
+        key = " ".join(text.split())
+        useful += ok and key not in seen and key not in training
+        seen.add(key)
+    n = len(texts)
+    repaired = [kept for _, fixed, kept in checks if fixed]
+    point = {"temperature": temperature, "programs": n, "compile_rate": round(sum(c[0] for c in checks) / n, 4),
+             "repaired_compile_rate": round(len(repaired) / n, 4),
+             "repaired_median_bytes_kept": round(statistics.median(repaired), 3) if repaired else None,
+             "distinct": len(seen), "training_copies": sum(" ".join(t.split()) in training for t in texts),
+             "useful_rate": round(useful / n, 4), "sample_seconds": round(seconds, 1)}
     print(json.dumps(point), flush=True)
     with tarfile.open(args.out / f"sweep-{temperature:g}.tar.gz", "w:gz") as tar:
         tar.add(folder, arcname=folder.name)
@@ -78,10 +95,9 @@ def main() -> None:
     parser.add_argument("--sample-batch", type=int, default=1000)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--sweep", default="", help="temperatures to try first, e.g. 1.0,0.8,0.6: each samples "
-                        "--sweep-n programs, gcc -c checks them, and the highest temperature whose compile rate "
-                        "reaches --target (else the best) generates the --n programs")
+                        "--sweep-n programs, gcc -c checks them, and the temperature with the highest useful rate "
+                        "(compiles, distinct, not a training copy) generates the --n programs")
     parser.add_argument("--sweep-n", type=int, default=1000)
-    parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--resume", action="store_true")
@@ -128,10 +144,9 @@ def main() -> None:
     subprocess.run([sys.executable, str(Path(__file__).parent / "weight_shards.py"), "split", str(model_dir),
                     str(args.out), "weights"], check=True)
     if args.sweep:
-        record["sweep"] = [sweep_point(args, float(t)) for t in args.sweep.split(",")]
-        good = [p for p in record["sweep"] if p["compile_rate"] >= args.target]
-        pick = max(good, key=lambda p: p["temperature"]) if good else max(record["sweep"], key=lambda p: p["compile_rate"])
-        args.temperature = pick["temperature"]
+        training = {" ".join(p.split()) for p in programs}
+        record["sweep"] = [sweep_point(args, float(t), training) for t in args.sweep.split(",")]
+        args.temperature = max(record["sweep"], key=lambda p: (p["useful_rate"], p["repaired_compile_rate"]))["temperature"]
         record["temperature"] = args.temperature
         (args.out / "fuzzing_gpu.json").write_text(json.dumps(record, indent=2) + "\n")
 

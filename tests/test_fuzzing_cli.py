@@ -83,8 +83,9 @@ def test_corpus_and_train_write_their_folders(trained):
 def test_generate_writes_seeds_and_a_dictionary(trained, tmp_path):
     folder, *_ = trained
     out = tmp_path / "seeds"
-    invoke("generate", "--model", folder / "run", "--n", 3, "--out", out, "--batch-size", 2, "--seed", 1,
-           "--device", "cpu", "--quiet")
+    made = invoke("generate", "--model", folder / "run", "--n", 3, "--out", out, "--batch-size", 2, "--seed", 1,
+                  "--no-repair", "--device", "cpu", "--quiet")
+    assert json.loads(made.stdout.strip().splitlines()[-1])["samples_by_outcome"] == {"unchecked": 4}
     assert sorted(p.name for p in out.iterdir()) == ["prog-00000-0000.c", "prog-00000-0001.c", "prog-00001-0000.c"]
     assert all("checksum = %08X" in p.read_text() for p in out.iterdir())
     values = set(read_dictionary(tmp_path / "seeds.dict"))
@@ -97,6 +98,11 @@ def test_generate_writes_seeds_and_a_dictionary(trained, tmp_path):
         text = (raw / name).read_text()
         assert "checksum" not in text and text in (out / name).read_text()  # same seed: the same samples
     assert (tmp_path / "raw-tokens.dict").is_file() and not (tmp_path / "raw.dict").exists()
+    # repaired (the default): every sample is accounted for, and what gcc accepted is written
+    fixed = invoke("generate", "-m", folder / "run", "-n", 3, "-o", tmp_path / "fixed", "--batch-size", 2, "--seed", 1,
+                   "--workers", 2, "--device", "cpu", "-q")
+    outcomes = json.loads(fixed.stdout.strip().splitlines()[-1])["samples_by_outcome"]
+    assert sum(outcomes.values()) == 4 and set(outcomes) <= {"as-generated", "repaired", "not-compiling"}
 
 
 def test_dictionary_from_programs_and_from_a_model(trained, tmp_path):

@@ -244,11 +244,11 @@ def test_training_lowers_held_out_nll(trained):
 def test_generate_writes_n_programs_flat_and_a_dictionary(trained, tmp_path):
     _, folder, *_ = trained
     out = tmp_path / "seeds"
-    stats = generate_programs(folder, 5, out, batch_size=2, seed=7, device="cpu", progress=False)
+    stats = generate_programs(folder, 5, out, repair=False, batch_size=2, seed=7, device="cpu", progress=False)
     names = sorted(p.name for p in out.iterdir())
     assert names == ["prog-00000-0000.c", "prog-00000-0001.c", "prog-00001-0000.c", "prog-00001-0001.c",
                      "prog-00002-0000.c"]
-    assert stats["programs"] == 5 and stats["sampled_this_run"] == 6 and stats["rejected_by_filter"] == 0
+    assert stats["programs"] == 5 and stats["sampled_this_run"] == 6 and stats["samples_by_outcome"] == {"unchecked": 6}
     for path in out.iterdir():
         text = path.read_text()
         assert "int main(void)" in text and "gensdk_report" in text and nested(tokenize(text))
@@ -287,13 +287,17 @@ def test_generate_refuses_a_used_folder_and_resumes_to_the_same_files(trained, t
 
 
 @needs_gcc
-def test_generate_with_the_compile_filter_keeps_only_what_gcc_compiles(trained, tmp_path):
+@pytest.mark.parametrize("repair", [False, True])
+def test_generate_with_the_compile_filter_keeps_only_what_gcc_compiles(trained, tmp_path, repair):
     _, folder, *_ = trained
     out = tmp_path / "seeds"
-    stats = generate_programs(folder, 6, out, compiles_only=True, batch_size=4, seed=0, device="cpu", progress=False)
+    stats = generate_programs(folder, 6, out, compiles_only=True, repair=repair, batch_size=4, seed=0, device="cpu",
+                              progress=False, workers=2)
     files = sorted(out.glob("*.c"))
     assert len(files) == stats["programs"] == 6
-    assert stats["sampled_this_run"] >= 6 + stats["rejected_by_filter"]
+    outcomes = stats["samples_by_outcome"]
+    assert sum(outcomes.values()) == stats["sampled_this_run"]
+    assert set(outcomes) <= ({"as-generated", "repaired", "not-compiling"} if repair else {"as-generated", "not-compiling"})
     for path in files:
         built = subprocess.run(["gcc", "-c", "-w", path.name, "-o", "/dev/null"], cwd=out, capture_output=True)
         assert built.returncode == 0, path.read_text()

@@ -81,6 +81,9 @@ def generate_command(model: Path = typer.Option(..., "--model", "-m", help="A tr
                      filter: str = typer.Option("none", help="none, or compiles: keep only what gcc compiles."),
                      dictionary: Optional[Path] = typer.Option(None, help="Token dictionary (default OUT.dict)."),
                      raw: bool = typer.Option(False, help="Write the samples as generated (no headers, main, checksum)."),
+                     repair: bool = typer.Option(True, help="Cut the statements gcc rejects out of a runnable program "
+                                                            "(repair by deletion) instead of keeping it broken."),
+                     workers: Optional[int] = typer.Option(None, help="Processes that repair and check (default: cores)."),
                      temperature: float = typer.Option(1.0), top_k: Optional[int] = typer.Option(None),
                      batch_size: int = typer.Option(256), seed: int = typer.Option(0),
                      device: str = typer.Option("auto"), resume: bool = typer.Option(False),
@@ -90,8 +93,8 @@ def generate_command(model: Path = typer.Option(..., "--model", "-m", help="A tr
 
     if filter not in FILTERS:
         raise UserError(f"--filter must be one of {', '.join(FILTERS)}, got {filter!r}")
-    stats = generate_programs(model, n, out, compiles_only=filter == "compiles", runnable=not raw,
-                              temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, device=device,
+    stats = generate_programs(model, n, out, compiles_only=filter == "compiles", runnable=not raw, repair=repair,
+                              workers=workers, temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, device=device,
                               resume=resume, progress=not quiet, dictionary=dictionary)
     print(json.dumps(stats))  # stdout, unwrapped: scripts read it
 

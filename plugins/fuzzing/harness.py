@@ -54,7 +54,7 @@ from gensdk.core.io import atomic_write, write_folder, write_json
 from gensdk.errors import UserError
 
 from .baselines import CSMITH_INCLUDE
-from .sandbox import Limits, Outcome, Sandbox
+from .sandbox import Limits, Outcome, Sandbox, parallel
 
 
 @dataclass(frozen=True)
@@ -311,7 +311,7 @@ def run_campaign(programs: Sequence[Path], out_dir: Path, compilers: Sequence[Co
                              run_limits=run_limits, screen_ub=screen_ub, compile_only=compile_only)
     start = time.monotonic()
     # The pool first: forking after tqdm has started its monitor thread would fork a threaded process.
-    with _parallel(workers) as imap, open(results_path, "a") as log, _progress(len(todo), progress, "test") as bar:
+    with parallel(workers) as imap, open(results_path, "a") as log, _progress(len(todo), progress, "test") as bar:
         found = Counter()
         for path, result in imap(test, todo):
             if result.key and result.verdict in FOLDERS:  # the folder first: a listed program has its report
@@ -396,37 +396,6 @@ class _progress:
     def set_postfix(self, values: dict, refresh: bool = True):
         if self.bar is not None:
             self.bar.set_postfix(values, refresh=refresh)
-
-
-class _parallel:
-    """``imap`` over a process pool (results in completion order), or in this process for one worker."""
-
-    def __init__(self, workers: int | None):
-        self.workers = workers or os.cpu_count() or 1
-        self.pool = None
-
-    def __enter__(self):
-        if self.workers == 1:
-            return map
-        import multiprocessing
-
-        self.pool = multiprocessing.get_context("fork").Pool(self.workers, initializer=_worker_init)
-        return functools.partial(self.pool.imap_unordered, chunksize=1)
-
-    def __exit__(self, *exc):
-        if self.pool is not None:
-            if exc[0] is None:
-                self.pool.close()
-            else:
-                self.pool.terminate()  # SIGTERM: each worker's sandbox still cleans up (below)
-            self.pool.join()
-
-
-def _worker_init() -> None:
-    # Ctrl-C is the parent's to handle; SIGTERM (Pool.terminate) unwinds through the open sandbox,
-    # which kills what it runs and removes its folder.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
 
 # ---- reduction -----------------------------------------------------------------------------------------

@@ -179,6 +179,12 @@ def generated_part(program: str) -> str:
 
 def make_runnable(source: str) -> str:
     """``source`` with headers, a checksum report at exit and a ``main``; see the module."""
+    return "".join(runnable_parts(source))
+
+
+def runnable_parts(source: str) -> tuple[str, str, str]:
+    """``make_runnable(source)`` in three parts: the headers it adds, ``source`` (``main`` renamed:
+    the same lines), and what follows it (prototypes, the report, ``main``)."""
     outline = Outline(source)
     body = source
     if "main" in outline.functions:
@@ -200,7 +206,7 @@ def make_runnable(source: str) -> str:
     hashes = "".join(f"  gensdk_hash(&{name}, sizeof {name});\n" for name in outline.checksummed)
     lines = "".join(f"  {call};\n" for call in calls)
     head = "".join(f"#include <{h}>\n" for h in needed)
-    return head + body.rstrip() + "\n" + argv + prototypes + REPORT % (hashes, lines)
+    return head, body.rstrip() + "\n", argv + prototypes + REPORT % (hashes, lines)
 
 
 def _rename(source: str, root, old: str, new: str) -> str:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import functools
 import math
 import os
 import resource
@@ -34,6 +35,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -353,3 +355,37 @@ def _remove(path: Path) -> None:
         with contextlib.suppress(OSError):
             os.chmod(path, 0o700)
     shutil.rmtree(path, ignore_errors=True)
+
+
+class parallel:
+    """``imap`` over a pool of processes that run sandboxes, or ``map`` in this process for one
+    worker. Results come in completion order, or in input order with ``ordered``. Make the pool
+    before loading a model onto a GPU: the workers are forked and must not inherit its context."""
+
+    def __init__(self, workers: int | None, ordered: bool = False):
+        self.workers = workers or os.cpu_count() or 1
+        self.ordered = ordered
+        self.pool = None
+
+    def __enter__(self):
+        if self.workers == 1:
+            return map
+        import multiprocessing
+
+        self.pool = multiprocessing.get_context("fork").Pool(self.workers, initializer=_worker_init)
+        return functools.partial(self.pool.imap if self.ordered else self.pool.imap_unordered, chunksize=1)
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            if exc[0] is None:
+                self.pool.close()
+            else:
+                self.pool.terminate()  # SIGTERM: each worker's sandbox still cleans up (below)
+            self.pool.join()
+
+
+def _worker_init() -> None:
+    # Ctrl-C is the parent's to handle; SIGTERM (Pool.terminate) unwinds through the open sandbox,
+    # which kills what it runs and removes its folder.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
