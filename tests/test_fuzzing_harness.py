@@ -149,6 +149,26 @@ def test_different_output_is_a_miscompilation_candidate(tmp_path, fakes):
     assert not still_interesting(folder / "report.json", source.replace("ANSWER)", "42)").encode())
 
 
+def test_a_binary_that_disagrees_with_itself_is_nondeterministic_not_a_candidate(fakes):
+    """The clock differs between two runs of one binary, as an address under ASLR or stack garbage would:
+    the disagreement is the program's, whatever the other compiler printed."""
+    source = ('#include <stdio.h>\n#include <time.h>\n#ifndef ANSWER\n#define ANSWER 42\n#endif\n'
+              'int main(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);\n'
+              '  printf("%d %ld\\n", ANSWER, (long) t.tv_nsec); return 0; }\n')
+    result = test_program(source, [GCC_O0, fakes["wrong"]], run_limits=RUN)
+    assert result.verdict == "nondeterministic" and result.message == "gcc-O0: two runs of one binary differ"
+
+
+@pytest.mark.skipif(not shutil.which("clang"), reason="MemorySanitizer needs clang")
+def test_a_read_of_uninitialized_memory_is_undefined_behaviour(fakes):
+    """UBSan and ASan see nothing here; clang's MemorySanitizer sees the uninitialized read."""
+    source = ('#include <stdio.h>\n#ifndef ANSWER\n#define ANSWER 42\n#endif\n'
+              'int pick(int *p) { return *p == 12345; }\n'
+              'int main(void) { int u; if (pick(&u)) puts("lucky"); printf("%d\\n", ANSWER); return 0; }\n')
+    result = test_program(source, [GCC_O0, fakes["wrong"]], run_limits=RUN)
+    assert result.verdict == "undefined-behaviour" and "MemorySanitizer: use-of-uninitialized-value" in result.message
+
+
 def test_campaign_resumes_to_the_same_summary(tmp_path):
     sources = programs(tmp_path / "in", {"ok.c": HELLO, "bad.c": "int main(void) {", "abort.c":
                                          "#include <stdlib.h>\nint main(void) { abort(); }\n",

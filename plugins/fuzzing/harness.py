@@ -14,9 +14,12 @@ Every compile and every run goes through the sandbox. One verdict per program, t
 - ``timeout``: a binary ran past the limit.
 - ``crash``: every binary ends the same way, with a signal or a nonzero status (an abort(), say): the
   program's fault, not a compiler's.
+- ``nondeterministic``: the binaries disagree, and one of them, run again, disagrees with itself (an
+  address printed or hashed, uninitialized stack, the clock): the program's fault.
 - ``undefined-behaviour`` / ``miscompilation-candidate``: the binaries disagree (stdout, exit status
-  or signal). A build with UBSan and ASan at -O0 then runs it: a sanitizer report makes it undefined
-  behaviour; a clean run makes it a candidate (``details["ub_screen"]`` says "clean", or why the
+  or signal), each the same way every run. Builds with UBSan and ASan (gcc), then MemorySanitizer
+  (clang: reads of uninitialized memory), at -O0 then run it: a sanitizer report makes it undefined
+  behaviour; clean runs make it a candidate (``details["ub_screen"]`` says "clean", or why the
   screen was inconclusive: such candidates are kept, marked).
 - ``ok``: every binary agrees.
 - ``unreadable`` (campaigns only): the program file could not be read.
@@ -70,13 +73,15 @@ class Compiler:
 DEFAULT_COMPILERS = (Compiler("gcc-O0", ("gcc", "-O0")), Compiler("gcc-O2", ("gcc", "-O2")),
                      Compiler("clang-O0", ("clang", "-O0")), Compiler("clang-O2", ("clang", "-O2")),
                      Compiler("tcc", ("tcc",)))  # tcc has no optimization levels
-SANITIZER = ("gcc", "-O0", "-fsanitize=undefined,address", "-fno-sanitize-recover=all", "-g")
+# The UB screen's builds, in order: gcc's UBSan + ASan, then clang's MemorySanitizer (optional).
+SANITIZERS = (("gcc", "-O0", "-fsanitize=undefined,address", "-fno-sanitize-recover=all", "-g"),
+              ("clang", "-O0", "-fsanitize=memory", "-fno-sanitize-recover=all", "-g"))
 COMPILE_LIMITS = Limits(seconds=30, memory_mb=2048)
 RUN_LIMITS = Limits(seconds=5, memory_mb=1024, file_mb=16)
 SOURCE = "program.c"
 MAX_SOURCE = 16 << 20  # bytes: a larger "program" is junk, counted as unreadable
-VERDICTS = ("compiler-crash", "compiler-timeout", "does-not-compile", "timeout", "crash", "undefined-behaviour",
-            "miscompilation-candidate", "ok", "unreadable")
+VERDICTS = ("compiler-crash", "compiler-timeout", "does-not-compile", "timeout", "crash", "nondeterministic",
+            "undefined-behaviour", "miscompilation-candidate", "ok", "unreadable")
 FOLDERS = {"compiler-crash": "crashes", "miscompilation-candidate": "miscompilations"}
 
 # A compiler that crashed says so in one of these ways.
@@ -85,7 +90,7 @@ CRASH_TEXT = re.compile(r"internal compiler error|PLEASE submit a bug report|^St
 LIMIT_TEXT = re.compile(r"(Killed|CPU time limit exceeded|File size limit exceeded) signal terminated program"
                         r"|out of memory|virtual memory exhausted|Cannot allocate memory", re.I)
 LIMIT_SIGNALS = {signal.SIGKILL, signal.SIGXCPU, signal.SIGXFSZ}
-SANITIZER_TEXT = re.compile(r"runtime error:|ERROR: \w*Sanitizer|SUMMARY: \w*Sanitizer")
+SANITIZER_TEXT = re.compile(r"runtime error:|(?:ERROR|WARNING): \w*Sanitizer|SUMMARY: \w*Sanitizer")
 # A backtrace line: clang's " #3 0x7f.. fn(args) (module+0x..)", gcc's "0x1234 fn(args)".
 FRAME = re.compile(r"^\s*(?:#\d+\s+)?0x[0-9a-fA-F]+\s+(.+)$", re.M)
 # Frames that every crash shares: the handlers that printed the report, libc.
@@ -183,6 +188,12 @@ def test_program(source: str | bytes, compilers: Sequence[Compiler], compile_lim
             return ProgramResult("crash", f"every binary: {status}", None, details)
 
         details["partition"] = list(groups.values())
+        for i, (compiler, status, _, _) in enumerate(compiled):
+            if status == "ok" and compiler.name in runs:
+                again = box.run([f"./exe-{i}"], run_limits)
+                if (again.stdout, again.status) != (runs[compiler.name].stdout, runs[compiler.name].status):
+                    return ProgramResult("nondeterministic", f"{compiler.name}: two runs of one binary differ", None,
+                                         details)
         disagreement = " vs ".join(f"{'+'.join(names)}: {status}" for (_, status), names in groups.items())
         screen, report = _screen(box, run_limits, compile_limits) if screen_ub else ("skipped", "")
         details["ub_screen"] = screen
@@ -246,23 +257,27 @@ def _normalize(message: str) -> str:
 
 
 def _screen(box: Sandbox, run_limits: Limits, compile_limits: Limits) -> tuple[str, str]:
-    """Build with UBSan + ASan at -O0 and run: ("flagged", the report's first line), ("clean", "") or
-    ("inconclusive: why", "")."""
-    if not shutil.which(SANITIZER[0]):
-        return f"inconclusive: {SANITIZER[0]} not on PATH", ""
-    built = box.run(compile_command(SANITIZER, "exe-sanitized"), compile_limits)
-    if not built.ok:
-        return f"inconclusive: sanitizer build {built.status}", ""
-    # ASan reserves terabytes of shadow address space: no RLIMIT_AS; its own RSS limit instead.
+    """Build with each of ``SANITIZERS`` whose compiler is on PATH, at -O0, and run: ("flagged", the
+    first report line), ("clean", "") or ("inconclusive: why", "")."""
+    if not shutil.which(SANITIZERS[0][0]):
+        return f"inconclusive: {SANITIZERS[0][0]} not on PATH", ""
+    # ASan and MSan reserve terabytes of shadow address space: no RLIMIT_AS; their own RSS limit instead.
     memory = run_limits.memory_mb or 4096
-    ran = box.run(["./exe-sanitized"], replace(run_limits, memory_mb=None, seconds=2 * run_limits.seconds),
-                  env={"ASAN_OPTIONS": f"detect_leaks=0:hard_rss_limit_mb={memory}"})
-    text = ran.stderr.decode("utf-8", "replace")
-    if m := SANITIZER_TEXT.search(text):
-        line = next(line for line in text.splitlines() if m.group(0) in line)
-        return "flagged", line.strip()
-    if ran.timed_out:
-        return "inconclusive: sanitized run timeout", ""
+    limits = replace(run_limits, memory_mb=None, seconds=2 * run_limits.seconds)
+    env = {"ASAN_OPTIONS": f"detect_leaks=0:hard_rss_limit_mb={memory}", "MSAN_OPTIONS": f"hard_rss_limit_mb={memory}"}
+    for i, argv in enumerate(SANITIZERS):
+        if i and not shutil.which(argv[0]):
+            continue  # MemorySanitizer is a bonus where clang is installed
+        built = box.run(compile_command(argv, "exe-sanitized"), compile_limits)
+        if not built.ok:
+            return f"inconclusive: {argv[0]} sanitizer build {built.status}", ""
+        ran = box.run(["./exe-sanitized"], limits, env=env)
+        text = ran.stderr.decode("utf-8", "replace")
+        if m := SANITIZER_TEXT.search(text):
+            line = next(line for line in text.splitlines() if m.group(0) in line)
+            return "flagged", line.strip()
+        if ran.timed_out:
+            return f"inconclusive: {argv[0]} sanitized run timeout", ""
     return "clean", ""
 
 
