@@ -212,10 +212,32 @@ def test_token_lm_sampling_shapes_and_constraint(arch):
     def nothing(prefix):
         return torch.zeros(len(prefix), 8, dtype=torch.bool)
 
-    with pytest.raises(ValueError, match="no next token"):
+    with pytest.raises(ValueError, match=r"no next token for row\(s\) \[0, 1\] at position 1"):
         model.sample(2, constraint=nothing)
+
+    def late(prefix):  # row 1 runs out of choices at position 3 (the check happens steps later)
+        allowed = torch.ones(len(prefix), 8, dtype=torch.bool)
+        allowed[:, 2] = False
+        if prefix.shape[1] >= 3:
+            allowed[1] = False
+        return allowed
+
+    with pytest.raises(ValueError, match=r"row\(s\) \[1\] at position 3"):
+        model.sample(2, constraint=late)
     with pytest.raises(ValueError):
         model.sample(2, constraint=lambda p: torch.ones(len(p), 3, dtype=torch.bool))
+
+
+def test_token_lm_draws_follow_the_softmax():
+    """The Gumbel-max draw: 40,000 draws of three tokens at two temperatures, and a forbidden (-inf) one."""
+    torch.manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, 2.0, float("-inf")]]).expand(40000, -1)
+    for temperature in (1.0, 0.5):
+        drawn = TokenLM._pick(logits, temperature, None)
+        freq = torch.bincount(drawn, minlength=4).double() / len(drawn)
+        expected = torch.softmax(logits[0] / temperature, 0).double()
+        assert freq[3] == 0 and torch.allclose(freq, expected, atol=0.01), (freq, expected)
+    assert TokenLM._pick(logits[:5], 0, None).tolist() == [2] * 5
 
 
 def test_token_lm_constraint_ignores_finished_rows():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.fuzzing.sandbox import Limits, Sandbox, _processes_of
+from plugins.fuzzing.sandbox import Limits, Sandbox, _processes_of, parallel
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="uid drop and mount isolation need root")
@@ -159,3 +159,44 @@ def test_the_folder_is_removed_even_when_locked_down():
         box.write("readonly.c", "x")
         path = box.path
     assert not path.exists()
+
+
+def _sleep_in_a_sandbox(seconds: int) -> bool:
+    with Sandbox() as box:
+        return box.run(["sleep", str(seconds)], Limits(seconds=60)).ok
+
+
+def _sleeping(seconds: int) -> list[int]:
+    """The pids of ``sleep SECONDS`` processes."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() == b"sleep\0%d\0" % seconds and alive(int(pid)):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sandbox uids need root")
+def test_an_error_in_the_parent_stops_the_pool_and_what_its_sandboxes_ran():
+    """Workers stuck in 37-second runs: an error in the parent ends it all in seconds, kills the sandboxed
+    sleeps and removes the sandbox folders. Repeated while the workers are idle too (the pool once hung
+    there: a SIGTERM handler in the workers could miss its signal)."""
+    start = time.monotonic()
+    with pytest.raises(KeyError):
+        with parallel(2) as imap:
+            results = imap(_sleep_in_a_sandbox, [37, 37])
+            time.sleep(1.5)
+            assert len(_sleeping(37)) == 2
+            raise KeyError("stop")
+    assert time.monotonic() - start < 15
+    assert _sleeping(37) == []
+    assert not [p for p in os.listdir(tempfile.gettempdir()) if p.startswith("gensdk-pool-")]
+    for _ in range(30):
+        with pytest.raises(KeyError):
+            with parallel(2, ordered=True) as imap:
+                assert list(imap(abs, [-1, 2])) == [1, 2]
+                raise KeyError("idle")
+    del results

@@ -279,6 +279,7 @@ class PixelCNN(GenerativeModel):
 # TokenLM
 # =================================================================================================
 ARCHS = ("gru", "lstm", "transformer")
+SYNC_EVERY = 16  # sampling steps between checks that wait for the device
 
 
 class KVCache:
@@ -493,19 +494,25 @@ class TokenLM(GenerativeModel):
         never = torch.zeros(self.vocab_size, dtype=torch.bool, device=self.device)
         never[[self.pad_id, self.bos_id]] = True
         finished = (seq == self.eos_id).any(1)
+        stuck_at = torch.full((n,), -1, dtype=torch.long, device=self.device)  # where a row's constraint allowed nothing
         with _SamplingMode(self):
             # RNN hidden state or transformer key/value cache: one token per step after this
             logits, state = self._run(seq, KVCache(max_len) if self.arch == "transformer" else None)
             logits = logits[:, -1].float()
-            while seq.shape[1] < max_len and not bool(finished.all()):
+            step = 0
+            while seq.shape[1] < max_len:
+                # a check reads the device: only every SYNC_EVERY steps, so the GPU is never left idle
+                # waiting for the next step's kernels (ended rows meanwhile get pads)
+                if step % SYNC_EVERY == 0:
+                    self._raise_if_stuck(stuck_at)
+                    if bool(finished.all()):
+                        break
+                step += 1
                 allowed = ~never.expand(n, -1)
                 if constraint is not None:
                     allowed = allowed & self._check_constraint(constraint(seq), n)
-                stuck = ~allowed.any(1) & ~finished
-                if bool(stuck.any()):
-                    rows = stuck.nonzero().squeeze(1).tolist()
-                    raise ValueError(f"the constraint allows no next token for row(s) {rows[:10]} "
-                                     f"at position {seq.shape[1]}")
+                    stuck = ~allowed.any(1) & ~finished
+                    stuck_at = torch.where(stuck & (stuck_at < 0), seq.shape[1], stuck_at)
                 allowed = allowed | finished[:, None]  # ended rows get pad below; keep their softmax finite
                 nxt = self._pick(logits.masked_fill(~allowed, float("-inf")), temperature, top_k)
                 nxt = torch.where(finished, torch.full_like(nxt, self.pad_id), nxt)
@@ -514,7 +521,16 @@ class TokenLM(GenerativeModel):
                 if seq.shape[1] < max_len:
                     logits, state = self._run(nxt[:, None], state)
                     logits = logits[:, -1].float()
-        return seq
+            self._raise_if_stuck(stuck_at)
+        # the columns after the last row ended hold only pads: as if the loop had stopped right there
+        return seq[:, :int((seq != self.pad_id).any(0).nonzero().max()) + 1]
+
+    @staticmethod
+    def _raise_if_stuck(stuck_at: torch.Tensor) -> None:
+        if bool((stuck_at >= 0).any()):
+            rows = (stuck_at >= 0).nonzero().squeeze(1).tolist()
+            raise ValueError(f"the constraint allows no next token for row(s) {rows[:10]} "
+                             f"at position {int(stuck_at[rows[0]])}")
 
     def _check_constraint(self, allowed: torch.Tensor, n: int) -> torch.Tensor:
         allowed = torch.as_tensor(allowed, device=self.device)
@@ -530,4 +546,7 @@ class TokenLM(GenerativeModel):
             logits = logits.masked_fill(logits < kth, float("-inf"))
         if temperature == 0:
             return logits.argmax(1)
-        return torch.multinomial((logits / temperature).softmax(1), 1).squeeze(1)
+        # Gumbel-max: argmax(logits / T + Gumbel noise) is a draw from softmax(logits / T), without
+        # torch.multinomial's wait on the GPU (and several times faster on a CPU); -inf stays -inf
+        noise = -torch.log(-torch.log(torch.rand_like(logits).clamp_(min=torch.finfo(logits.dtype).tiny)))
+        return (logits / temperature + noise).argmax(1)

@@ -81,30 +81,32 @@ def generate_programs(model_dir: Path, n: int, out: Path, compiles_only: bool = 
     sampled, barren = 0, 0
     how: dict[str, int] = {}
     start = time.perf_counter()
-    with parallel(workers if checks else 1, ordered=True) as imap:  # forked before the model loads
-        model = CodeModel.load(model_dir, device=device)
-        out.mkdir(parents=True, exist_ok=True)
-        with tqdm(total=n, initial=done, disable=not progress, desc="generating", unit="program") as bar:
-            while done < n:
-                torch.manual_seed(seed * 1_000_003 + batch)
-                texts = model.sample(batch_size, batch_size=batch_size, temperature=temperature, top_k=top_k)
-                sampled += len(texts)
-                kept = 0
-                for program, what in imap(finishing, texts):
-                    how[what] = how.get(what, 0) + 1
-                    if program is None or done + kept >= n:
-                        continue
-                    path = out / f"prog-{batch:05d}-{kept:04d}.c"
-                    if not path.exists():
-                        atomic_write(path, lambda tmp, t=program: Path(tmp).write_text(t))
-                    kept += 1
-                done += kept
-                bar.update(kept)
-                batch += 1
-                barren = 0 if kept else barren + 1
-                if barren == MAX_BARREN:  # a model that never writes a program gcc accepts would loop forever
-                    raise UserError(f"{model_dir}: none of the last {MAX_BARREN * batch_size} samples compiled; "
-                                    "train the model longer or lower --temperature")
+    model = CodeModel.load(model_dir, device=device)  # a bad model fails here, before any worker exists
+    out.mkdir(parents=True, exist_ok=True)
+    # the workers run only the parser and gcc: forked from a process with the model on a GPU, they
+    # never touch the device
+    with parallel(workers if checks else 1, ordered=True) as imap, \
+            tqdm(total=n, initial=done, disable=not progress, desc="generating", unit="program") as bar:
+        while done < n:
+            torch.manual_seed(seed * 1_000_003 + batch)
+            texts = model.sample(batch_size, batch_size=batch_size, temperature=temperature, top_k=top_k)
+            sampled += len(texts)
+            kept = 0
+            for program, what in imap(finishing, texts):
+                how[what] = how.get(what, 0) + 1
+                if program is None or done + kept >= n:
+                    continue
+                path = out / f"prog-{batch:05d}-{kept:04d}.c"
+                if not path.exists():
+                    atomic_write(path, lambda tmp, t=program: Path(tmp).write_text(t))
+                kept += 1
+            done += kept
+            bar.update(kept)
+            batch += 1
+            barren = 0 if kept else barren + 1
+            if barren == MAX_BARREN:  # a model that never writes a program gcc accepts would loop forever
+                raise UserError(f"{model_dir}: none of the last {MAX_BARREN * batch_size} samples compiled; "
+                                "train the model longer or lower --temperature")
     seconds = time.perf_counter() - start
     files = sorted(out.glob("prog-*.c"))
     dict_path = dictionary or out.with_name(out.name + ".dict")

@@ -35,7 +35,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -290,11 +289,14 @@ def _rlimits(limits: Limits, uid: int | None) -> list[tuple[int, tuple[int, int]
     return result
 
 
+# A fixed place for the uid slots, whatever TMPDIR says: every sandbox on the machine must see the same locks.
+UID_LOCKS = Path("/run/gensdk-sandbox-uids" if os.path.isdir("/run") else "/tmp/gensdk-sandbox-uids")
+
+
 def _take_uid() -> tuple[int, int]:
     """A uid no other live sandbox on this machine holds: a slot is an flock'ed file, released when
     the sandbox closes it or its process dies."""
-    # A fixed place, whatever TMPDIR says: every sandbox on the machine must see the same locks.
-    folder = Path("/run/gensdk-sandbox-uids" if os.path.isdir("/run") else "/tmp/gensdk-sandbox-uids")
+    folder = UID_LOCKS
     folder.mkdir(mode=0o700, exist_ok=True)
     info = folder.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
@@ -309,6 +311,32 @@ def _take_uid() -> tuple[int, int]:
         except BlockingIOError:
             os.close(fd)
     raise RuntimeError(f"all {UID_SLOTS} sandbox uids are in use")
+
+
+def reap_abandoned() -> None:
+    """Kill what still runs under a sandbox uid that no live sandbox holds: what a process killed in
+    the middle of a sandboxed run (a pool worker stopped by ``Pool.terminate``) left behind."""
+    if os.geteuid() != 0:
+        return
+    running = set()
+    for name in os.listdir("/proc"):
+        with contextlib.suppress(OSError):
+            if name.isdigit() and UID_BASE <= (uid := os.stat(f"/proc/{name}").st_uid) < UID_BASE + UID_SLOTS:
+                running.add(uid)
+    for uid in sorted(running):
+        try:
+            fd = os.open(UID_LOCKS / str(uid), os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a live sandbox: not ours to kill
+            box = Sandbox()
+            box.uid = uid
+            box._kill_leftovers()
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def _processes_of(uid: int) -> list[tuple[int, str]]:
@@ -358,34 +386,44 @@ def _remove(path: Path) -> None:
 
 
 class parallel:
-    """``imap`` over a pool of processes that run sandboxes, or ``map`` in this process for one
-    worker. Results come in completion order, or in input order with ``ordered``. Make the pool
-    before loading a model onto a GPU: the workers are forked and must not inherit its context."""
+    """``imap`` over a pool of forked processes that run sandboxes, or ``map`` in this process for
+    one worker. Results come in completion order, or in input order with ``ordered``.
+
+    On an error (Ctrl-C included) the workers are killed at once (``Pool.terminate``, SIGTERM with its
+    default action: a Python handler in the workers could miss a signal that lands just before they
+    block on the pool's queue, and hang the pool). What they were running in their sandboxes is then
+    killed (``reap_abandoned``) and their sandbox folders, kept under one scratch folder, removed."""
 
     def __init__(self, workers: int | None, ordered: bool = False):
         self.workers = workers or os.cpu_count() or 1
         self.ordered = ordered
         self.pool = None
+        self.scratch: str | None = None
 
     def __enter__(self):
         if self.workers == 1:
             return map
         import multiprocessing
 
-        self.pool = multiprocessing.get_context("fork").Pool(self.workers, initializer=_worker_init)
+        self.scratch = tempfile.mkdtemp(prefix="gensdk-pool-")
+        os.chmod(self.scratch, 0o711)  # each sandbox's uid passes through to its own folder
+        self.pool = multiprocessing.get_context("fork").Pool(self.workers, initializer=_worker_init,
+                                                              initargs=(self.scratch,))
         return functools.partial(self.pool.imap if self.ordered else self.pool.imap_unordered, chunksize=1)
 
     def __exit__(self, *exc):
-        if self.pool is not None:
-            if exc[0] is None:
-                self.pool.close()
-            else:
-                self.pool.terminate()  # SIGTERM: each worker's sandbox still cleans up (below)
-            self.pool.join()
+        if self.pool is None:
+            return
+        if exc[0] is None:
+            self.pool.close()
+        else:
+            self.pool.terminate()
+        self.pool.join()
+        reap_abandoned()
+        _remove(Path(self.scratch))
 
 
-def _worker_init() -> None:
-    # Ctrl-C is the parent's to handle; SIGTERM (Pool.terminate) unwinds through the open sandbox,
-    # which kills what it runs and removes its folder.
+def _worker_init(scratch: str) -> None:
+    # Ctrl-C is the parent's to handle; a worker's sandboxes live in the pool's scratch folder
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    tempfile.tempdir = scratch
