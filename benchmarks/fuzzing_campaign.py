@@ -57,10 +57,10 @@ def main() -> None:
         work = WORK / name
         summary = run_campaign(files, work, compilers, workers=args.workers, resume=True, progress=True)
         findings = []
+        shutil.rmtree(FINDINGS / name, ignore_errors=True)  # the set's findings are this run's, as a whole
         for verdict, sub in FOLDERS.items():
             for report in sorted((work / sub).glob("*")) if (work / sub).is_dir() else []:
                 target = FINDINGS / name / sub / report.name
-                shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(report, target)
                 info = json.loads((report / "report.json").read_text()) if (report / "report.json").is_file() else {}
                 findings.append({"verdict": verdict, "id": report.name, "folder": str(target),
@@ -74,14 +74,16 @@ def main() -> None:
 def write(record: dict) -> None:
     lines = ["# fuzzing: differential testing campaign (gcc/clang -O0/-O2, tcc; sandboxed; 2 CPU cores)", "",
              "Verdicts per program; compiler crashes are deduplicated by normalized message / top frames,",
-             "miscompilation candidates are outputs that differ with UBSan+ASan (-O0) clean. Each row's date,",
-             "command, commit and compiler versions are in the JSON.", "",
-             "| set | programs | ok | does not compile | timeout | crash | UB | compiler crash (distinct) | "
-             "miscompilation candidates | programs/s | date |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "miscompilation candidates are outputs that differ, each binary the same on a second run (else",
+             "'nondet.'), with UBSan+ASan (gcc -O0) and, since commit 3ecd6a5, MSan (clang -O0) clean. Each row's",
+             "date, command, commit and compiler versions are in the JSON.", "",
+             "| set | programs | ok | does not compile | timeout | crash | nondet. | UB | compiler crash (distinct) | "
+             "miscompilation candidates | programs/s | date |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in record["sets"].items():
         v = s["verdicts"]
         lines.append(f"| {name} | {s['programs']} | {v.get('ok', 0)} | {v.get('does-not-compile', 0)} | "
                      f"{v.get('timeout', 0) + v.get('compiler-timeout', 0)} | {v.get('crash', 0)} | "
+                     f"{v.get('nondeterministic', 0)} | "
                      f"{v.get('undefined-behaviour', 0)} | {v.get('compiler-crash', 0)} ({s['compiler_crashes']}) | "
                      f"{s['miscompilation_candidates']} | {s['programs_per_second']} | {s['date']} |")
     lines += ["", "## Findings (reproducers under benchmarks/results/fuzzing_findings/)", ""]

@@ -1,6 +1,15 @@
-long long id1 ( ) {
-long long * id2 , * id3 ;
-return * id2 + * id3 ;
+int id1 , id2 , id3 ;
+int id4 ( void ) {
+int id5 , id6 ;
+id6 = 0 ;
+if ( id5 ) {
+id5 = 1 ;
+while ( id5 ) {
+id3 = id1 ;
+id7 : id3 = id2 ;
+}
+}
+return id5 ;
 }
 
 int printf(const char *, ...);
@@ -16,10 +25,13 @@ static void gensdk_hash(const void *p, unsigned long n) {
   }
 }
 static void gensdk_report(void) {
+  gensdk_hash(&id1, sizeof id1);
+  gensdk_hash(&id2, sizeof id2);
+  gensdk_hash(&id3, sizeof id3);
   printf("checksum = %08X\n", gensdk_crc ^ 0xFFFFFFFFu);
 }
 int main(void) {
   atexit(gensdk_report);
-  id1();
+  id4();
   return 0;
 }
