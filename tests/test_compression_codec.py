@@ -206,12 +206,23 @@ def test_cli_compress_decompress_folders_and_errors(codecs, tmp_path, photo):
     (images / "sub").mkdir(parents=True)
     Image.fromarray(photo).save(images / "a.png")
     Image.fromarray(photo[:64, :80]).save(images / "sub" / "b.jpg", quality=95)
+    (images / "sub" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")  # one bad picture in the folder
     result = gensdk("compress", images, tmp_path / "packed", "--quality", 2, "--codecs", codecs, "--device", "cpu")
     assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr  # once a torch warning about Pillow's read-only arrays
+    assert f"skipped {images / 'sub' / 'bad.png'}: " in result.stderr and "wrote 2 file(s)" in result.stderr
     assert sorted(p.relative_to(tmp_path / "packed").as_posix() for p in (tmp_path / "packed").rglob("*.gsdk")) == \
         ["a.gsdk", "sub/b.gsdk"]
+    (tmp_path / "packed" / "sub" / "c.gsdk").write_bytes(b"GSDK, or so it says")  # and one damaged file
     result = gensdk("decompress", tmp_path / "packed", tmp_path / "out", "--codecs", codecs, "--device", "cpu")
     assert result.returncode == 0, result.stderr
+    assert f"skipped {tmp_path / 'packed' / 'sub' / 'c.gsdk'}: " in result.stderr and "wrote 2 image(s)" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == ["a.png", "b.png"]
+    (tmp_path / "only-bad").mkdir()
+    (tmp_path / "only-bad" / "x.png").write_text("no")
+    result = gensdk("compress", tmp_path / "only-bad", tmp_path / "none", "--quality", 2, "--codecs", codecs,
+                    "--device", "cpu")
+    assert result.returncode == 2 and "none of its 1 file(s) could be read" in result.stderr
     decoded = np.asarray(Image.open(tmp_path / "out" / "a.png"))
     model = load_codec(codecs, "mean-scale-hyperprior", 2)
     assert np.array_equal(decoded, decompress((tmp_path / "packed" / "a.gsdk").read_bytes(), model))

@@ -63,12 +63,22 @@ def compress_command(input: Path = typer.Argument(..., help="An image, or a fold
     pairs = _pairs(input, output, IMAGE_SUFFIXES, "image files", ".gsdk")
     codec = load_codec(_codecs(codecs), model, quality, _device(device))
     total_in = total_out = 0
+    skipped: list[tuple[Path, str]] = []
     for src, dst in tqdm(pairs, disable=len(pairs) == 1, desc="compress"):
-        image = read_image(src)
+        try:
+            image = read_image(src)
+        except UserError as err:
+            if input.is_file():
+                raise
+            skipped.append((src, str(err)))  # one bad picture in a folder: skipped and listed, as augment does
+            continue
         data = compress(codec, image, tile)
         atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data))
         total_in, total_out = total_in + image.shape[0] * image.shape[1], total_out + len(data)
-    console.print(f"wrote {len(pairs)} file(s), {total_out:,} bytes, {8 * total_out / total_in:.4f} bpp")
+    _report_skipped(input, skipped, len(pairs))
+    written = len(pairs) - len(skipped)
+    rate = f", {8 * total_out / total_in:.4f} bpp" if total_in else ""
+    console.print(f"wrote {written} file(s), {total_out:,} bytes{rate}")
 
 
 def decompress_command(input: Path = typer.Argument(..., help="A .gsdk file, or a folder of them."),
@@ -86,16 +96,33 @@ def decompress_command(input: Path = typer.Argument(..., help="A .gsdk file, or 
     pairs = _pairs(input, output, (".gsdk",), "compressed files", ".png")
     loaded: dict = {}
     device = _device(device)
+    skipped: list[tuple[Path, str]] = []
     for src, dst in tqdm(pairs, disable=len(pairs) == 1, desc="decompress"):
-        data = read_file(src)
-        header = read_header(data, str(src))
-        key = (header.model_name, header.quality)
-        if key not in loaded:
-            if header.model_name.startswith("unknown"):
-                raise UserError(f"{src}: written by an {header.model_name}, which this gensdk lacks")
-            loaded[key] = load_codec(_codecs(codecs), *key, device)
-        write_png(dst, decompress(data, loaded[key], str(src)))
-    console.print(f"wrote {len(pairs)} image(s)")
+        try:
+            data = read_file(src)
+            header = read_header(data, str(src))
+            key = (header.model_name, header.quality)
+            if key not in loaded:
+                if header.model_name.startswith("unknown"):
+                    raise UserError(f"{src}: written by an {header.model_name}, which this gensdk lacks")
+                loaded[key] = load_codec(_codecs(codecs), *key, device)
+            pixels = decompress(data, loaded[key], str(src))
+        except UserError as err:
+            if input.is_file():
+                raise
+            skipped.append((src, str(err)))  # a damaged file in a folder: skipped and listed, nothing written
+            continue
+        write_png(dst, pixels)
+    _report_skipped(input, skipped, len(pairs))
+    console.print(f"wrote {len(pairs) - len(skipped)} image(s)")
+
+
+def _report_skipped(folder: Path, skipped: list[tuple[Path, str]], total: int) -> None:
+    """List the files of a folder that were skipped; a folder where every file failed is an error."""
+    for path, reason in skipped:
+        console.print(f"skipped {path}: {reason}")
+    if skipped and len(skipped) == total:
+        raise UserError(f"{folder}: none of its {total} file(s) could be read ({skipped[0][1]})")
 
 
 @app.command()

@@ -205,7 +205,8 @@ def _to_symbols(t: torch.Tensor) -> np.ndarray:
 def encode_tile(model: TransformCodec, pixels: np.ndarray) -> bytes:
     import constriction
 
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].to(model.device).float() / 255
+    # a copy: an image from Pillow is a read-only array, which torch.from_numpy warns about
+    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].to(model.device).float() / 255
     y = model.g_a(model.pad(x))
     encoder = constriction.stream.queue.RangeEncoder()
     if isinstance(model, Hyperprior):
