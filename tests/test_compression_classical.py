@@ -1,10 +1,12 @@
 """Classical codecs, metrics, BD-rate and the image data of the compression plugin (fast, CPU)."""
 
 import io
+import json
 import math
 import os
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -261,18 +263,28 @@ def test_random_crops(tmp_path):
         data.load_crops(tmp_path / "none.npy")
 
 
-def test_fetch_wallpapers_uses_what_is_extracted(tmp_path, monkeypatch):
+def test_fetch_wallpapers_uses_what_is_extracted_and_keeps_the_photographs(tmp_path, monkeypatch):
     for package in data.WALLPAPER_PACKAGES:
-        (tmp_path / f".extracted-{package}").write_text("x.deb\n")
-    _photo(tmp_path / "usr/mate/Elephants.jpg", 600, 520)
-    big = _photo(tmp_path / "usr/mate/Elephants_1200x1040.jpg", 1200, 1040)
-    os.symlink(big, tmp_path / "usr/mate/Link.jpg")
-    _photo(tmp_path / "usr/mate/small.jpg", 400, 300)
-    Image.new("RGBA", (600, 600), (0, 0, 0, 128)).save(tmp_path / "usr/mate/overlay.png")
-    plasma = _photo(tmp_path / "usr/wallpapers/Kite/contents/images/5120x2880.png", 640, 600)
-    _photo(tmp_path / "usr/wallpapers/Kite/contents/images/1280x1024.png", 600, 560)
+        (tmp_path / package).mkdir()
+        (tmp_path / package / ".extracted").write_text("x.deb\n")
+    mate = tmp_path / "mate-backgrounds" / "usr/mate"
+    _photo(mate / "Aqua.jpg", 600, 520)
+    big = _photo(mate / "Aqua_1200x1040.jpg", 1200, 1040)  # the largest variant of a picture
+    os.symlink(big, mate / "Link.jpg")
+    _photo(mate / "small.jpg", 400, 300)
+    _photo(mate / "Elephants.jpg", 600, 600)  # a painting: not in WALLPAPER_PHOTOS
+    Image.new("RGBA", (600, 600), (0, 0, 0, 128)).save(mate / "overlay.png")
+    kite = tmp_path / "plasma-workspace-wallpapers" / "usr/wallpapers/Kite/contents"
+    plasma = _photo(kite / "images/5120x2880.png", 640, 600)
+    _photo(kite / "images/1280x1024.png", 600, 560)
+    _photo(kite / "images_dark/5120x2880.png", 620, 600)
     monkeypatch.setattr(data.subprocess, "run", lambda *a, **k: pytest.fail("downloaded again"))
     assert data.fetch_wallpapers(tmp_path) == sorted([big, plasma])
+    counts = json.loads((tmp_path / "photos.json").read_text())
+    assert counts["mate-backgrounds"] == {"pictures": 2, "photographs": 1}
+    assert counts["plasma-workspace-wallpapers"] == {"pictures": 1, "photographs": 1}
+    assert counts["lomiri-wallpapers-20.04"] == {"pictures": 0, "photographs": 0}
+    assert data.picture_name(Path("a/Storm_3840x2160.jpg")) == "Storm" == data.picture_name(Path("Storm/contents/images/1x2.png"))
 
 
 def test_fetch_wallpapers_without_apt(tmp_path, monkeypatch):

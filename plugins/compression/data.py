@@ -10,6 +10,7 @@ learn to spend bits on.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -27,7 +28,26 @@ from gensdk.errors import UserError
 
 TEST_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
-WALLPAPER_PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers")
+# Debian's wallpaper packages and, for each, the pictures in it that are photographs, chosen by eye
+# (2026-12-06, bookworm's versions; benchmarks/results/compression_photos.md): drawings, renders and
+# vector art are left out, since the codec is for photos. A picture is named by its file name
+# without a size suffix, or by its folder in Plasma's layout (Name/contents/images/WxH.jpg).
+# gnome-backgrounds, ukui-wallpapers, sway-backgrounds and lomiri-wallpapers were looked at too and
+# hold no photograph.
+WALLPAPER_PHOTOS = {
+    "mate-backgrounds": ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops",
+                         "Storm", "TwoWings", "Wood", "YellowFlower"),
+    "plasma-workspace-wallpapers": ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
+                                    "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "Volna", "summer_1am"),
+    "lomiri-wallpapers-16.04": ("Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace",
+                                "Picture_1A_by_freespace", "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi",
+                                "analogpattern_by_Peter_Nerlich", "free_by_Peter_Nerlich",
+                                "friends_by_Aitzol_Berasategi", "greentock_by_Peter_Nerlich",
+                                "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
+                                "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi"),
+    "lomiri-wallpapers-20.04": ("Kleiber_by_Lukas_Baubkus",),
+}
+WALLPAPER_PACKAGES = tuple(WALLPAPER_PHOTOS)
 MAX_PIXELS = 2 ** 28  # 268 M pixels: far above any real photo, far below what exhausts memory
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not an image with a gray end
@@ -142,33 +162,52 @@ def _run(command: list[str], what: str, cwd: Path | None = None) -> None:
 
 
 def fetch_wallpapers(dest: str | os.PathLike, packages: Sequence[str] = WALLPAPER_PACKAGES) -> list[Path]:
-    """Download the Debian packages, extract them under ``dest`` and return the photo files in them.
+    """Download the Debian packages, extract each under ``dest/<package>`` and return the photographs
+    in them (``WALLPAPER_PHOTOS``; a package not listed there gives every picture it has).
 
     Each package is fetched once: a marker file is written after ``dpkg -x`` completes, so a second
     call (or one after an interrupted extraction, which lacks the marker) does only what is missing.
-    Returned: .jpg/.jpeg/.png files of at least 512x512, opaque (the MATE package's translucent PNGs
-    are overlays drawn over a desktop colour, not pictures), not symlinks (the Plasma packages link
-    one picture under a dozen screen sizes), and of the variants of one picture (``Name.jpg``,
-    ``Name_3840x2160.jpg`` or ``images/1080x1920.png``, ``images/5120x2880.png``) the largest."""
+    Of a package's pictures, only .jpg/.jpeg/.png files of at least 512x512 count, opaque (the MATE
+    package's translucent PNGs are overlays drawn over a desktop colour, not pictures), not symlinks
+    (the Plasma packages link one picture under a dozen screen sizes), and of the variants of one
+    picture (``Name.jpg``, ``Name_3840x2160.jpg`` or ``images/1080x1920.png``,
+    ``images/5120x2880.png``) the largest. ``dest/photos.json`` records, per package, how many
+    pictures it has and how many are photographs."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    found, counts = [], {}
     for package in packages:
-        marker = dest / f".extracted-{package}"
-        if marker.exists():
-            continue
-        with tempfile.TemporaryDirectory(prefix="gensdk-deb-") as tmp:
-            os.chmod(tmp, 0o755)  # apt's sandbox user must be able to write there
-            _run(["apt-get", "download", package], f"package {package}", cwd=Path(tmp))
-            debs = sorted(Path(tmp).glob("*.deb"))
-            if not debs:
-                raise UserError(f"package {package}: apt-get download left no .deb file")
-            _run(["dpkg", "-x", str(debs[0]), str(dest)], f"package {package}")
-        atomic_write(marker, lambda t: Path(t).write_text(debs[0].name + "\n"))
-    return _photos(dest)
+        folder = dest / package
+        marker = folder / ".extracted"
+        if not marker.exists():
+            with tempfile.TemporaryDirectory(prefix="gensdk-deb-") as tmp:
+                os.chmod(tmp, 0o755)  # apt's sandbox user must be able to write there
+                _run(["apt-get", "download", package], f"package {package}", cwd=Path(tmp))
+                debs = sorted(Path(tmp).glob("*.deb"))
+                if not debs:
+                    raise UserError(f"package {package}: apt-get download left no .deb file")
+                _run(["dpkg", "-x", str(debs[0]), str(folder)], f"package {package}")
+            atomic_write(marker, lambda t: Path(t).write_text(debs[0].name + "\n"))
+        pictures = _pictures(folder)
+        chosen = WALLPAPER_PHOTOS.get(package)
+        photos = [p for name, p in pictures.items() if chosen is None or name in chosen]
+        counts[package] = {"pictures": len(pictures), "photographs": len(photos)}
+        found += photos
+    atomic_write(dest / "photos.json", lambda t: Path(t).write_text(json.dumps(counts, indent=2) + "\n"))
+    return sorted(found)
 
 
-def _photos(root: Path, min_side: int = 512) -> list[Path]:
-    best: dict[tuple[Path, str], tuple[int, Path]] = {}
+def picture_name(path: Path) -> str:
+    """A picture's name, whatever its size variant: ``Name`` for ``Name_3840x2160.jpg`` and for
+    Plasma's ``Name/contents/images/3840x2160.jpg``."""
+    if len(path.parts) >= 4 and path.parts[-3] == "contents":
+        return path.parts[-4]
+    return re.sub(r"_?\d+x\d+$", "", path.stem)
+
+
+def _pictures(root: Path, min_side: int = 512) -> dict[str, Path]:
+    """``picture_name -> file`` of the pictures under ``root`` (see ``fetch_wallpapers``)."""
+    best: dict[str, tuple[int, Path]] = {}
     for path in sorted(root.rglob("*")):
         if path.suffix.lower() not in (".jpg", ".jpeg", ".png") or path.is_symlink() or not path.is_file():
             continue
@@ -179,10 +218,10 @@ def _photos(root: Path, min_side: int = 512) -> list[Path]:
                     continue
         except Exception:  # noqa: BLE001 - an unreadable file is simply not a photo here
             continue
-        key = (path.parent, re.sub(r"_?\d+x\d+$", "", path.stem))
-        if key not in best or w * h > best[key][0]:
-            best[key] = (w * h, path)
-    return sorted(p for _, p in best.values())
+        name = picture_name(path)
+        if name not in best or w * h > best[name][0]:
+            best[name] = (w * h, path)
+    return {name: path for name, (_, path) in sorted(best.items())}
 
 
 def random_crops(files: Sequence[str | os.PathLike], n: int, size: int = 256, seed: int = 0,
