@@ -101,6 +101,36 @@ def test_float64_convolution_of_integers_is_exact_whatever_the_chunking(monkeypa
     assert exact.abs().max() > 2 ** 40  # the test does exercise sums far beyond float32's 2**24
 
 
+def test_powers_of_two_are_exact_and_never_come_from_a_device_pow(codecs, photo, monkeypatch):
+    """The guard for cross-device decoding: a decode takes every power of two from ldexp on the CPU. A
+    device's pow may be an ulp off (CUDA's double pow: 2 ulp), which moves a rounding tie of
+    ``rescale`` and changed one pixel of 819,840 between an H100 and a CPU."""
+    exponents = torch.arange(-60, 61)
+    scales = integer.power_of_two(exponents)
+    assert scales.dtype == torch.float64 and all(float(v) == 2.0 ** int(e) for v, e in zip(scales, exponents))
+    assert integer.power_of_two(-3) == 0.125
+    ties = torch.tensor([-3.0, -1.0, 1.0, 3.0, 5.0])  # x / 2 is exactly half-way: rounds up
+    assert integer.rescale(ties, integer.power_of_two(-1)).tolist() == [-1.0, 0.0, 1.0, 2.0, 3.0]
+
+    model = load_codec(codecs, "mean-scale-hyperprior", 2)
+    data = compress(model, photo)
+    expected = decompress(data, model)
+    for net in (model.int_g_s, model.int_h_s):  # kernels are cached per device: made again under the guard
+        for layer in net.layers:
+            if isinstance(layer, integer.IntConv):
+                layer._kernel = None
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a power computed on the device during decoding")
+
+    for name in ("pow", "exp2", "ldexp", "float_power"):
+        monkeypatch.setattr(torch, name, forbidden)
+    monkeypatch.setattr(torch.Tensor, "__pow__", forbidden)
+    monkeypatch.setattr(torch.Tensor, "__rpow__", forbidden)
+    monkeypatch.setattr(torch.Tensor, "pow", forbidden)
+    assert np.array_equal(decompress(data, model), expected)
+
+
 def test_isqrt_is_exact_near_squares():
     s = torch.tensor([0, 1, 2 ** 20 - 1, 2 ** 26 - 3, 94906265], dtype=torch.float64)
     n = torch.cat([s * s - 1, s * s, s * s + 1]).clamp(min=0)

@@ -7,7 +7,8 @@ table bin derails the range decoder for the rest of the file (Balle et al., "Int
 data compression with latent-variable models", 2019). Here every tensor of the decoder holds
 integers: weights are scaled by a power of two per output channel and rounded to 16 bits, each
 activation by a power of two per layer (calibrated) and clamped to 24 bits, and each layer's
-rescaling is a multiplication by a power of two followed by floor. The integers are carried in
+rescaling is a multiplication by a power of two followed by floor (the power made exactly, by
+ldexp on the CPU: ``power_of_two``). The integers are carried in
 float64, which represents every integer below 2**53 exactly, so convolutions (an im2col plus a
 matrix product on CPU and on CUDA with cuDNN off) give the same integers whatever the order of the
 sums; ``build`` checks the worst case of every accumulator against 2**53. Transposed convolutions
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,9 +44,18 @@ def exponent_for(max_abs: float, target: float) -> int:
     return int(math.floor(math.log2(target / max_abs))) if max_abs > 0 else 0
 
 
-def rescale(x: torch.Tensor, exponent: torch.Tensor | int) -> torch.Tensor:
-    """round(x * 2**exponent) for integer-valued float64 x: exact (a power of two, then floor)."""
-    scale = torch.pow(2.0, torch.as_tensor(exponent, dtype=torch.float64, device=x.device))
+def power_of_two(exponent: int | torch.Tensor) -> float | torch.Tensor:
+    """2**exponent exactly, made on the CPU by ldexp (Python's or NumPy's), never by a device's pow or
+    exp2: CUDA's double pow is only accurate to 2 ulp, and a factor one ulp off moves the rounding
+    ties of ``rescale`` (x * 2**-k exactly half-way), which changes a pixel on one device only."""
+    if isinstance(exponent, torch.Tensor):
+        return torch.from_numpy(np.ldexp(1.0, exponent.cpu().numpy().astype(np.int64)))
+    return math.ldexp(1.0, int(exponent))
+
+
+def rescale(x: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
+    """round(x * scale) for integer-valued float64 x and a ``power_of_two`` scale: exact (the product
+    is exact, then floor of x + 0.5)."""
     return torch.floor(x * scale + 0.5)
 
 
@@ -126,16 +137,16 @@ class IntConv(nn.Module):
         key = (device, self.weight._version, self.exps._version)  # a load_state_dict bumps the versions
         if self._kernel is None or self._kernel[0] != key:
             w = self.weight.to(device, torch.float64)
-            shift = (self.exps[1] - self.exps[0] - self.weight_exp).to(device)
+            scale = power_of_two(self.exps[1] - self.exps[0] - self.weight_exp).to(device)
             bias = self.bias.to(device)
             if self.up:
-                w, shift, bias = phase_kernel(w), shift.repeat_interleave(4), bias.repeat_interleave(4)
-            self._kernel = (key, (w, bias[None, :, None, None], shift[None, :, None, None]))
+                w, scale, bias = phase_kernel(w), scale.repeat_interleave(4), bias.repeat_interleave(4)
+            self._kernel = (key, (w, bias[None, :, None, None], scale[None, :, None, None]))
         return self._kernel[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w, bias, shift = self.kernel(x.device)
-        y = clamp(rescale(exact_conv3x3(x, w) + bias, shift))
+        w, bias, scale = self.kernel(x.device)
+        y = clamp(rescale(exact_conv3x3(x, w) + bias, scale))
         return F.pixel_shuffle(y, 2) if self.up else y
 
 
@@ -147,7 +158,7 @@ class IntReLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.slope:
             return torch.clamp_min(x, 0)
-        return torch.where(x >= 0, x, rescale(x * self.slope, -16))
+        return torch.where(x >= 0, x, rescale(x * self.slope, power_of_two(-16)))
 
 
 class IntIGDN(nn.Module):
@@ -180,12 +191,12 @@ class IntIGDN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a_in, a_out, g = (int(v) for v in self.exps)
-        small = rescale(x, -SQUARE_SHIFT)
+        small = rescale(x, power_of_two(-SQUARE_SHIFT))
         gamma = self.gamma.to(x.device, torch.float64)[:, :, None, None]
         with torch.backends.cudnn.flags(enabled=False):
             norm = F.conv2d(small * small, gamma) + self.beta.to(x.device)[None, :, None, None]
         root = isqrt(norm)  # carries exponent (a_in - SQUARE_SHIFT) + g / 2
-        return clamp(rescale(x * root, a_out - a_in - (a_in - SQUARE_SHIFT) - g // 2))
+        return clamp(rescale(x * root, power_of_two(a_out - a_in - (a_in - SQUARE_SHIFT) - g // 2)))
 
 
 class IntegerNet(nn.Module):

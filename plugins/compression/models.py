@@ -18,7 +18,7 @@ from torch import nn
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.errors import UserError
 from plugins.compression.entropy import EntropyBottleneck, GaussianConditional
-from plugins.compression.integer import ACT_TARGET, IntegerNet, clamp, exponent_for, rescale
+from plugins.compression.integer import ACT_TARGET, IntegerNet, clamp, exponent_for, power_of_two, rescale
 from plugins.compression.layers import GDN, conv, deconv
 
 # CompressAI's ladder: lambda per quality for MSE (x in [0, 1], distortion 255^2 * MSE) and MS-SSIM
@@ -146,9 +146,9 @@ class TransformCodec(GenerativeModel):
     @torch.no_grad()
     def synthesize(self, y_hat: torch.Tensor, exp: int) -> torch.Tensor:
         """Integer y_hat at exponent ``exp`` -> uint8 pixels (B, 3, H, W), exactly on any device."""
-        x = clamp(rescale(y_hat.double(), self.int_g_s.input_exp - exp))
+        x = clamp(rescale(y_hat.double(), power_of_two(self.int_g_s.input_exp - exp)))
         out = self.int_g_s(x)
-        pixels = rescale(out * 255, -self.int_g_s.output_exp)
+        pixels = rescale(out * 255, power_of_two(-self.int_g_s.output_exp))
         return pixels.clamp(0, 255).to(torch.uint8)
 
 
