@@ -29,20 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from common import provenance  # noqa: E402
+from fuzzing_eval import repaired  # noqa: E402
 from gensdk.core.trainer import TrainConfig  # noqa: E402
 from plugins.fuzzing.corpus import build_corpus, load_corpus  # noqa: E402
 from plugins.fuzzing.generate import generate_programs  # noqa: E402
 from plugins.fuzzing.model import CodeModel  # noqa: E402
-from plugins.fuzzing.repair import repair  # noqa: E402
-from plugins.fuzzing.sandbox import Sandbox  # noqa: E402
-
-
-def _check(text: str) -> tuple[bool, bool, float]:
-    """A raw sample: does gcc -c compile it made runnable; does ``repair`` make it compile; the
-    share of its bytes the repair keeps."""
-    with Sandbox() as box:
-        fixed = repair(text, box)
-    return fixed.rounds == 0 and fixed.program is not None, fixed.program is not None, fixed.kept
 
 
 def sweep_point(args: argparse.Namespace, temperature: float, training: set[str]) -> dict:
@@ -58,18 +49,19 @@ def sweep_point(args: argparse.Namespace, temperature: float, training: set[str]
     seconds = time.perf_counter() - start
     texts = [p.read_text() for p in sorted(folder.glob("prog-*.c"))]
     with ProcessPoolExecutor(args.workers) as pool:
-        checks = list(pool.map(_check, texts, chunksize=16))
+        results = list(pool.map(repaired, texts, chunksize=16))
+    rounds = [r for _, r, _ in results]  # None: not repairable
+    keys = [" ".join(t.split()) for t in texts]  # programs compared whatever their layout
     seen, useful = set(), 0
-    for text, (ok, _, _) in zip(texts, checks):
-        key = " ".join(text.split())
-        useful += ok and key not in seen and key not in training
+    for key, r in zip(keys, rounds):
+        useful += r == 0 and key not in seen and key not in training
         seen.add(key)
     n = len(texts)
-    repaired = [kept for _, fixed, kept in checks if fixed]
-    point = {"temperature": temperature, "programs": n, "compile_rate": round(sum(c[0] for c in checks) / n, 4),
-             "repaired_compile_rate": round(len(repaired) / n, 4),
-             "repaired_median_bytes_kept": round(statistics.median(repaired), 3) if repaired else None,
-             "distinct": len(seen), "training_copies": sum(" ".join(t.split()) in training for t in texts),
+    kept = [k for _, r, k in results if r is not None]
+    point = {"temperature": temperature, "programs": n, "compile_rate": round(sum(r == 0 for r in rounds) / n, 4),
+             "repaired_compile_rate": round(len(kept) / n, 4),
+             "repaired_median_bytes_kept": round(statistics.median(kept), 3) if kept else None,
+             "distinct": len(seen), "training_copies": sum(key in training for key in keys),
              "useful_rate": round(useful / n, 4), "sample_seconds": round(seconds, 1)}
     print(json.dumps(point), flush=True)
     with tarfile.open(args.out / f"sweep-{temperature:g}.tar.gz", "w:gz") as tar:

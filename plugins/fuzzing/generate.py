@@ -51,8 +51,9 @@ def _start(out: Path, resume: bool) -> tuple[int, int]:
 
 
 def finish(text: str, runnable: bool, repair: bool, compiles_only: bool) -> tuple[str | None, str]:
-    """A sample as it is written: ``(program, how)``, how being "as-generated", "repaired" or
-    "not-compiling"; the program is None where ``compiles_only`` drops it."""
+    """A sample as it is written: ``(program, how)``, how being "as-generated", "repaired",
+    "not-compiling", or "unchecked" where gcc is not asked; the program is None where
+    ``compiles_only`` drops it."""
     with Sandbox() as box:
         if runnable and repair:
             fixed = repair_program(text, box)

@@ -118,7 +118,7 @@ class Sandbox:
                 _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))  # orphans come back to be reaped
                 os.chown(self.path, self.uid, self.uid)
                 os.chmod(self.path, 0o700)
-                self._kill_leftovers()  # of an earlier process that held this uid and died
+                _kill_processes_of(self.uid)  # of an earlier process that held this uid and died
         except BaseException:
             self.__exit__()
             raise
@@ -126,7 +126,7 @@ class Sandbox:
 
     def __exit__(self, *exc) -> None:
         if self.uid is not None:
-            self._kill_leftovers()
+            _kill_processes_of(self.uid)
             Sandbox._reaping -= 1
             if Sandbox._reaping == 0:  # other code's orphans go back to init, as they expect
                 _libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
@@ -188,7 +188,7 @@ class Sandbox:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 if self.uid is not None:
-                    self._kill_leftovers()
+                    _kill_processes_of(self.uid)
             seconds = time.monotonic() - start
             out.seek(0)
             err.seek(0)
@@ -221,27 +221,6 @@ class Sandbox:
             warnings.warn(f"sandbox: no network or mount namespace for sandboxed commands ({e}): they can reach "
                           "the network", RuntimeWarning, stacklevel=3)
             return False
-
-    def _kill_leftovers(self) -> None:
-        """Kill every process of the sandbox uid and reap the orphans among them. A shell running as
-        that uid sends kill(-1, SIGKILL): it reaches exactly that uid's processes, wherever they went
-        (setsid, double fork), and the kernel lets no fork slip past it. (A shell, not os.fork: no
-        Python runs in a child of a process that may have threads.)"""
-        for _ in range(200):
-            subprocess.run(["/bin/sh", "-c", "kill -s KILL -- -1"], user=self.uid, group=self.uid, extra_groups=[],
-                           env={"PATH": os.defpath}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-            alive = False
-            for pid, state in _processes_of(self.uid):
-                if state != "Z":
-                    alive = True  # dying, or not yet signalled: go round again
-                else:
-                    with contextlib.suppress(ChildProcessError):
-                        os.waitpid(pid, os.WNOHANG)  # ours as subreaper; someone else's stays theirs
-            if not alive:
-                return
-            time.sleep(0.005)
-        warnings.warn(f"sandbox: processes of uid {self.uid} survived SIGKILL", RuntimeWarning)
 
 
 def _child_setup(isolation, rlimits, uid):
@@ -313,6 +292,28 @@ def _take_uid() -> tuple[int, int]:
     raise RuntimeError(f"all {UID_SLOTS} sandbox uids are in use")
 
 
+def _kill_processes_of(uid: int) -> None:
+    """Kill every process of the sandbox uid and reap the orphans among them. A shell running as
+    that uid sends kill(-1, SIGKILL): it reaches exactly that uid's processes, wherever they went
+    (setsid, double fork), and the kernel lets no fork slip past it. (A shell, not os.fork: no
+    Python runs in a child of a process that may have threads.)"""
+    for _ in range(200):
+        subprocess.run(["/bin/sh", "-c", "kill -s KILL -- -1"], user=uid, group=uid, extra_groups=[],
+                       env={"PATH": os.defpath}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        alive = False
+        for pid, state in _processes_of(uid):
+            if state != "Z":
+                alive = True  # dying, or not yet signalled: go round again
+            else:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)  # ours as subreaper; someone else's stays theirs
+        if not alive:
+            return
+        time.sleep(0.005)
+    warnings.warn(f"sandbox: processes of uid {uid} survived SIGKILL", RuntimeWarning)
+
+
 def reap_abandoned() -> None:
     """Kill what still runs under a sandbox uid that no live sandbox holds: what a process killed in
     the middle of a sandboxed run (a pool worker stopped by ``Pool.terminate``) left behind."""
@@ -330,9 +331,7 @@ def reap_abandoned() -> None:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a live sandbox: not ours to kill
-            box = Sandbox()
-            box.uid = uid
-            box._kill_leftovers()
+            _kill_processes_of(uid)
         except BlockingIOError:
             pass
         finally:
