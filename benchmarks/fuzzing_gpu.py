@@ -112,8 +112,9 @@ def main() -> None:
         gcc = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
         record["corpus"] = {**report.to_dict(), "seconds": round(time.perf_counter() - start, 1), "gcc": gcc}
         print(json.dumps(record["corpus"]), flush=True)
-    programs = load_corpus(args.corpus)
     done = (args.run / "model" / "config.json").is_file() and not args.resume
+    # a carried model needs the corpus only for the sweep's count of copied training programs
+    programs = load_corpus(args.corpus) if not done or args.sweep else []
     if not done:
         model = CodeModel.create(programs, size=args.size, max_len=args.max_len)
         config = TrainConfig(steps=args.steps, batch_size=args.batch_size, device=args.device,
@@ -135,9 +136,11 @@ def main() -> None:
         record["valid"] = {"best_step": best["step"], "best_nll_per_program": round(best["valid_nll"], 4),
                            "curve": [(c["step"], round(c["valid_nll"], 4)) for c in checks]}
 
-    # the weights first: a run cut off while sampling still brings the model back
-    subprocess.run([sys.executable, str(Path(__file__).parent / "weight_shards.py"), "split", str(model_dir),
-                    str(args.out), "weights"], check=True)
+    # the weights first: a run cut off while sampling still brings the model back (a carried
+    # model is already here, so its shards would only take places among the 8 files returned)
+    if not done:
+        subprocess.run([sys.executable, str(Path(__file__).parent / "weight_shards.py"), "split", str(model_dir),
+                        str(args.out), "weights"], check=True)
     if args.sweep:
         training = {" ".join(p.split()) for p in programs}
         record["sweep"] = [sweep_point(args, float(t), training) for t in args.sweep.split(",")]
