@@ -1,0 +1,48 @@
+"""Atomic writes: whole files only, with the mode a plain open() would give them."""
+
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gensdk.core.io import atomic_write, write_folder, write_json
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, and put the old one back."""
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path, umask):
+    umask(0o022)
+    write_json(tmp_path / "a.json", {"x": 1})
+    atomic_write(tmp_path / "b.npy", lambda tmp: np.save(tmp, np.zeros(3)))
+    folder = write_folder(tmp_path / "model", {"config.json": lambda p: write_json(p, {}),
+                                               "notes.txt": lambda p: p.write_text("hi")})
+    assert mode(tmp_path / "a.json") == 0o644
+    assert mode(tmp_path / "b.npy") == 0o644
+    assert mode(folder) == 0o755
+    assert mode(folder / "config.json") == 0o644 and mode(folder / "notes.txt") == 0o644
+    umask(0o077)  # a stricter umask is followed too
+    write_json(tmp_path / "private.json", {})
+    assert mode(tmp_path / "private.json") == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.npy", "model", "private.json"]
+
+
+def test_a_failed_write_leaves_nothing(tmp_path):
+    def fail(tmp):
+        Path(tmp).write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(tmp_path / "out.txt", fail)
+    assert list(tmp_path.iterdir()) == []
