@@ -48,7 +48,10 @@ def load_recipe(source: str | os.PathLike | dict[str, Any], overrides: list[str]
         if not path.is_file():
             raise UserError(f"{path}: recipe file not found")
         try:
-            recipe = yaml.safe_load(path.read_text())
+            recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:  # an image or other binary file given where a recipe belongs
+            raise UserError(f"{path}: not a YAML recipe (not UTF-8 text); give a .yaml file like those "
+                            "in recipes/") from None
         except yaml.YAMLError as err:
             where = getattr(err, "problem_mark", None)
             line = f" at line {where.line + 1}" if where is not None else ""

@@ -82,6 +82,14 @@ def test_bad_recipes_are_one_line_exit_2(tmp_path, recipe_text, fragments):
     assert not (tmp_path / "run" / "model").exists()
 
 
+def test_an_image_given_as_recipe_is_one_line_exit_2(tmp_path):
+    picture = tmp_path / "some.png"
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).save(picture)
+    result = gensdk("train", picture, "--out", tmp_path / "run", "--quiet")
+    assert_user_error(result, "some.png: not a YAML recipe")
+    assert not (tmp_path / "run").exists()
+
+
 def test_bad_command_line_values(tmp_path, trained):
     assert_user_error(gensdk("train", tmp_path / "missing.yaml"), "missing.yaml: recipe file not found")
     recipe = write_recipe(tmp_path / "tiny.yaml", TINY)
