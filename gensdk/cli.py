@@ -12,11 +12,13 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # "gensdk[molecules]" is not rich markup
 from rich.table import Table
 
 from gensdk import api
 from gensdk.core.io import write_json
 from gensdk.errors import UserError
+from gensdk.extras import MissingExtra
 from gensdk.plugins import discover, warn_failures
 
 app = typer.Typer(help="gensdk: deep generative models for data augmentation and design.",
@@ -89,7 +91,10 @@ def plugins() -> None:
         table.add_column(column)
     for plugin in found.values():
         table.add_row(plugin.name, plugin.version, plugin.description, ", ".join(plugin.models))
-    console.print(table if found else "no plugins installed")
+    for failure in failures:
+        if failure.missing is not None:
+            table.add_row(failure.name, "-", escape(failure.missing.line(f"gensdk {failure.name}")), "")
+    console.print(table if table.row_count else "no plugins installed")
     warn_failures(failures)
 
 
@@ -110,6 +115,15 @@ def toy(loss: str = typer.Option("nonsaturating", help="GAN objective: minimax, 
     console.print(f"picture: {picture}")
 
 
+def needs_extra(name: str, missing: MissingExtra) -> None:
+    """``gensdk <name> ...`` of a plugin whose extra is not installed: whatever follows, the one line."""
+    def stub() -> None:
+        raise missing
+
+    app.command(name, help=escape(f"(not installed) {missing.line(f'gensdk {name}')}"), add_help_option=False,
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(stub)
+
+
 def add_plugin_apps() -> None:
     found, failures = discover()
     for plugin in found.values():
@@ -117,6 +131,9 @@ def add_plugin_apps() -> None:
             app.add_typer(plugin.app, name=plugin.name, help=plugin.description)
         for name, command in getattr(plugin, "commands", {}).items():  # e.g. gensdk augment
             app.command(name)(command)
+    for failure in failures:
+        if failure.missing is not None:
+            needs_extra(failure.name, failure.missing)
     warn_failures(failures)
 
 
@@ -124,6 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     add_plugin_apps()
     try:
         app(args=argv, prog_name="gensdk")
+    except MissingExtra as err:  # named after the command: "gensdk molecules needs the 'molecules' extra ..."
+        words = [arg for arg in (sys.argv[1:] if argv is None else argv) if not arg.startswith("-")]
+        print(f"error: {err.line(f'gensdk {words[0]}' if words else 'gensdk')}", file=sys.stderr)
+        sys.exit(2)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

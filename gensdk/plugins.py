@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import typer
 
+from gensdk.extras import MissingExtra
+
 GROUP = "gensdk.plugins"
 
 
@@ -38,6 +40,7 @@ class Plugin:
 class PluginFailure:
     name: str
     error: str
+    missing: MissingExtra | None = None  # the plugin needs an extra that is not installed: not a fault
 
 
 def discover() -> tuple[dict[str, Plugin], list[PluginFailure]]:
@@ -53,11 +56,15 @@ def discover() -> tuple[dict[str, Plugin], list[PluginFailure]]:
             if not plugin.version and ep.dist is not None:
                 plugin.version = ep.dist.version
             plugins[plugin.name] = plugin
+        except MissingExtra as err:  # said only when the plugin's command is used (see cli.add_plugin_apps)
+            failures.append(PluginFailure(ep.name, str(err), missing=err))
         except Exception as err:  # a third party's import error must not break the CLI
             failures.append(PluginFailure(ep.name, f"{type(err).__name__}: {err}"))
     return plugins, failures
 
 
 def warn_failures(failures: list[PluginFailure]) -> None:
+    """Warn of plugins that are installed but broken; one whose extra is not installed is not broken."""
     for failure in failures:
-        print(f"warning: plugin {failure.name!r} failed to load ({failure.error})", file=sys.stderr)
+        if failure.missing is None:
+            print(f"warning: plugin {failure.name!r} failed to load ({failure.error})", file=sys.stderr)

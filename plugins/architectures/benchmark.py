@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from gensdk.errors import UserError
+from gensdk.extras import MissingExtra, require
 
 from .spaces import NBG_LINKS, NBG_OPS, Genome, NasBenchGraphSpace
 
@@ -32,8 +33,7 @@ Arch = tuple[tuple[int, ...], tuple[str, ...]]
 
 def arch_key(arch: Arch) -> int:
     """The benchmark's key of an architecture: isomorphic ``(link, ops)`` pairs share it."""
-    from nas_bench_graph import Arch as NBGArch
-
+    NBGArch = require("nas_bench_graph", "architectures").Arch
     return NBGArch(list(arch[0]), list(arch[1])).valid_hash()
 
 
@@ -86,8 +86,8 @@ def load_table(dataset: str) -> Table:
     if dataset not in DATASETS:
         raise UserError(f"unknown NAS-Bench-Graph data set {dataset!r} (known: {', '.join(DATASETS)})")
     spec = importlib.util.find_spec("nas_bench_graph")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("the NAS-Bench-Graph tables need the nas-bench-graph package: pip install nas-bench-graph")
+    if spec is None or not spec.submodule_search_locations:  # the tables are read by path, not imported
+        raise MissingExtra("nas_bench_graph", "architectures")
     path = Path(next(iter(spec.submodule_search_locations))) / "light" / f"{dataset}.bench"
     try:
         rows = _TableUnpickler(io.BytesIO(path.read_bytes())).load()

@@ -19,6 +19,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from gensdk.extras import require
+
 from .language import Description, DescriptionError, Node
 
 REQUIRED = ...
@@ -125,7 +127,7 @@ class _SelfAttention(nn.Module):
 
 def _graph_conv(kind: str) -> Callable[[Node, list[Shape]], nn.Module]:
     def build(node: Node, shapes: list[Shape]) -> nn.Module:
-        import torch_geometric.nn as gnn
+        gnn = require("torch_geometric.nn", "architectures")
 
         f, out = shapes[0].features, node.param("out")
         if kind == "gcn":

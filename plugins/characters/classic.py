@@ -16,20 +16,28 @@ import os
 import random
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import yaml
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check on import
-import albumentations as A  # noqa: E402
+from gensdk.core.io import atomic_write
+from gensdk.errors import UserError
+from gensdk.extras import require
 
-from gensdk.core.io import atomic_write  # noqa: E402
-from gensdk.errors import UserError  # noqa: E402
+if TYPE_CHECKING:
+    import albumentations as A
+
+
+def _albumentations() -> Any:
+    """albumentations (the 'images' extra), imported on first use: the plugin loads without it."""
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network check on import
+    return require("albumentations", "images")
 
 
 def _default() -> A.Compose:
+    A = _albumentations()
     return A.Compose([
         A.Affine(rotate=(-10, 10), shear=(-10, 10), scale=(0.85, 1.1), translate_percent=(-0.08, 0.08),
                  fill=0, p=0.8),
@@ -47,6 +55,7 @@ def _default() -> A.Compose:
 
 
 def _light() -> A.Compose:
+    A = _albumentations()
     return A.Compose([
         A.Affine(rotate=(-5, 5), shear=(-5, 5), scale=(0.95, 1.05), translate_percent=(-0.04, 0.04),
                  fill=0, p=0.8),
@@ -55,6 +64,7 @@ def _light() -> A.Compose:
 
 
 def _strong() -> A.Compose:
+    A = _albumentations()
     return A.Compose([
         A.Affine(rotate=(-15, 15), shear=(-15, 15), scale=(0.75, 1.15), translate_percent=(-0.12, 0.12),
                  fill=0, p=0.9),
@@ -89,6 +99,7 @@ def pipeline(spec: str | os.PathLike = "default") -> A.Compose:
         raise UserError(f"{path}: cannot read the pipeline YAML: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict) or not isinstance(data.get("transform"), dict):
         raise UserError(f"{path}: not an albumentations pipeline (no 'transform' mapping at the top)")
+    A = _albumentations()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unknown arguments only warn; strict mode below raises
@@ -117,11 +128,11 @@ class ClassicAugmenter:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the pipeline as albumentations YAML (atomically)."""
-        atomic_write(path, lambda tmp: A.save(self.transform, tmp, data_format="yaml"))
+        atomic_write(path, lambda tmp: _albumentations().save(self.transform, tmp, data_format="yaml"))
 
     def to_dict(self) -> dict[str, Any]:
         """The pipeline as a plain dict (albumentations' serialized form), for manifests."""
-        return A.to_dict(self.transform)
+        return _albumentations().to_dict(self.transform)
 
     def _run(self, ink_bright: np.ndarray, seed: int) -> np.ndarray:
         # One fresh generator pair shared by all transforms: output depends on the seed only (not

@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from gensdk.core.io import write_json, write_png
 from gensdk.errors import UserError
+from gensdk.extras import require
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class Font:
 
 
 def _read_font(path: Path) -> Font:
-    from fontTools.ttLib import TTFont
+    from fontTools.ttLib import TTFont  # find_fonts has required it
 
     with TTFont(path, lazy=True, fontNumber=0) as tt:  # the first face of a .ttc is enough
         names = tt["name"]
@@ -126,6 +127,7 @@ def find_fonts(folders: Iterable[str | os.PathLike] | str | os.PathLike | None =
     paths = sorted(p for root in roots for p in root.rglob("*")
                    if p.suffix.lower() in FONT_SUFFIXES and p.is_file())
     best: dict[tuple[str, str], Font] = {}
+    require("fontTools", "images")  # before the loop, which skips a font that fails to read
     for path in paths:
         try:
             font = _read_font(path)

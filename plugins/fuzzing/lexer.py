@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+from gensdk.extras import require
+
 CONTINUE = "##"
 # leaves kept whole: their inner structure (quotes, escapes) is not worth a model's attention
 ATOMIC = {"string_literal", "char_literal", "number_literal", "system_lib_string", "raw_string_literal"}
@@ -56,9 +58,7 @@ time clock time_t clock_t assert
 
 @lru_cache(maxsize=1)
 def _parser():
-    import tree_sitter
-    import tree_sitter_c
-
+    tree_sitter, tree_sitter_c = require("tree_sitter", "fuzzing"), require("tree_sitter_c", "fuzzing")
     return tree_sitter.Parser(tree_sitter.Language(tree_sitter_c.language()))
 
 

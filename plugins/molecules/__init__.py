@@ -1,11 +1,14 @@
 """The molecules plugin: SMILES data, generators on the engine (SMILES LSTM, GPT-style Transformer,
 SMILES VAE, a torch-geometric graph model), the MOSES metrics, and property-driven search."""
 
+from gensdk.extras import require
 from gensdk.plugins import Plugin
 
-from .cli import app
-from .data import MoleculeReport, clean_smiles, load_smiles, read_smiles
-from .models import MoleculeGenerator, load_generator
+require("rdkit", "molecules")  # every command reads or checks molecules with RDKit
+
+from .cli import app  # noqa: E402
+from .data import MoleculeReport, clean_smiles, load_smiles, read_smiles  # noqa: E402
+from .models import MoleculeGenerator, load_generator  # noqa: E402
 
 
 def _load(source: str) -> list[str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from gensdk.errors import UserError
+from gensdk.extras import require
 
 MOSES_SPLITS = ("train", "test", "test_scaffolds")
 FRAGMENT_POLICIES = ("largest", "reject", "keep")
@@ -276,10 +277,7 @@ def check_representation(name: str) -> str:
     if name not in REPRESENTATIONS:
         raise UserError(f"unknown representation {name!r} (known: {', '.join(REPRESENTATIONS)})")
     if name == "selfies":
-        try:
-            import selfies  # noqa: F401
-        except ImportError:
-            raise UserError("the SELFIES representation needs the selfies package: pip install selfies") from None
+        require("selfies", "molecules")
     return name
 
 

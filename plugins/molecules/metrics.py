@@ -23,6 +23,7 @@ import numpy as np
 
 from gensdk.core.io import atomic_write
 from gensdk.errors import UserError
+from gensdk.extras import require
 
 from .data import molsets_folder, moses_path, parallel_map, read_smiles
 
@@ -365,7 +366,7 @@ if not hasattr(np, "row_stack"):  # fcd 1.2.2 calls np.row_stack, which NumPy 2.
 def _chemnet_moments(smiles: Sequence[str], *, device: str, workers: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of ChemNet's activations, accumulated chunk by chunk so that only one chunk's
     activations are held at a time."""
-    import fcd
+    fcd = require("fcd", "molecules")
 
     total = np.zeros(512)
     outer = np.zeros((512, 512))
@@ -425,7 +426,7 @@ def _split(data: np.ndarray) -> list[str]:
 
 
 def _cache_key(smiles: Sequence[str]) -> str:
-    import fcd
+    fcd = require("fcd", "molecules")
     from rdkit import rdBase
 
     digest = hashlib.sha256(f"{_CACHE_FORMAT}|{rdBase.rdkitVersion}|{fcd.__version__}|".encode())

@@ -94,6 +94,7 @@ from rdkit.Chem import QED, Crippen, Descriptors, rdFingerprintGenerator, rdMolD
 from rdkit.rdBase import BlockLogs
 
 from gensdk.errors import UserError
+from gensdk.extras import require
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -266,9 +267,7 @@ class ScoreTable:
         return columns
 
     def to_frame(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return pd.DataFrame(self.columns())
+        return require("pandas", "molecules").DataFrame(self.columns())
 
 
 class Objective:

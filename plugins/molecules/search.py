@@ -30,6 +30,7 @@ import torch
 
 from gensdk.core.io import atomic_write
 from gensdk.errors import UserError
+from gensdk.extras import require
 
 from .data import to_smiles
 from .models import MoleculeGenerator
@@ -66,8 +67,7 @@ class SearchResult:
 
     def write_csv(self, path: str | os.PathLike) -> None:
         """The ranked table of unique valid molecules with every score, written atomically."""
-        import pandas as pd
-
+        pd = require("pandas", "molecules")
         rows = [{"rank": i + 1, "smiles": f.canonical, "score": f.score, **f.columns, "scored_at": f.scored_at}
                 for i, f in enumerate(self.ranked())]
         frame = pd.DataFrame(rows, columns=["rank", "smiles", "score", *self.columns, "scored_at"])

