@@ -61,6 +61,18 @@ def test_fit_writes_a_run_folder_with_a_molecule_generator(trained):
     assert config["molecules"] == {"kind": "char-rnn", "representation": "smiles"}
     assert config["config"]["d_model"] == 16 and config["config"]["layers"] == 1 and config["train"]["steps"] == 30
     assert len((run / "log.jsonl").read_text().splitlines()) >= 1 and (run / "checkpoint.pt").is_file()
+    assert "hint" not in stdout  # a size was given
+
+
+def test_fit_of_the_default_transformer_on_a_cpu_hints_at_a_small_one(tmp_path):
+    train = tmp_path / "train.smi"
+    train.write_text("\n".join(SMALL[:8]) + "\n")
+    result = gensdk("molecules", "fit", train, tmp_path / "run", "--model", "transformer", "--steps", "1",
+                    "--batch-size", "2", "--device", "cpu", "--quiet", check=True)
+    hints = [line for line in result.stdout.replace("\n", " ").split("hint: ")[1:]]
+    assert len(hints) == 1, result.stdout
+    assert "default transformer has 25.3M parameters" in printed(result)
+    assert "--option d_model=256 --option layers=4" in printed(result)
 
 
 def test_fit_on_randomized_smiles(tmp_path):
@@ -103,6 +115,26 @@ def test_optimize_writes_a_ranked_csv(trained, tmp_path):
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
     assert len({r["smiles"] for r in rows}) == len(rows) and all(int(r["scored_at"]) <= 64 for r in rows)
+
+
+def test_optimize_with_fewer_than_10_valid_molecules_says_so(trained, tmp_path):
+    _, run, _ = trained
+    result = gensdk("molecules", "optimize", run, "--objective", "qed", "--method", "random", "--budget", "5",
+                    "--out", tmp_path / "ranked.csv", "--device", "cpu", "--quiet", "--workers", "1", check=True)
+    with (tmp_path / "ranked.csv").open() as f:
+        valid = len(list(csv.DictReader(f)))
+    assert "nan" not in result.stdout
+    assert f"n/a (only {valid} valid)" in printed(result)
+
+
+def test_evaluate_shows_progress_unless_quiet(tmp_path):
+    generated = tmp_path / "gen.smi"
+    generated.write_text("\n".join(SMALL) + "\n")
+    no_references = ("--train", "", "--test", "", "--test-scaffolds", "", "--workers", "1", "--device", "cpu")
+    shown = gensdk("molecules", "evaluate", generated, *no_references, check=True)
+    assert "generated: RDKit" in shown.stderr and "40/40" in shown.stderr
+    quiet = gensdk("molecules", "evaluate", generated, *no_references, "--quiet", check=True)
+    assert "RDKit" not in quiet.stderr and "IntDiv" in quiet.stdout
 
 
 def test_user_errors_are_one_line_and_exit_2(tmp_path):

@@ -162,6 +162,15 @@ def test_reference_cache_round_trip(tmp_path, drug_reference):
     assert M.Reference.load(tmp_path / "drugs.npz").scaffolds == drug_reference.scaffolds
 
 
+def test_building_a_reference_shows_its_stages_once(capsys):
+    M.Reference.from_smiles(DRUGS[:6], device="cpu", workers=1, progress=True, name="drugs")
+    err = capsys.readouterr().err
+    assert f"drugs: computing the statistics of 6 reference molecules (once: cached in {M.cache_folder()})" in err
+    assert "drugs: RDKit" in err and "drugs: ChemNet" in err and "6/6" in err
+    M.Reference.from_smiles(DRUGS[:6], device="cpu", workers=1, progress=True, name="drugs")
+    assert capsys.readouterr().err == ""  # read from the cache: nothing to wait for
+
+
 def test_bad_input_raises_user_errors(tmp_path):
     with pytest.raises(UserError, match="no generated SMILES"):
         M.evaluate_smiles([], device="cpu", workers=1)

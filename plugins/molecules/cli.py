@@ -84,12 +84,11 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
         overwrite: bool = typer.Option(False, help="Replace a run already in RUN_DIR."),
         quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Train a molecule generator on the GPU when there is one (cosine schedule, checkpoints, --resume)."""
-    from gensdk.core.trainer import TrainConfig
-
+    from gensdk.core.trainer import TrainConfig, resolve_device
     from gensdk.errors import UserError
 
     from .data import load_smiles, randomized_smiles
-    from .models import MoleculeGenerator
+    from .models import CPU_SIZES, MoleculeGenerator
 
     if randomize < 0 or (randomize and (model == "graph" or representation != "smiles")):
         raise UserError("--randomize K needs K >= 0 and a SMILES sequence model (char-rnn, transformer, vae)")
@@ -104,6 +103,12 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
 
     torch.manual_seed(seed)  # the initial weights too, not only the batch order
     generator = MoleculeGenerator.create(model, smiles, representation=representation, **options)
+    if model in CPU_SIZES and resolve_device(device).type == "cpu" and not {"d_model", "layers"} & set(options):
+        # the default size stays the same on every device (the same command, the same model); a hint instead
+        size = sum(p.numel() for p in generator.model.parameters()) / 1e6
+        small = " ".join(f"--option {k}={v}" for k, v in CPU_SIZES[model].items())
+        console.print(f"hint: the default {model} has {size:.1f}M parameters, sized for a GPU; "
+                      f"on a CPU a smaller one trains much faster: {small}")
     config = TrainConfig.from_dict({"steps": steps, "batch_size": batch_size, "device": device, "seed": seed,
                                     "lr_schedule": "cosine", "warmup_steps": min(1000, steps // 20),
                                     "checkpoint_every": max(1, min(1000, steps // 10)), "progress": not quiet})
@@ -148,19 +153,23 @@ def evaluate(generated: Path = typer.Argument(..., help="Generated SMILES (one p
              n: int = typer.Option(30_000, "-n", "--n", help="Score the first N molecules (MOSES: 30,000)."),
              device: str = typer.Option("auto", help="Device for ChemNet and fingerprint similarity."),
              workers: Optional[int] = typer.Option(None, help="RDKit processes (default: one per CPU)."),
-             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON.")) -> None:
-    """The MOSES metrics of a SMILES file against the MOSES test sets or your own."""
+             out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON."),
+             quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
+    """The MOSES metrics of a SMILES file against the MOSES test sets or your own.
+
+    A reference's statistics are computed once (minutes on a CPU for MOSES's sets) and then read from the cache."""
     from gensdk.core.io import write_json
 
     from .data import read_smiles
     from .metrics import evaluate_smiles, format_table, reference_from
 
     smiles = read_smiles(generated)[:n]
+    refs = {"device": device, "workers": workers, "progress": not quiet}
     metrics = evaluate_smiles(
         smiles, train=read_smiles(train) if train else None,
-        test=reference_from(test, device=device, workers=workers) if test else None,
-        test_scaffolds=reference_from(test_scaffolds, device=device, workers=workers) if test_scaffolds else None,
-        device=device, workers=workers)
+        test=reference_from(test, **refs) if test else None,
+        test_scaffolds=reference_from(test_scaffolds, **refs) if test_scaffolds else None,
+        device=device, workers=workers, progress=not quiet)
     console.print(format_table(metrics))
     if out:
         write_json(out, metrics)
@@ -183,11 +192,13 @@ def optimize(model_dir: Path = typer.Argument(..., help="The prior: a trained ch
              quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Search for molecules that score well: REINVENT on a language model, or latent optimization in a VAE."""
     from gensdk.errors import UserError
+    from gensdk.extras import require
 
     from .models import load_generator
     from .objectives import Objective
     from .search import optimize as run_search
 
+    require("pandas", "molecules")  # the ranked CSV, written at the end: fail before the search, not after
     if spec and objective:
         raise UserError("give --objective or --spec, not both")
     if not spec and not objective:
@@ -202,7 +213,9 @@ def optimize(model_dir: Path = typer.Argument(..., help="The prior: a trained ch
     for column in ("scored", "best", "top-10 mean"):
         table.add_column(column, justify="right")
     for row in result.trace:
-        table.add_row(str(row["scored"]), f"{row['best']:.4f}", f"{row['top10']:.4f}")
+        found = sum(f.scored_at <= row["scored"] for f in result.found.values())
+        table.add_row(str(row["scored"]), f"{row['best']:.4f}" if found else "n/a (none valid)",
+                      f"{row['top10']:.4f}" if found >= 10 else f"n/a (only {found} valid)")
     console.print(table)
     for line in result.errors:
         console.print(f"warning: {line}")

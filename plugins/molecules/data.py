@@ -183,6 +183,13 @@ def canonical_smiles(smiles: Sequence[str], fragments: str = "largest", workers:
     return [r for part in parallel_map(_canonical_chunk, chunks, workers if len(chunks) > 1 else 1) for r in part]
 
 
+def progress_bar(total: int, enabled: bool, desc: str) -> Any:
+    """A tqdm bar of molecules on stderr (a no-op when not enabled)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="mol", dynamic_ncols=True)
+
+
 def parallel_map(function: Callable[[Any], Any], tasks: Iterable[Any], workers: int) -> Iterator[Any]:
     """``map`` over worker processes, results in task order; ``workers=1`` stays in this process."""
     if workers <= 1:

@@ -25,7 +25,7 @@ from gensdk.core.io import atomic_write
 from gensdk.errors import UserError
 from gensdk.extras import require
 
-from .data import molsets_folder, moses_path, parallel_map, read_smiles
+from .data import molsets_folder, moses_path, parallel_map, progress_bar, read_smiles
 
 MORGAN_RADIUS = 2
 FINGERPRINT_BITS = 1024
@@ -45,19 +45,22 @@ def moses_smiles(split: str) -> list[str]:
     return read_smiles(moses_path(split), column="SMILES")
 
 
-def moses_reference(split: str, *, device: str = "auto", workers: int | None = None) -> Reference:
+def moses_reference(split: str, *, device: str = "auto", workers: int | None = None,
+                    progress: bool = False) -> Reference:
     """The cached statistics of MOSES's 'test' or 'test_scaffolds' set (built once, then read)."""
     if split not in ("test", "test_scaffolds"):
         raise UserError(f"no MOSES reference for split {split!r}: expected 'test' or 'test_scaffolds'")
-    return Reference.from_smiles(moses_smiles(split), device=device, workers=workers)
+    return Reference.from_smiles(moses_smiles(split), device=device, workers=workers, progress=progress,
+                                 name=f"moses:{split}")
 
 
-def reference_from(source: str | os.PathLike, *, device: str = "auto", workers: int | None = None) -> Reference:
+def reference_from(source: str | os.PathLike, *, device: str = "auto", workers: int | None = None,
+                   progress: bool = False) -> Reference:
     """A reference from ``moses:test`` / ``moses:test_scaffolds`` or from a SMILES file (cached alike)."""
     text = str(source)
     if text.startswith("moses:"):
-        return moses_reference(text.split(":", 1)[1], device=device, workers=workers)
-    return Reference.from_smiles(read_smiles(source), device=device, workers=workers)
+        return moses_reference(text.split(":", 1)[1], device=device, workers=workers, progress=progress)
+    return Reference.from_smiles(read_smiles(source), device=device, workers=workers, progress=progress, name=text)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -235,11 +238,14 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
         yield list(items[start:start + size])
 
 
-def _featurize(smiles: Sequence[str], *, workers: int, filters: bool, properties: bool) -> _Features:
+def _featurize(smiles: Sequence[str], *, workers: int, filters: bool, properties: bool,
+               progress: bool = False, desc: str = "RDKit") -> _Features:
     out = _Features()
     tasks = ((chunk, filters, properties) for chunk in _chunks(smiles, _CHUNK))
-    for part in parallel_map(_describe, tasks, workers):
-        out.add(part)
+    with progress_bar(len(smiles), progress, desc) as bar:
+        for part in parallel_map(_describe, tasks, workers):
+            out.add(part)
+            bar.update(len(part.canonical))
     return out
 
 
@@ -363,7 +369,8 @@ if not hasattr(np, "row_stack"):  # fcd 1.2.2 calls np.row_stack, which NumPy 2.
     np.row_stack = np.vstack
 
 
-def _chemnet_moments(smiles: Sequence[str], *, device: str, workers: int) -> tuple[np.ndarray, np.ndarray]:
+def _chemnet_moments(smiles: Sequence[str], *, device: str, workers: int, progress: bool = False,
+                     desc: str = "ChemNet") -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of ChemNet's activations, accumulated chunk by chunk so that only one chunk's
     activations are held at a time."""
     fcd = require("fcd", "molecules")
@@ -378,13 +385,15 @@ def _chemnet_moments(smiles: Sequence[str], *, device: str, workers: int) -> tup
     # processes; n_jobs=1 starts a worker process, n_jobs=0 stays in-process (5x faster on CPU). On a
     # GPU the one-hot encoding in Python is the bottleneck, so several DataLoader workers are used.
     batch_size, loader_workers = (1024, min(8, max(workers - 1, 0))) if on_gpu else (128, 0)
-    for chunk in _chunks(smiles, _FCD_CHUNK):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Padding lengths differing")
-            activations = fcd.get_predictions(model, chunk, batch_size=batch_size, n_jobs=loader_workers,
-                                              device=device).astype(np.float64)
-        total += activations.sum(0)
-        outer += activations.T @ activations
+    with progress_bar(len(smiles), progress, desc) as bar:
+        for chunk in _chunks(smiles, _FCD_CHUNK):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Padding lengths differing")
+                activations = fcd.get_predictions(model, chunk, batch_size=batch_size, n_jobs=loader_workers,
+                                                  device=device).astype(np.float64)
+            total += activations.sum(0)
+            outer += activations.T @ activations
+            bar.update(len(chunk))
     n = len(smiles)
     mu = total / n
     return mu, (outer - n * np.outer(mu, mu)) / (n - 1)
@@ -451,18 +460,24 @@ class Reference:
 
     @classmethod
     def from_smiles(cls, smiles: Sequence[str], *, device: str = "auto", workers: int | None = None,
-                    cache: bool = True) -> Reference:
-        """Compute (or read from the cache folder) the statistics of ``smiles``."""
+                    cache: bool = True, progress: bool = False, name: str = "reference") -> Reference:
+        """Compute (or read from the cache folder) the statistics of ``smiles``; ``name`` labels the
+        progress bars."""
         if isinstance(smiles, str) or len(smiles) == 0:
             raise UserError("a reference set needs a non-empty list of SMILES")
         path = cache_folder() / f"reference-{_cache_key(smiles)}.npz"
         if cache and path.exists():
             return cls.load(path)
-        features = _featurize(smiles, workers=_workers(workers), filters=False, properties=True)
+        if progress:  # minutes on a CPU for MOSES's sets: say why, and that it happens once
+            print(f"{name}: computing the statistics of {len(smiles):,} reference molecules"
+                  + (f" (once: cached in {path.parent})" if cache else ""), file=sys.stderr, flush=True)
+        features = _featurize(smiles, workers=_workers(workers), filters=False, properties=True,
+                              progress=progress, desc=f"{name}: RDKit")
         valid = features.valid
         if not valid:
             raise UserError("the reference set has no valid SMILES")
-        mu, sigma = _chemnet_moments(valid, device=_device(device), workers=_workers(workers))
+        mu, sigma = _chemnet_moments(valid, device=_device(device), workers=_workers(workers), progress=progress,
+                                     desc=f"{name}: ChemNet")
         table = features.property_array()
         reference = cls(smiles=valid, fcd_mu=mu, fcd_sigma=sigma, fingerprints=features.fingerprint_array(),
                         fragments=dict(features.fragments), scaffolds=dict(features.scaffolds),
@@ -515,7 +530,7 @@ class Reference:
 def evaluate_smiles(generated: Sequence[str], *, train: Sequence[str] | None = None,
                     test: Reference | None = None, test_scaffolds: Reference | None = None,
                     device: str = "auto", workers: int | None = None,
-                    k: Sequence[int] = (1000, 10000)) -> dict[str, float]:
+                    k: Sequence[int] = (1000, 10000), progress: bool = False) -> dict[str, float]:
     """The MOSES metrics of ``generated`` SMILES, keyed as MOSES names them.
 
     Invalid entries (unparsable, empty, not sanitizable) count against ``valid`` and are dropped from
@@ -529,7 +544,8 @@ def evaluate_smiles(generated: Sequence[str], *, train: Sequence[str] | None = N
     if any(int(size) < 1 for size in k):
         raise UserError(f"unique@k needs k >= 1, got {list(k)}")
     device, workers = _device(device), _workers(workers)
-    features = _featurize(generated, workers=workers, filters=True, properties=test is not None)
+    features = _featurize(generated, workers=workers, filters=True, properties=test is not None,
+                          progress=progress, desc="generated: RDKit")
     valid = features.valid
     metrics: dict[str, float] = {"n": len(generated), "n_valid": len(valid), "valid": len(valid) / len(generated)}
     for size in k:
@@ -540,7 +556,8 @@ def evaluate_smiles(generated: Sequence[str], *, train: Sequence[str] | None = N
         metrics[f"unique@{size}"] = len(set(first)) / len(first) if first else math.nan
     fps = features.fingerprint_array()
     if test is not None or test_scaffolds is not None:
-        mu, sigma = _chemnet_moments(valid, device=device, workers=workers)
+        mu, sigma = _chemnet_moments(valid, device=device, workers=workers, progress=progress,
+                                     desc="generated: ChemNet")
     for suffix, reference in (("Test", test), ("TestSF", test_scaffolds)):
         if reference is None:
             continue
@@ -566,12 +583,13 @@ def evaluate_smiles(generated: Sequence[str], *, train: Sequence[str] | None = N
 
 
 def evaluate_moses(generated: Sequence[str], *, device: str = "auto", workers: int | None = None,
-                   k: Sequence[int] = (1000, 10000)) -> dict[str, float]:
+                   k: Sequence[int] = (1000, 10000), progress: bool = False) -> dict[str, float]:
     """``evaluate_smiles`` against MOSES's own train, test and test_scaffolds sets."""
     return evaluate_smiles(generated, train=moses_smiles("train"),
-                           test=moses_reference("test", device=device, workers=workers),
-                           test_scaffolds=moses_reference("test_scaffolds", device=device, workers=workers),
-                           device=device, workers=workers, k=k)
+                           test=moses_reference("test", device=device, workers=workers, progress=progress),
+                           test_scaffolds=moses_reference("test_scaffolds", device=device, workers=workers,
+                                                          progress=progress),
+                           device=device, workers=workers, k=k, progress=progress)
 
 
 def format_table(metrics: dict[str, float]) -> str:

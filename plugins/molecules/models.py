@@ -39,6 +39,9 @@ KINDS: dict[str, dict[str, Any]] = {
     "vae": {"model": "smiles-vae"},
     "graph": {"model": "mol-graph"},
 }
+# Sizes to suggest for a CPU (the defaults above are sized for a GPU): 1.1M and 3.2M parameters
+CPU_SIZES: dict[str, dict[str, int]] = {"char-rnn": {"d_model": 256, "layers": 2},
+                                        "transformer": {"d_model": 256, "layers": 4}}
 SEQUENCE_KINDS = ("char-rnn", "transformer", "vae")
 MAX_TOKENS = 100  # longest SMILES (in tokens, with <bos>/<eos>) a sequence model learns; MOSES's is 59
 

@@ -32,7 +32,7 @@ from gensdk.core.io import atomic_write
 from gensdk.errors import UserError
 from gensdk.extras import require
 
-from .data import to_smiles
+from .data import progress_bar as _bar, to_smiles
 from .models import MoleculeGenerator
 from .objectives import Objective, ScoreTable, Transform
 
@@ -301,12 +301,6 @@ def latent_optimize(vae: MoleculeGenerator, objective: Objective, budget: int, c
             best = max(best, top)
             bar.update(n)
     return book.result
-
-
-def _bar(total: int, enabled: bool, desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=desc, unit="mol", dynamic_ncols=True)
 
 
 def optimize(generator: MoleculeGenerator, objective: Objective, method: str, budget: int,
