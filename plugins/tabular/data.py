@@ -22,7 +22,6 @@ import gzip
 import io
 import json
 import os
-import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -331,17 +330,25 @@ def _read_csv(path: Path, gzipped: bool, sep: str | None, encoding: str | None) 
             # With index_col=False pandas only warns when rows are longer than the header.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return pd.read_csv(io.StringIO(text), sep=sep, engine="c", index_col=False)
-    except pd.errors.ParserWarning:
-        raise UserError(f"{path}: ragged rows: some rows have more fields than the header's "
-                        f"{len(header)}") from None
-    except pd.errors.ParserError as e:
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(e))
-        if found:
-            expected, line, saw = found.groups()
-            raise UserError(f"{path}: ragged rows: line {line} has {saw} fields, expected {expected}") from None
-        raise UserError(f"{path}: not a readable table: {' '.join(str(e).split())}") from None
+    except (pd.errors.ParserWarning, pd.errors.ParserError) as e:
+        raise UserError(f"{path}: {_parse_problem(text, sep, len(header), e)}") from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: the file is empty") from None
+
+
+def _parse_problem(text: str, sep: str, width: int, error: Exception) -> str:
+    """What pandas could not parse, at the line where it starts in the file as an editor numbers lines.
+    pandas' own numbers count records, and a quoted field may span lines; so the file is read again
+    with the csv module, which knows its line."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    start = line = 1
+    for record in reader:  # blank lines come as [] and, as in pandas, are no row
+        if len(record) > width:
+            return f"ragged rows: line {line} has {len(record)} fields, expected {width}"
+        start, line = line, reader.line_num + 1
+    if "EOF inside string" in str(error):  # the unclosed quote swallowed the rest: it is in the last record
+        return f"line {start}: a quoted field is never closed"
+    return f"not a readable table: {' '.join(str(error).split())}"
 
 
 def _sniff_delimiter(text: str) -> str:
