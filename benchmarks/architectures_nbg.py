@@ -99,10 +99,13 @@ def generator_table(args: argparse.Namespace, record: dict) -> list[str]:
 
 
 def censored_median(reach: list[int | None], budget: int) -> str:
-    """The median of evaluations-to-reach, a miss counting as more than ``budget``; and how many reached."""
-    hit = sum(r is not None for r in reach)
-    median = statistics.median_low([r if r is not None else budget + 1 for r in reach])
-    return f"{median if median <= budget else f'>{budget}'} ({hit}/{len(reach)})"
+    """The median of evaluations-to-reach (statistics.median: the mean of the two middle seeds of an even
+    count) and how many seeds reached it. A miss (None) is only known to need more than ``budget``: where
+    a middle seed is one, the median is written as a lower bound, '>' the value with the miss at ``budget``."""
+    hit = sorted(r for r in reach if r is not None)
+    values = hit + [budget] * (len(reach) - len(hit))
+    bound = ">" if len(values) // 2 >= len(hit) else ""  # the upper middle seed missed
+    return f"{bound}{statistics.median(values):g} ({len(hit)}/{len(reach)})"
 
 
 def main() -> None:
@@ -122,8 +125,9 @@ def main() -> None:
     lines = ["# NAS-Bench-Graph: searches", "", *(f"- {k}: {record[k]}" for k in
                                                 ("date", "device", "command", "commit")), "",
              f"Best test accuracy of the best-by-validation architecture after N evaluations (mean over {args.seeds} "
-             "seeds), and the evaluations each search needed to reach the table's top 1% (median over the seeds; a "
-             f"seed that did not get there within {args.budget} counts as more, and the brackets say how many did): "
+             "seeds), and the evaluations each search needed to reach the table's top 1% (median over the seeds, the "
+             f"mean of the middle two; a seed that did not get there within {args.budget} counts as more, so a median "
+             "with such a seed in the middle is a lower bound, '>'; the brackets say how many seeds got there): "
              "**by test**, the architecture chosen by validation accuracy is in the top 1% of test accuracy; **by "
              "valid**, the best validation accuracy found is in the top 1% of validation accuracy (what a search "
              "sees and can be judged on; NAS-Bench-Graph's validation and test accuracies disagree enough that only "
