@@ -23,11 +23,13 @@ def gensdk_without(missing: list[str], *args) -> subprocess.CompletedProcess:
 
 def test_require_imports_or_names_the_extra(monkeypatch):
     assert require("json.decoder", "x").__name__ == "json.decoder"
-    monkeypatch.setitem(sys.modules, "rdkit", None)
     with pytest.raises(MissingExtra) as error:
-        require("rdkit.Chem", "molecules")
-    assert str(error.value) == ("this needs the 'molecules' extra (rdkit is not installed): "
+        require("no_such_package_xyz.Chem", "molecules")  # a submodule of a package that is not there
+    assert str(error.value) == ("this needs the 'molecules' extra (no_such_package_xyz is not installed): "
                                 "pip install 'gensdk[molecules]'")
+    monkeypatch.setitem(sys.modules, "fcd", None)  # installed or not, as if it were not
+    with pytest.raises(MissingExtra, match=r"\(fcd is not installed\)"):
+        require("fcd", "molecules")
 
 
 def test_a_broken_install_is_not_called_a_missing_extra(tmp_path, monkeypatch):

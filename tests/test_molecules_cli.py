@@ -124,7 +124,7 @@ def test_optimize_with_fewer_than_10_valid_molecules_says_so(trained, tmp_path):
     with (tmp_path / "ranked.csv").open() as f:
         valid = len(list(csv.DictReader(f)))
     assert "nan" not in result.stdout
-    assert f"n/a (only {valid} valid)" in printed(result)
+    assert f"n/a (only {valid} unique valid)" in printed(result)
 
 
 def test_evaluate_shows_progress_unless_quiet(tmp_path):

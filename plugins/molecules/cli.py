@@ -215,7 +215,7 @@ def optimize(model_dir: Path = typer.Argument(..., help="The prior: a trained ch
     for row in result.trace:
         found = sum(f.scored_at <= row["scored"] for f in result.found.values())
         table.add_row(str(row["scored"]), f"{row['best']:.4f}" if found else "n/a (none valid)",
-                      f"{row['top10']:.4f}" if found >= 10 else f"n/a (only {found} valid)")
+                      f"{row['top10']:.4f}" if found >= 10 else f"n/a (only {found} unique valid)")
     console.print(table)
     for line in result.errors:
         console.print(f"warning: {line}")
