@@ -5,6 +5,7 @@ import stat
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from gensdk.core.io import atomic_write, write_folder, write_json
@@ -26,12 +27,16 @@ def test_written_files_get_the_umask_mode_not_mkstemps_0600(tmp_path, umask):
     umask(0o022)
     write_json(tmp_path / "a.json", {"x": 1})
     atomic_write(tmp_path / "b.npy", lambda tmp: np.save(tmp, np.zeros(3)))
+    from safetensors.torch import save_file
+
     folder = write_folder(tmp_path / "model", {"config.json": lambda p: write_json(p, {}),
-                                               "notes.txt": lambda p: p.write_text("hi")})
+                                               "notes.txt": lambda p: p.write_text("hi"),
+                                               "w.safetensors": lambda p: save_file({"w": torch.zeros(2)}, str(p))})
     assert mode(tmp_path / "a.json") == 0o644
     assert mode(tmp_path / "b.npy") == 0o644
     assert mode(folder) == 0o755
     assert mode(folder / "config.json") == 0o644 and mode(folder / "notes.txt") == 0o644
+    assert mode(folder / "w.safetensors") == 0o644  # safetensors itself makes 0600 files
     umask(0o077)  # a stricter umask is followed too
     write_json(tmp_path / "private.json", {})
     assert mode(tmp_path / "private.json") == 0o600

@@ -157,3 +157,26 @@ def test_early_stopping_keeps_the_best_validation_weights(tmp_path):
         assert trained.nll(valid.x).mean().item() == pytest.approx(best["valid_nll"], rel=1e-5)
     with pytest.raises(UserError, match="exclude each other"):
         TrainConfig.from_dict({"validate_every": 10, "ema_decay": 0.9})
+
+
+def test_a_run_trained_in_time_slices_equals_an_unbroken_one(tmp_path):
+    data = load_dataset("digits", split="train").x[:256]
+    config = TrainConfig(steps=12, batch_size=32, progress=False, checkpoint_every=100, lr_schedule="cosine",
+                         warmup_steps=3)
+
+    def made():
+        torch.manual_seed(0)
+        return MADE(data_shape=[1, 8, 8], hidden=[32])
+
+    unbroken = Trainer(made(), data, config, tmp_path / "a").fit()
+    slices = 0
+    while True:
+        trainer = Trainer(made(), data, config, tmp_path / "b")
+        model = trainer.fit(resume=slices > 0, stop_after=0.0)  # a slice of one step
+        slices += 1
+        if trainer.finished:
+            break
+        assert trainer.step == slices and not (tmp_path / "b" / "model").exists()
+    assert slices == 12 and (tmp_path / "b" / "model" / "config.json").is_file()
+    for a, b in zip(unbroken.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)

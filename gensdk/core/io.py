@@ -52,6 +52,8 @@ def write_folder(folder: str | os.PathLike, files: dict[str, Callable[[Path], An
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; give it the mode mkdir() would
         for name, write in files.items():
             write(tmp / name)
+            if (tmp / name).is_file():  # some writers (safetensors) make their files 0600 whatever the umask
+                os.chmod(tmp / name, 0o666 & ~_umask())
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
             shutil.rmtree(old, ignore_errors=True)

@@ -193,8 +193,11 @@ def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def load_model(folder: str | os.PathLike, map_location: str | torch.device = "cpu") -> GenerativeModel:
-    """Rebuild a model from a saved folder; every failure is one clear ``UserError``."""
+def load_model(folder: str | os.PathLike, map_location: str | torch.device = "cpu",
+               may_lack: Callable[[str], bool] | None = None) -> GenerativeModel:
+    """Rebuild a model from a saved folder; every failure is one clear ``UserError``. ``may_lack``:
+    the weights a folder exported for inference may leave out (e.g. a codec's float decoder, whose
+    integer twin decodes), which keep their initial values."""
     folder = Path(folder)
     meta = read_model_config(folder)
     model = build_model(meta["model"], **meta["config"])
@@ -205,6 +208,7 @@ def load_model(folder: str | os.PathLike, map_location: str | torch.device = "cp
         missing, unexpected = _load_safetensors(model, str(weights), strict=False, device=str(map_location))
     except (SafetensorError, RuntimeError, OSError) as err:
         raise UserError(f"{weights}: cannot load weights ({str(err).splitlines()[0]})") from None
+    missing = [key for key in missing if not (may_lack and may_lack(key))]
     if missing or unexpected:
         raise UserError(f"{weights}: weights do not match model {meta['model']!r} "
                         f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")

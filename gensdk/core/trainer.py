@@ -238,12 +238,9 @@ class Trainer:
         self.dist.broadcast_module(self.model)
         self.optimizers = self.model.make_optimizers()
         self.graph: StepGraph | None = None
-        if self._graph_ready():
-            for opt in self.optimizers.values():  # optimizer state on the GPU, updated inside the graph
-                for group in opt.param_groups:
-                    if "capturable" in group:
-                        group["capturable"] = True
-        self.base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in self.optimizers.items()}
+        self.base_lrs = {name: [float(group["lr"]) for group in opt.param_groups]
+                         for name, opt in self.optimizers.items()}
+        self._make_capturable()
         self.ema: EMA | None = None
         if self.config.ema_decay is not None and self.model.ema_module() is not None:
             self.ema = EMA(self.model.ema_module(), self.config.ema_decay)
@@ -308,6 +305,7 @@ class Trainer:
             raise UserError(f"{path}: checkpoint does not match this model ({str(err).splitlines()[0]})") from None
         self.step = step
         self.best = state.get("best")
+        self._make_capturable()  # the loaded param groups replaced the learning-rate tensors
 
     # --- logging ---------------------------------------------------------------------------------
     def _truncate_log(self) -> None:
@@ -345,13 +343,18 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def fit(self, resume: bool = False, overwrite: bool = False, extra: dict[str, Any] | None = None
-            ) -> GenerativeModel:
+    def fit(self, resume: bool = False, overwrite: bool = False, extra: dict[str, Any] | None = None,
+            stop_after: float | None = None) -> GenerativeModel:
         """Train to ``config.steps``. A folder that already holds a run is continued with ``resume``,
         replaced with ``overwrite``, and otherwise refused, so no finished work is lost by mistake.
         ``extra`` goes into the saved model's config.json beside the training settings (what a plugin
-        needs to load the folder as its own kind of model)."""
+        needs to load the folder as its own kind of model). ``stop_after``: seconds of wall time after
+        which the run checkpoints and returns unfinished (``self.finished`` is False), for a long
+        schedule trained in slices (a machine lent for minutes at a time); ``resume`` continues it."""
         cfg = self.config
+        started = time.perf_counter()
+        if stop_after is not None and self.dist.world > 1:
+            raise UserError("stop_after: ranks would stop at different steps; use it in one process")
         if self.out_dir and self.dist.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -415,10 +418,16 @@ class Trainer:
                 self._validate(writer)
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save_checkpoint()
+            if stop_after is not None and self.step < cfg.steps and time.perf_counter() - started > stop_after:
+                self.save_checkpoint()
+                break
         bar.close()
         if writer is not None:
             writer.close()
         self.throughput = timed_examples / timed_seconds if timed_seconds else None
+        if not self.finished:
+            self.model.eval()
+            return self.model
         self.model.eval()
         self._apply_ema()
         if self.best is not None:
@@ -428,6 +437,10 @@ class Trainer:
                        extra={"train": asdict(cfg), "steps_done": self.step, **(extra or {})})
         self.dist.barrier()
         return self.model
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.config.steps
 
     @torch.no_grad()
     def _validate(self, writer: Any) -> None:
@@ -443,11 +456,25 @@ class Trainer:
 
     def _graph_ready(self) -> bool:
         """A CUDA graph replays one fixed sequence of kernels, so it is used only when asked for, on CUDA,
-        in one process, at a constant learning rate (a graph bakes it in), for a model that declares its
-        ``train_step`` static (``GenerativeModel.static_step``: no host syncs, no branches on data or step)."""
+        in one process, for a model that declares its ``train_step`` static (``GenerativeModel.static_step``:
+        no host syncs, no branches on data or step). The learning-rate schedule still applies: the
+        optimizers read their rates from device tensors that each step refills (``_make_capturable``)."""
         cfg = self.config
         return (cfg.cuda_graph and self.device.type == "cuda" and self.dist.world == 1 and self.model.static_step
-                and cfg.lr_schedule == "constant" and cfg.warmup_steps == 0 and not cfg.compile)
+                and not cfg.compile)
+
+    def _make_capturable(self) -> None:
+        """For a CUDA graph: optimizer state on the GPU, updated inside the graph, and each learning rate
+        a one-element device tensor, so that a replay reads the rate the schedule set for this step
+        instead of the number baked in at capture."""
+        if not self._graph_ready():
+            return
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                if "capturable" in group:
+                    group["capturable"] = True
+                    if not isinstance(group["lr"], torch.Tensor):
+                        group["lr"] = torch.tensor(float(group["lr"]), device=self.device)
 
     @contextlib.contextmanager
     def _warmup_stream(self) -> Any:
@@ -466,7 +493,10 @@ class Trainer:
         factor = self.config.lr_factor(self.step)
         for name, opt in self.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lrs[name]):
-                group["lr"] = base * factor
+                if isinstance(group["lr"], torch.Tensor) and self._graph_ready():
+                    group["lr"].fill_(base * factor)  # in place: the captured graph reads this tensor
+                else:
+                    group["lr"] = base * factor
 
     def _apply_ema(self) -> None:
         """Put the averaged weights into the model for sampling and export (checkpoints keep raw ones)."""

@@ -15,8 +15,11 @@ app = typer.Typer(help="Learned image compression: train codecs, write .gsdk fil
                   no_args_is_help=True)
 console = Console(stderr=True)
 
-CODECS_HELP = "Folder of trained codecs (<model>-q<quality>/); default $GENSDK_CODECS or ./codecs."
-MODEL_HELP = "factorized-prior, scale-hyperprior or mean-scale-hyperprior."
+CODECS_HELP = "Folder of trained codecs (<model>-q<quality>/, variable-rate-hyperprior/); default $GENSDK_CODECS or ./codecs."
+ARCH_HELP = "factorized-prior, scale-hyperprior, mean-scale-hyperprior or variable-rate-hyperprior (one model, every quality)."
+MODEL_DIR_HELP = "A trained codec's folder; default: the codec shipped with gensdk."
+QUALITY_HELP = "1 (smallest file) to 8; default 4 with a variable-rate codec, else the model's own."
+DEFAULT_QUALITY = 4
 
 
 def _codecs(path: Optional[Path]) -> Path:
@@ -44,11 +47,22 @@ def _pairs(source: Path, target: Path, in_suffixes: tuple[str, ...], kind: str,
             for p in files_under(source, in_suffixes, kind)]
 
 
+def _open(source: Optional[Path], device: str, header=None):
+    """The codec of ``--model``: the shipped one by default; a model or run folder; or, to decode, a
+    codecs folder of runs, where the file's header picks the run."""
+    from .training import load_codec, open_codec, shipped_codec
+
+    if source is None:
+        return shipped_codec(device)
+    if header is not None and source.is_dir() and not any((source / p / "config.json").is_file() for p in (".", "model")):
+        return load_codec(source, header.model_name, header.quality, device)
+    return open_codec(source, device)
+
+
 def compress_command(input: Path = typer.Argument(..., help="An image, or a folder of images."),
                      output: Path = typer.Argument(..., help="The .gsdk file, or a folder for a folder."),
-                     quality: int = typer.Option(3, "--quality", "-q", help="1 (smallest) to 8."),
-                     model: str = typer.Option("mean-scale-hyperprior", help=MODEL_HELP),
-                     codecs: Optional[Path] = typer.Option(None, help=CODECS_HELP),
+                     quality: Optional[int] = typer.Option(None, "--quality", "-q", help=QUALITY_HELP),
+                     model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_DIR_HELP),
                      tile: int = typer.Option(768, help="Tile side in pixels (a multiple of 64): bounds memory."),
                      device: str = typer.Option("auto", help="auto, cpu or cuda.")) -> None:
     """Compress images into .gsdk files (the file size is the rate)."""
@@ -58,10 +72,12 @@ def compress_command(input: Path = typer.Argument(..., help="An image, or a fold
 
     from .codec import compress
     from .data import IMAGE_SUFFIXES, read_image
-    from .training import load_codec
 
     pairs = _pairs(input, output, IMAGE_SUFFIXES, "image files", ".gsdk")
-    codec = load_codec(_codecs(codecs), model, quality, _device(device))
+    codec = _open(model, _device(device))
+    if quality is None:  # the shipped ladder's middle, or a fixed-rate model's own
+        quality = DEFAULT_QUALITY if DEFAULT_QUALITY in codec.qualities else codec.qualities[0]
+    codec.rate_index(quality)  # an unknown quality is refused before any file is written
     total_in = total_out = 0
     skipped: list[tuple[Path, str]] = []
     for src, dst in tqdm(pairs, disable=len(pairs) == 1, desc="compress"):
@@ -72,26 +88,26 @@ def compress_command(input: Path = typer.Argument(..., help="An image, or a fold
                 raise
             skipped.append((src, str(err)))  # one bad picture in a folder: skipped and listed, as augment does
             continue
-        data = compress(codec, image, tile)
+        data = compress(codec, image, tile, quality)
         atomic_write(dst, lambda tmp: Path(tmp).write_bytes(data))
         total_in, total_out = total_in + image.shape[0] * image.shape[1], total_out + len(data)
     _report_skipped(input, skipped, len(pairs))
     written = len(pairs) - len(skipped)
     rate = f", {8 * total_out / total_in:.4f} bpp" if total_in else ""
-    console.print(f"wrote {written} file(s), {total_out:,} bytes{rate}")
+    console.print(f"wrote {written} file(s) at quality {quality}, {total_out:,} bytes{rate}")
 
 
 def decompress_command(input: Path = typer.Argument(..., help="A .gsdk file, or a folder of them."),
                        output: Path = typer.Argument(..., help="The PNG, or a folder for a folder."),
-                       codecs: Optional[Path] = typer.Option(None, help=CODECS_HELP),
+                       model: Optional[Path] = typer.Option(None, "--model", "-m", help=MODEL_DIR_HELP + " To decode, "
+                                                            "also a folder of codecs trained by `compression train`."),
                        device: str = typer.Option("auto", help="auto, cpu or cuda.")) -> None:
-    """Decode .gsdk files to PNG; the pixels are the same on every device."""
+    """Decode .gsdk files to PNG; the integer decoder is built to give the same pixels on every device."""
     from tqdm.auto import tqdm
 
     from gensdk.core.io import write_png
 
     from .codec import decompress, read_file, read_header
-    from .training import load_codec
 
     pairs = _pairs(input, output, (".gsdk",), "compressed files", ".png")
     loaded: dict = {}
@@ -101,11 +117,11 @@ def decompress_command(input: Path = typer.Argument(..., help="A .gsdk file, or 
         try:
             data = read_file(src)
             header = read_header(data, str(src))
+            if header.model_name.startswith("unknown"):
+                raise UserError(f"{src}: written by an {header.model_name}, which this gensdk lacks")
             key = (header.model_name, header.quality)
             if key not in loaded:
-                if header.model_name.startswith("unknown"):
-                    raise UserError(f"{src}: written by an {header.model_name}, which this gensdk lacks")
-                loaded[key] = load_codec(_codecs(codecs), *key, device)
+                loaded[key] = _open(model, device, header)
             pixels = decompress(data, loaded[key], str(src))
         except UserError as err:
             if input.is_file():
@@ -138,8 +154,9 @@ def info(file: Path = typer.Argument(..., help="A .gsdk file.")) -> None:
 
 
 @app.command()
-def train(model: str = typer.Option("mean-scale-hyperprior", help=MODEL_HELP),
-          quality: str = typer.Option("3", help="Qualities 1-8, comma-separated: one model each."),
+def train(model: str = typer.Option("variable-rate-hyperprior", "--arch", "--model", help=ARCH_HELP),
+          quality: str = typer.Option("3", help="Qualities 1-8, comma-separated: one fixed-rate model each "
+                                                "(the variable-rate model learns all 8)."),
           data: str = typer.Option("wallpapers", help="wallpapers (Debian's packages, fetched with apt-get), an "
                                                       "image folder, or a .npy of uint8 crops (n, H, W, 3)."),
           crops: int = typer.Option(20000, help="Random crops to cut from the photos."),
@@ -163,10 +180,12 @@ def train(model: str = typer.Option("mean-scale-hyperprior", help=MODEL_HELP),
     except ValueError:
         raise UserError(f"--quality: expected numbers 1-8 separated by commas, got {quality!r}") from None
     images = training_crops(data, crops, size, seed)
+    if model == "variable-rate-hyperprior":
+        qualities = [None]
     for q in qualities:
         train_codec(model, q, images, _codecs(codecs), steps, batch_size=batch_size, lr=lr, distortion=distortion,
                     device=device, seed=seed, resume=resume, overwrite=overwrite, minutes=minutes)
-        console.print(f"trained {model} q{q} -> {_codecs(codecs)}")
+        console.print(f"trained {model}{'' if q is None else f' q{q}'} -> {_codecs(codecs)}")
 
 
 @app.command()

@@ -101,8 +101,8 @@ def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, i
             for top in range(0, height, tile) for left in range(0, width, tile)]
 
 
-def pack(model: TransformCodec, height: int, width: int, tile: int, tiles: list[bytes]) -> bytes:
-    head = MAGIC + struct.pack("<BBBI", VERSION, model.arch_id, model.quality, fingerprint(model))
+def pack(model: TransformCodec, quality: int, height: int, width: int, tile: int, tiles: list[bytes]) -> bytes:
+    head = MAGIC + struct.pack("<BBBI", VERSION, model.arch_id, quality, fingerprint(model))
     body = head + _varint(height) + _varint(width) + bytes([tile // 64])
     body += b"".join(_varint(len(t)) + t for t in tiles)
     return body + struct.pack("<I", zlib.crc32(body))
@@ -202,12 +202,13 @@ def _to_symbols(t: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def encode_tile(model: TransformCodec, pixels: np.ndarray) -> bytes:
+def encode_tile(model: TransformCodec, pixels: np.ndarray, rate: int = 0) -> bytes:
+    """One tile at the model's quality index ``rate``."""
     import constriction
 
     # a copy: an image from Pillow is a read-only array, which torch.from_numpy warns about
     x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].to(model.device).float() / 255
-    y = model.g_a(model.pad(x))
+    y = model.gained(model.g_a(model.pad(x)), torch.tensor([rate], device=model.device))
     encoder = constriction.stream.queue.RangeEncoder()
     if isinstance(model, Hyperprior):
         z = torch.round(model.h_a(model.hyper_input(y))).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
@@ -223,7 +224,7 @@ def encode_tile(model: TransformCodec, pixels: np.ndarray) -> bytes:
 
 
 @torch.no_grad()
-def decode_tile(model: TransformCodec, data: bytes, height: int, width: int, name: str) -> np.ndarray:
+def decode_tile(model: TransformCodec, data: bytes, height: int, width: int, name: str, rate: int = 0) -> np.ndarray:
     import constriction
 
     if len(data) % 4:
@@ -247,27 +248,36 @@ def decode_tile(model: TransformCodec, data: bytes, height: int, width: int, nam
             y_hat, exp = torch.from_numpy(q.reshape(1, M, h, w)).to(device, torch.float64), 0
     except (ValueError, RuntimeError, AssertionError) as err:  # constriction on data it cannot decode
         raise CorruptFile(f"{name}: corrupted .gsdk file ({err})") from None
-    pixels = model.synthesize(y_hat, exp)[0, :, :height, :width]
+    pixels = model.synthesize(y_hat, exp, rate)[0, :, :height, :width]
     return pixels.permute(1, 2, 0).cpu().numpy()
 
 
 # --- whole images ----------------------------------------------------------------------------------
-def compress(model: TransformCodec, image: np.ndarray, tile: int = DEFAULT_TILE) -> bytes:
-    """uint8 RGB (H, W, 3) -> the bytes of a .gsdk file."""
+def compress(model: TransformCodec, image: np.ndarray, tile: int = DEFAULT_TILE, quality: int | None = None) -> bytes:
+    """uint8 RGB (H, W, 3) -> the bytes of a .gsdk file, at ``quality`` (one of ``model.qualities``;
+    a fixed-rate model's own by default)."""
     model.require_codec()
+    if quality is None:
+        if len(model.qualities) > 1:
+            raise UserError(f"{model.model_name} codes at quality {model.qualities[0]} to {model.qualities[-1]}: "
+                            "choose one")
+        quality = model.qualities[0]
+    rate = model.rate_index(quality)
     if tile % 64 or not 64 <= tile <= 255 * 64:
         raise UserError(f"tile side must be a multiple of 64 between 64 and {255 * 64}, got {tile}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise UserError(f"compress: expected a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}")
     height, width = image.shape[:2]
-    tiles = [encode_tile(model, image[t:t + th, l:l + tw]) for t, l, th, tw in tile_grid(height, width, tile)]
-    return pack(model, height, width, tile, tiles)
+    tiles = [encode_tile(model, image[t:t + th, l:l + tw], rate) for t, l, th, tw in tile_grid(height, width, tile)]
+    return pack(model, quality, height, width, tile, tiles)
 
 
 def check_model(header: Header, model: TransformCodec, name: str) -> None:
-    if (header.arch, header.quality) != (model.arch_id, model.quality) or header.fingerprint != fingerprint(model):
+    if (header.arch != model.arch_id or header.quality not in model.qualities
+            or header.fingerprint != fingerprint(model)):
+        qualities = "q" + ",".join(map(str, model.qualities))
         raise UserError(f"{name}: written by {header.model_name} q{header.quality} (model {header.fingerprint:08x}); "
-                        f"the model given is {model.model_name} q{model.quality} (model {fingerprint(model):08x})")
+                        f"the model given is {model.model_name} {qualities} (model {fingerprint(model):08x})")
 
 
 def decompress(data: bytes, model: TransformCodec, name: str = "input") -> np.ndarray:
@@ -276,8 +286,9 @@ def decompress(data: bytes, model: TransformCodec, name: str = "input") -> np.nd
     check_model(header, model, name)
     model.require_codec()
     out = np.empty((header.height, header.width, 3), dtype=np.uint8)
+    rate = model.rate_index(header.quality)
     for (t, l, th, tw), chunk in zip(tile_grid(header.height, header.width, header.tile), header.tiles):
-        out[t:t + th, l:l + tw] = decode_tile(model, chunk, th, tw, name)
+        out[t:t + th, l:l + tw] = decode_tile(model, chunk, th, tw, name, rate)
     return out
 
 

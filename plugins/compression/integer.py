@@ -109,7 +109,7 @@ class IntConv(nn.Module):
         if not self.up and (shape[2:] != (3, 3) or layer.stride != (1, 1) or layer.padding != (1, 1)):
             raise ValueError(f"integer decoder: unsupported convolution {layer}")
         cout = shape[1] if self.up else shape[0]
-        self.register_buffer("weight", torch.zeros(shape, dtype=torch.int32))
+        self.register_buffer("weight", torch.zeros(shape, dtype=torch.int16))  # |w| <= WEIGHT_LIMIT
         self.register_buffer("bias", torch.zeros(cout, dtype=torch.float64))
         self.register_buffer("weight_exp", torch.zeros(cout, dtype=torch.int32))
         self.register_buffer("exps", torch.zeros(2, dtype=torch.int32))  # input, output exponents
@@ -126,7 +126,7 @@ class IntConv(nn.Module):
         fan = W.abs().sum(dim=(0, 2, 3) if self.up else (1, 2, 3))
         if float((fan * ACT_LIMIT + B.abs()).max()) >= EXACT:
             raise ValueError("integer decoder: an accumulator could exceed 2**53")
-        self.weight.copy_(W.to(torch.int32))
+        self.weight.copy_(W.to(torch.int16))
         self.bias.copy_(B)
         self.weight_exp.copy_(wexp)
         self.exps.copy_(torch.tensor([a_in, a_out], dtype=torch.int32))
@@ -169,7 +169,7 @@ class IntIGDN(nn.Module):
     def __init__(self, layer: GDN):
         super().__init__()
         channels = layer.beta_param.shape[0]
-        self.register_buffer("gamma", torch.zeros(channels, channels, dtype=torch.int32))
+        self.register_buffer("gamma", torch.zeros(channels, channels, dtype=torch.int16))  # <= GAMMA_LIMIT
         self.register_buffer("beta", torch.zeros(channels, dtype=torch.float64))
         self.register_buffer("exps", torch.zeros(3, dtype=torch.int32))  # input, output, gamma exponents
 
@@ -184,7 +184,7 @@ class IntIGDN(nn.Module):
                 break
             g -= 2
         a_out = exponent_for(out_max, ACT_TARGET)
-        self.gamma.copy_(G.to(torch.int32))
+        self.gamma.copy_(G.to(torch.int16))
         self.beta.copy_(B)
         self.exps.copy_(torch.tensor([a_in, a_out, g], dtype=torch.int32))
         return a_out

@@ -15,18 +15,21 @@ class _LowerBound(torch.autograd.Function):
     """max(x, bound) whose gradient still flows where it would push x up (Balle's lower_bound)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, bound: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x, bound)
-        return torch.max(x, bound)
+    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, bound = ctx.saved_tensors
-        return grad * ((x >= bound) | (grad < 0)).to(grad.dtype), None
+        (x,) = ctx.saved_tensors
+        return grad * ((x >= ctx.bound) | (grad < 0)).to(grad.dtype), None
 
 
 def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
-    return _LowerBound.apply(x, torch.tensor(bound, dtype=x.dtype, device=x.device))
+    # the bound stays a Python number: a tensor made from it each call would be a host-to-device
+    # copy per step, which a CUDA graph cannot capture
+    return _LowerBound.apply(x, float(bound))
 
 
 class GDN(nn.Module):

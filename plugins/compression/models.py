@@ -17,8 +17,9 @@ from torch import nn
 
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.errors import UserError
-from plugins.compression.entropy import EntropyBottleneck, GaussianConditional
-from plugins.compression.integer import ACT_TARGET, IntegerNet, clamp, exponent_for, power_of_two, rescale
+from plugins.compression.entropy import SYMBOL_LIMIT, EntropyBottleneck, GaussianConditional
+from plugins.compression.integer import (ACT_LIMIT, ACT_TARGET, EXACT, WEIGHT_LIMIT, IntegerNet, clamp,
+                                         exponent_for, power_of_two, rescale)
 from plugins.compression.layers import GDN, conv, deconv
 
 # CompressAI's ladder: lambda per quality for MSE (x in [0, 1], distortion 255^2 * MSE) and MS-SSIM
@@ -64,44 +65,63 @@ class TransformCodec(GenerativeModel):
                                  deconv(N, N), GDN(N, inverse=True), deconv(N, 3))
         self.int_g_s = IntegerNet(self.g_s)
         self.register_buffer("codec_ready", torch.zeros((), dtype=torch.int32))
+        # a buffer, not a tensor made each step (a host-to-device copy, which a CUDA graph cannot
+        # capture); derived from the config, so not saved
+        self.register_buffer("lambda_ladder", torch.tensor([self.lmbda]), persistent=False)
 
     # --- training -------------------------------------------------------------------------------
+    static_step = True  # no host syncs or data-dependent branches: the trainer may capture a CUDA graph
+
+    @property
+    def qualities(self) -> tuple[int, ...]:
+        """The qualities this model codes at (a file's header names one)."""
+        return (self.quality,)
+
+    def lambdas(self) -> torch.Tensor:
+        """The rate-distortion trade-off of each of ``qualities``, in order."""
+        return self.lambda_ladder
+
     def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         aux = [p for n, p in self.named_parameters() if n.endswith("quantiles")]
         main = [p for n, p in self.named_parameters() if not n.endswith("quantiles")]
         return {"model": torch.optim.Adam(main, lr=self.lr), "aux": torch.optim.Adam(aux, lr=self.aux_lr)}
 
-    def latents(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """x in [0, 1] -> (y_hat for the synthesis, likelihoods of every coded latent)."""
-        return self.quantize(self.g_a(x))
+    def latents(self, x: torch.Tensor, rate: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """x in [0, 1] -> (y_hat for the synthesis, likelihoods of every coded latent). ``rate``: the
+        index into ``qualities`` of each image (a variable-rate model's gains; others ignore it)."""
+        return self.quantize(self.g_a(x), rate)
 
-    def quantize(self, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def quantize(self, y: torch.Tensor, rate: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The analysis output y -> (y_hat, likelihoods): each codec's entropy model."""
         raise NotImplementedError(f"{type(self).__name__} must define quantize")
 
-    def forward(self, x: torch.Tensor) -> dict[str, Any]:
-        y_hat, likelihoods = self.latents(x)
+    def forward(self, x: torch.Tensor, rate: torch.Tensor | None = None) -> dict[str, Any]:
+        y_hat, likelihoods = self.latents(x, rate)
         return {"x_hat": self.g_s(y_hat), "likelihoods": likelihoods}
 
     def bits(self, likelihoods: dict[str, torch.Tensor]) -> torch.Tensor:
         return sum(-torch.log2(lik).sum() for lik in likelihoods.values())
 
     def distortion_loss(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per image: 255^2 MSE, or 1 - MS-SSIM."""
         if self.distortion == "mse":
-            return 255 ** 2 * F.mse_loss(x_hat.float(), x)
+            return 255 ** 2 * (x_hat.float() - x).pow(2).mean((1, 2, 3))
         from plugins.compression.metrics import ms_ssim_torch
 
-        return 1 - ms_ssim_torch(x_hat.float().clamp(0, 1), x).mean()
+        return 1 - ms_ssim_torch(x_hat.float().clamp(0, 1), x)
 
     def train_step(self, batch: tuple[torch.Tensor, ...], ctx: StepContext) -> dict[str, float]:
         x = batch[0]
         x = (x.float() / 255) if x.dtype == torch.uint8 else x.float()
-        if torch.rand(()) < 0.5:  # random flips: the crops' data augmentation
-            x = x.flip(3)
-        out = self(x)
-        bpp = self.bits(out["likelihoods"]) / (x.shape[0] * x.shape[2] * x.shape[3])
+        n = x.shape[0]
+        # data augmentation, drawn on the device: half the crops mirrored
+        x = torch.where(torch.rand(n, 1, 1, 1, device=x.device) < 0.5, x.flip(3), x)
+        lambdas = self.lambdas()
+        rate = torch.randint(len(lambdas), (n,), device=x.device)  # each crop at one quality of the model
+        out = self(x, rate)
+        bpp = self.bits(out["likelihoods"]) / (n * x.shape[2] * x.shape[3])
         distortion = self.distortion_loss(out["x_hat"], x)
-        loss = self.lmbda * distortion + bpp
+        loss = (lambdas[rate] * distortion).mean() + bpp
         ctx.optimize("model", loss, max_grad_norm=self.max_grad_norm)
         aux = self.aux_loss()
         ctx.optimize("aux", aux)
@@ -123,30 +143,50 @@ class TransformCodec(GenerativeModel):
     @torch.no_grad()
     def prepare_codec(self, images: list[torch.Tensor]) -> None:
         """After training: coding tables and the integer decoder, calibrated on ``images`` (float
-        (1, 3, H, W) in [0, 1], a few typical photos or training crops)."""
+        (1, 3, H, W) in [0, 1], a few typical photos or training crops) at every quality."""
         self.eval()
         for m in self.modules():
             if isinstance(m, EntropyBottleneck):
                 m.update_tables()
         ys = [self.g_a(self.pad(x.to(self.device).float())) for x in images]
-        y_hats = [self.quantize(y)[0] for y in ys]
-        self.calibrate_hyper(ys)
+        rated = [(y, torch.full((len(y),), r, device=y.device)) for y in ys for r in range(len(self.qualities))]
+        self.calibrate_hyper([self.gained(y, rate) for y, rate in rated])
+        self.calibrate_gains()
+        y_hats = [self.quantize(y, rate)[0] for y, rate in rated]
         y_exp = exponent_for(max(float(y.abs().max()) for y in y_hats), ACT_TARGET)
         self.int_g_s.calibrate(self.g_s, y_hats, y_exp)
         self.codec_ready.fill_(1)
 
+    def gained(self, y: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+        """The latent that is coded at ``rate``: y times a variable-rate model's gains; y here."""
+        return y
+
     def calibrate_hyper(self, ys: list[torch.Tensor]) -> None:
-        """Hyperprior codecs: convert the hyper-synthesis, from the analysis outputs ``ys``."""
+        """Hyperprior codecs: convert the hyper-synthesis, from the coded latents ``ys``."""
+
+    def calibrate_gains(self) -> None:
+        """Variable-rate codecs: the integer inverse gains (after ``calibrate_hyper``)."""
 
     def require_codec(self) -> None:
         if not int(self.codec_ready):
-            raise UserError(f"{self.model_name} q{self.quality}: not prepared for coding (run prepare_codec "
+            raise UserError(f"{self.model_name}: not prepared for coding (run prepare_codec "
                             "after training; `gensdk compression train` does)")
 
+    def rate_index(self, quality: int) -> int:
+        if quality not in self.qualities:
+            raise UserError(f"{self.model_name} codes at quality {', '.join(map(str, self.qualities))}, not {quality}")
+        return self.qualities.index(quality)
+
+    def ungain(self, y_hat: torch.Tensor, exp: int, rate: int) -> tuple[torch.Tensor, int]:
+        """The decoder's integer y_hat at exponent ``exp`` -> the synthesis input, exactly: a
+        variable-rate model's inverse gain; identity here."""
+        return y_hat, exp
+
     @torch.no_grad()
-    def synthesize(self, y_hat: torch.Tensor, exp: int) -> torch.Tensor:
+    def synthesize(self, y_hat: torch.Tensor, exp: int, rate: int = 0) -> torch.Tensor:
         """Integer y_hat at exponent ``exp`` -> uint8 pixels (B, 3, H, W), exactly on any device."""
-        x = clamp(rescale(y_hat.double(), power_of_two(self.int_g_s.input_exp - exp)))
+        y_hat, exp = self.ungain(y_hat.double(), exp, rate)
+        x = clamp(rescale(y_hat, power_of_two(self.int_g_s.input_exp - exp)))
         out = self.int_g_s(x)
         pixels = rescale(out * 255, power_of_two(-self.int_g_s.output_exp))
         return pixels.clamp(0, 255).to(torch.uint8)
@@ -164,7 +204,7 @@ class FactorizedPrior(TransformCodec):
                          max_grad_norm=max_grad_norm)
         self.y_prior = EntropyBottleneck(M)
 
-    def quantize(self, y):
+    def quantize(self, y, rate=None):
         coded = uniform_noise(y) if self.training else torch.round(y)
         return ste_round(y), {"y": self.y_prior.likelihood(coded)}
 
@@ -199,7 +239,7 @@ class Hyperprior(TransformCodec):
             return scales, means
         return params, None
 
-    def quantize(self, y):
+    def quantize(self, y, rate=None):
         z = self.h_a(self.hyper_input(y))
         z_coded = uniform_noise(z) if self.training else torch.round(z)
         scales, means = self.split(self.h_s(ste_round(z)))
@@ -253,13 +293,76 @@ class MeanScaleHyperprior(Hyperprior):
         return h_a, h_s
 
 
-CODECS = {cls.model_name: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior)}
+@register_model("variable-rate-hyperprior")
+class VariableRateHyperprior(MeanScaleHyperprior):
+    """One mean-scale hyperprior for the whole quality ladder (Cui et al. 2021, "Asymmetric gained deep
+    image compression with continuous rate adaptation"): quality q scales y by a learned gain vector
+    before it is coded and by an inverse gain vector before the synthesis, so a larger gain means
+    finer quantization. Each training crop is drawn at a random quality with that quality's lambda:
+    one training run serves every quality, where fixed-rate models need one run each.
+
+    On the decoder side the inverse gains are integers at a power-of-two exponent per quality,
+    chosen so that the product with any decodable y_hat stays below 2**53 (exact)."""
+
+    arch_id = 4
+
+    def __init__(self, N: int = 128, M: int = 192, distortion: str = "mse", ladder: int = 8, lr: float = 1e-4,
+                 aux_lr: float = 1e-3, max_grad_norm: float = 1.0):
+        if ladder not in QUALITIES:
+            raise ValueError(f"ladder must be 1 to 8 qualities, got {ladder!r}")
+        super().__init__(quality=1, N=N, M=M, distortion=distortion, lr=lr, aux_lr=aux_lr,
+                         max_grad_norm=max_grad_norm)
+        self.quality = None
+        lambdas = torch.tensor(LAMBDAS[distortion][:ladder])
+        self.register_buffer("lambda_ladder", lambdas, persistent=False)
+        # high-rate theory: the best quantization step falls as lambda ** -1/2, so the gains start there
+        start = 0.5 * torch.log(lambdas / lambdas[ladder // 2])
+        self.log_gain = nn.Parameter(start[:, None].repeat(1, M))
+        self.log_inverse_gain = nn.Parameter(-start[:, None].repeat(1, M))
+        self.register_buffer("int_inverse_gain", torch.zeros(ladder, M, dtype=torch.int16))
+        self.register_buffer("int_inverse_gain_exp", torch.zeros(ladder, dtype=torch.int32))
+
+    @property
+    def qualities(self) -> tuple[int, ...]:
+        return tuple(QUALITIES)[:len(self.lambda_ladder)]
+
+    def gained(self, y, rate):
+        return y * self.log_gain[rate].exp()[:, :, None, None]
+
+    def quantize(self, y, rate=None):
+        if rate is None:
+            raise ValueError(f"{self.model_name}: quantize needs the quality index of each image")
+        y_hat, likelihoods = super().quantize(self.gained(y, rate), rate)
+        return y_hat * self.log_inverse_gain[rate].exp()[:, :, None, None], likelihoods
+
+    def calibrate_gains(self) -> None:
+        # worst case of a decoded y_hat at the hyper-synthesis exponent: a 16-bit symbol plus a mean
+        exp = self.int_h_s.output_exp
+        worst = (SYMBOL_LIMIT + 1) * power_of_two(exp) + ACT_LIMIT
+        for r, inverse in enumerate(self.log_inverse_gain.detach().double().exp().cpu()):
+            e = exponent_for(float(inverse.max()), WEIGHT_LIMIT)
+            while worst * float(torch.round(inverse * power_of_two(e)).max()) >= EXACT:
+                e -= 1
+            self.int_inverse_gain[r] = torch.round(inverse * power_of_two(e)).to(torch.int16)
+            self.int_inverse_gain_exp[r] = e
+
+    def ungain(self, y_hat, exp, rate):
+        inverse = self.int_inverse_gain[rate].to(y_hat.device, torch.float64)[None, :, None, None]
+        return y_hat * inverse, exp + int(self.int_inverse_gain_exp[rate])
+
+
+CODECS = {cls.model_name: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior,
+                                          VariableRateHyperprior)}
 ARCH_IDS = {cls.arch_id: cls.model_name for cls in CODECS.values()}
 
 
-def build_codec(name: str, quality: int, **options: Any) -> TransformCodec:
+def build_codec(name: str, quality: int | None = None, **options: Any) -> TransformCodec:
+    """A fixed-rate codec at ``quality`` (CompressAI's sizes for it), or the variable-rate one (which
+    codes at every quality of its ladder; ``quality`` is not used)."""
     if name not in CODECS:
         raise UserError(f"unknown codec model {name!r}; known: {', '.join(CODECS)}")
+    if name == VariableRateHyperprior.model_name:
+        return VariableRateHyperprior(**options)
     if quality not in QUALITIES:
         raise UserError(f"quality must be 1 to 8, got {quality}")
     N, M = default_sizes(name, quality)
