@@ -17,7 +17,6 @@ own strings (already RDKit-canonical), tokenized as they are.
 from __future__ import annotations
 
 import argparse
-import copy
 import gzip
 import json
 import os
@@ -68,19 +67,21 @@ def train(args: argparse.Namespace) -> None:
             print(f"prepared {len(data)} training rows in {run / PREPARED}", flush=True)
             return
         batch = args.batch_size or BATCH[args.kind]
-        seconds_per_step = probe(generator, data, batch)
-        steps = int(args.minutes * 60 / seconds_per_step)
-        plan = {"options": options, "batch_size": batch, "steps": steps, "seconds_per_step": seconds_per_step,
-                "minutes": args.minutes, "parameters": sum(p.numel() for p in generator.model.parameters()),
-                "molecules": len(data), "epochs": steps * batch / len(data), **provenance()}
-        write_json(plan_path, plan)
-    print(json.dumps({k: plan[k] for k in ("steps", "batch_size", "seconds_per_step", "epochs", "parameters")}),
+        plan = {"options": options, "batch_size": batch, "minutes": args.minutes,
+                "parameters": sum(p.numel() for p in generator.model.parameters()), "molecules": len(data),
+                **provenance()}
+        write_json(plan_path, plan)  # before training: a resumed command rebuilds the model from it
+    # the Trainer plans the steps that fit in the minutes from the rate of its first steps, and keeps
+    # the plan in its checkpoint for a resumed command
+    config = TrainConfig(minutes=plan["minutes"], batch_size=plan["batch_size"], lr_schedule="cosine",
+                         warmup_steps=1000, checkpoint_every=500, log_every=200, progress=False, seed=0)
+    trainer = Trainer(generator.model, (data,), config, run)
+    trainer.fit(resume=args.resume, overwrite=not args.resume, extra={**generator.metadata(), "plan": plan})
+    plan.update(steps=trainer.config.steps, epochs=trainer.config.steps * plan["batch_size"] / len(data),
+                **({"steps_per_s": trainer.plan["steps_per_s"]} if "steps_per_s" in trainer.plan else {}))
+    write_json(plan_path, plan)
+    print(json.dumps({k: plan.get(k) for k in ("steps", "batch_size", "steps_per_s", "epochs", "parameters")}),
           flush=True)
-    config = TrainConfig(steps=plan["steps"], batch_size=plan["batch_size"], lr_schedule="cosine",
-                         warmup_steps=min(1000, plan["steps"] // 20), checkpoint_every=500, log_every=200,
-                         progress=False, seed=0)
-    Trainer(generator.model, (data,), config, run).fit(resume=args.resume, overwrite=not args.resume,
-                                                      extra={**generator.metadata(), "plan": plan})
     print(f"trained {args.kind}: {training_minutes(run):.1f} min of steps in this and earlier commands", flush=True)
 
 
@@ -144,19 +145,6 @@ def training_minutes(run: Path) -> float:
         seconds += (record["step"] - last) * batch / record["examples_per_s"]
         last = record["step"]
     return seconds / 60
-
-
-def probe(generator: MoleculeGenerator, data: torch.Tensor, batch: int) -> float:
-    """Seconds per training step of this model on this device (60 steps after 20 warm-up ones)."""
-    trial = copy.deepcopy(generator.model)
-    trainer = Trainer(trial, (data[:200_000],), TrainConfig(steps=20, batch_size=batch, progress=False))
-    trainer.fit()
-    torch.cuda.synchronize() if torch.cuda.is_available() else None
-    trainer.config.steps = 80
-    started = time.perf_counter()
-    trainer.fit(resume=False, overwrite=True)
-    torch.cuda.synchronize() if torch.cuda.is_available() else None
-    return (time.perf_counter() - started) / 60
 
 
 def sample(args: argparse.Namespace) -> None:

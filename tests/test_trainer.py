@@ -180,3 +180,25 @@ def test_a_run_trained_in_time_slices_equals_an_unbroken_one(tmp_path):
     assert slices == 12 and (tmp_path / "b" / "model" / "config.json").is_file()
     for a, b in zip(unbroken.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_minutes_budget_plans_the_steps_and_a_resumed_run_follows_the_plan(tmp_path):
+    data = load_dataset("digits", split="train").x[:256]
+    config = dict(minutes=0.04, batch_size=32, progress=False, checkpoint_every=20, lr_schedule="cosine",
+                  warmup_steps=5)
+
+    def made():
+        torch.manual_seed(0)
+        return MADE(data_shape=[1, 8, 8], hidden=[32])
+
+    start = time.perf_counter()
+    first = Trainer(made(), data, TrainConfig(**config), tmp_path / "run")
+    first.fit(stop_after=0.8)  # cut off after the plan was made
+    planned = first.plan["steps"]
+    assert first.plan["steps_per_s"] > 0 and 50 < planned and first.step < planned and not first.finished
+    resumed = Trainer(made(), data, TrainConfig(**config), tmp_path / "run")
+    resumed.fit(resume=True)
+    assert resumed.config.steps == planned and resumed.step == planned and resumed.finished
+    assert time.perf_counter() - start < 0.04 * 60 * 2 + 5  # about the budget (plus start-up and the resume)
+    with pytest.raises(UserError, match="train.minutes"):
+        TrainConfig.from_dict({"minutes": -1})

@@ -43,6 +43,7 @@ MODEL_DIR = "model"
 @dataclass
 class TrainConfig:
     steps: int = 1000
+    minutes: float | None = None   # a wall-time budget instead of steps: the step count is planned (see Trainer._plan)
     batch_size: int = 128          # per process; the global batch is batch_size * world size
     seed: int = 0
     device: str = "auto"           # auto | cpu | cuda | cuda:N
@@ -69,6 +70,8 @@ class TrainConfig:
             value = getattr(cfg, name)
             if not isinstance(value, int) or value < 1:
                 raise UserError(f"train.{name} must be a positive integer, got {value!r}")
+        if cfg.minutes is not None and (not isinstance(cfg.minutes, (int, float)) or cfg.minutes <= 0):
+            raise UserError(f"train.minutes must be a positive number, got {cfg.minutes!r}")
         if not isinstance(cfg.validate_every, int) or cfg.validate_every < 0:
             raise UserError(f"train.validate_every must be a non-negative integer, got {cfg.validate_every!r}")
         if cfg.validate_every and cfg.ema_decay is not None:
@@ -194,6 +197,8 @@ def step_seed(seed: int, step: int, rank: int) -> int:
     return (seed * 1_000_003 + step * 1_009 + rank) % (2**63)
 
 
+PLAN_FROM, PLAN_STEPS = 10, 40  # a minutes budget times steps PLAN_FROM .. PLAN_FROM + PLAN_STEPS
+PLAN_CEILING = 10**9
 GRAPH_WARMUP_STEPS = 3  # eager steps before capture: lazy CUDA initialisation must not land in the graph
 
 
@@ -258,6 +263,7 @@ class Trainer:
             self.valid = tuple(t.to(self.device) for t in (valid if isinstance(valid, tuple) else (valid,)))
         self.best: dict[str, Any] | None = None  # {"valid_nll", "step", "model"}: early stopping's pick
         self.throughput: float | None = None  # examples/s over the run's timed steps (all ranks)
+        self.plan: dict[str, Any] | None = None  # a minutes budget's planned step count, once measured
 
     # --- checkpoints -----------------------------------------------------------------------------
     @property
@@ -278,6 +284,7 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "ema": self.ema.module.state_dict() if self.ema is not None else None,
             "best": self.best,
+            "planned_steps": self.plan["steps"] if self.plan else None,
         }
         atomic_write(self.checkpoint_path, lambda tmp: torch.save(state, tmp))
 
@@ -305,6 +312,9 @@ class Trainer:
             raise UserError(f"{path}: checkpoint does not match this model ({str(err).splitlines()[0]})") from None
         self.step = step
         self.best = state.get("best")
+        if self.config.minutes is not None and state.get("planned_steps"):
+            self.config.steps = state["planned_steps"]  # the schedule planned for the budget, followed again
+            self.plan = {"steps": self.config.steps, "minutes": self.config.minutes, "resumed": True}
         self._make_capturable()  # the loaded param groups replaced the learning-rate tensors
 
     # --- logging ---------------------------------------------------------------------------------
@@ -374,6 +384,10 @@ class Trainer:
                                   cache_enabled=not self._graph_ready())
         self.graph_warmup_until = self.step + GRAPH_WARMUP_STEPS
         writer = self._tensorboard()
+        planning = cfg.minutes is not None and self.plan is None
+        first = self.step
+        if planning:
+            cfg.steps = PLAN_CEILING  # until the rate is measured; the schedule is still in warm-up or near 1
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.dist.main),
                    desc=self.model.model_name, dynamic_ncols=True)
         self.model.train()
@@ -399,6 +413,9 @@ class Trainer:
                 self.ema.update(self.model.ema_module())
             self.step += 1
             bar.update(1)
+            if planning and self.step - first in (PLAN_FROM, PLAN_FROM + PLAN_STEPS):
+                planning = self._plan(started, self.step - first)
+                bar.total = cfg.steps if not planning else bar.total
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 self._sync()
                 now = time.perf_counter()
@@ -437,6 +454,24 @@ class Trainer:
                        extra={"train": asdict(cfg), "steps_done": self.step, **(extra or {})})
         self.dist.barrier()
         return self.model
+
+    def _plan(self, started: float, done: int) -> bool:
+        """A minutes budget: time PLAN_STEPS steps after the first PLAN_FROM (warm-up, graph capture,
+        compilation), then set ``config.steps`` to what fits in the time left, at 97% (checkpoints,
+        the final save). Returns whether planning goes on. Rank 0 decides for every rank."""
+        self._sync()
+        now = time.perf_counter()
+        if done == PLAN_FROM:
+            self._plan_start = now
+            return True
+        rate = PLAN_STEPS / (now - self._plan_start)
+        left = self.config.minutes * 60 - (now - started)
+        steps = torch.tensor([self.step + max(0, int(rate * left * 0.97))], device=self.device)
+        if self.dist.world > 1:
+            dist.broadcast(steps, src=0)
+        self.config.steps = int(steps)
+        self.plan = {"steps": self.config.steps, "steps_per_s": round(rate, 2), "minutes": self.config.minutes}
+        return False
 
     @property
     def finished(self) -> bool:

@@ -12,16 +12,14 @@ decoder or training state (``export_codec``); ``shipped/TRAINING.json`` records 
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gensdk.core.io import write_folder, write_json
+from gensdk.core.io import write_folder
 from gensdk.core.model import load_model, read_model_config, save_model
 from gensdk.core.trainer import Trainer, TrainConfig
 from gensdk.errors import UserError
@@ -66,9 +64,9 @@ def train_codec(model_name: str, quality: int | None, crops: np.ndarray, codecs:
     ``run_dir(codecs, model_name, quality)/model``. On a GPU the step runs as one CUDA graph
     (``cuda_graph``) or through torch.compile (``compile``).
 
-    ``minutes`` replaces ``steps`` by a time budget: a short probe measures the step rate (under
-    whatever else shares the device) and the schedule is laid out for the steps that fit; the number
-    is kept in the run folder's ``plan.json`` so that ``resume`` follows the same schedule."""
+    ``minutes`` replaces ``steps`` by a time budget: the Trainer measures the step rate in the run's
+    first steps and plans the schedule for the steps that fit (kept in the checkpoint, so that
+    ``resume`` follows the same schedule)."""
     if crops.ndim != 4 or crops.shape[3] != 3 or crops.dtype != np.uint8:
         raise UserError(f"training crops must be uint8 (n, H, W, 3), got {crops.dtype} {crops.shape}")
     torch.manual_seed(seed)  # the initial weights too: one seed, one run
@@ -78,12 +76,11 @@ def train_codec(model_name: str, quality: int | None, crops: np.ndarray, codecs:
     if torch.cuda.is_available() and device != "cpu":
         torch.backends.cudnn.benchmark = True  # fixed crop shapes: let cuDNN pick the fastest kernels
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    if minutes is not None:
-        steps = planned_steps(model, data, out, minutes, batch_size, device, resume)
-
-    config = TrainConfig(steps=steps, batch_size=batch_size, seed=seed, device=device, bf16=False,
-                         cuda_graph=cuda_graph, compile=compile, lr_schedule="cosine", warmup_steps=min(500, steps // 20),
-                         checkpoint_every=min(checkpoint_every, steps), log_every=min(100, steps), progress=progress)
+    config = TrainConfig(steps=steps, minutes=minutes, batch_size=batch_size, seed=seed, device=device, bf16=False,
+                         cuda_graph=cuda_graph, compile=compile, lr_schedule="cosine",
+                         warmup_steps=500 if minutes is not None else min(500, steps // 20),
+                         checkpoint_every=checkpoint_every if minutes is not None else min(checkpoint_every, steps),
+                         log_every=100 if minutes is not None else min(100, steps), progress=progress)
     trainer = Trainer(model, data, config, out_dir=out)
     trainer.fit(resume=resume, overwrite=overwrite)
     model = trainer.model
@@ -91,27 +88,6 @@ def train_codec(model_name: str, quality: int | None, crops: np.ndarray, codecs:
     model.prepare_codec(calibration)
     save_model(model, out / "model")
     return model
-
-
-PROBE_STEPS = 60
-
-
-def planned_steps(model: TransformCodec, data: torch.Tensor, out: Path, minutes: float, batch_size: int,
-                  device: str, resume: bool) -> int:
-    plan = out / "plan.json"
-    if resume and plan.is_file():
-        return int(json.loads(plan.read_text())["steps"])
-    start = time.perf_counter()
-    probe = copy.deepcopy(model)
-    config = TrainConfig(steps=PROBE_STEPS, batch_size=batch_size, device=device, bf16=False, progress=False,
-                         log_every=PROBE_STEPS // 2)
-    trainer = Trainer(probe, data, config)
-    trainer.fit()
-    rate = trainer.throughput / batch_size if trainer.throughput else PROBE_STEPS / (time.perf_counter() - start)
-    left = minutes * 60 - (time.perf_counter() - start)
-    steps = max(PROBE_STEPS, int(rate * left * 0.97))  # 3% for checkpoints and the codec's preparation
-    write_json(plan, {"steps": steps, "probe_steps_per_s": rate, "minutes": minutes})
-    return steps
 
 
 def load_codec(codecs: Path, model_name: str, quality: int, device: str = "cpu") -> TransformCodec:
