@@ -39,6 +39,27 @@ def timed(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats * 1000
 
 
+def profile_step(model, n: int, length: int, device: torch.device) -> None:
+    """Where a decoding step's time goes, kernel by kernel (the network step measured slower than its
+    arithmetic and memory traffic suggest)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    vocab = model.vocabulary
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        cache = KVCache(model.max_len)
+        ids = torch.randint(3, len(vocab), (n, length), device=device)
+        model._run(ids, cache)
+        nxt = ids[:, -1:]
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=activities) as prof:
+            for _ in range(20):
+                cache.length = length
+                model._run(nxt, cache)
+            sync()
+    key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=20), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", type=Path)
@@ -47,6 +68,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--whole", type=int, default=500, help="programs of one whole sample_tokens call, timed")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true",
+                        help="also print torch.profiler's top kernels of 20 network steps at the largest batch and length")
     args = parser.parse_args()
     meta = json.loads(args.config.read_text())
     device = torch.device(args.device)
@@ -83,6 +106,8 @@ def main() -> None:
                    "pick_ms": round(pick_ms, 2), "append_ms": round(cat_ms, 3), "sync_ms": round(sync_ms, 3)}
             print(json.dumps(row), flush=True)
             rows.append(row)
+    if args.profile:
+        profile_step(model, max(map(int, args.batch.split(","))), max(map(int, args.lengths.split(","))), device)
     # one whole sample() call as the CLI makes it, 1,024 steps at most
     from plugins.fuzzing.model import CodeModel
 
