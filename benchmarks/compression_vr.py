@@ -7,10 +7,11 @@
     python benchmarks/compression_vr.py finish --crops /tmp/cvr/crops.npy --run /tmp/cvr/run --out OUT
 
 ``speed``: training steps/s of one mean-scale hyperprior (q3, 128/192 channels, batch 16 of 256x256
-crops) and of the variable-rate model, eagerly, as one CUDA graph, and through torch.compile; with
+crops), of the variable-rate model and of the channel-context one, eagerly, as one CUDA graph, and
+through torch.compile; with
 ``--old-code`` (a copy of gensdk at an earlier commit) also that code's eager step, the "before".
 
-``train``: the variable-rate hyperprior on a cosine schedule of TOTAL steps, trained in slices of
+``train``: the channel-context variable-rate hyperprior on a cosine schedule of TOTAL steps, trained in slices of
 ``--minutes`` (Trainer.fit's stop_after); each slice writes the checkpoint as shards of at most
 16 MiB to OUT (weight_shards.py split-checkpoint), which the next session carries back (``--carry``).
 ``record.json`` accumulates the GPU seconds of every slice.
@@ -44,7 +45,7 @@ import torch  # noqa: E402
 
 from common import provenance  # noqa: E402
 
-ARCH = "variable-rate-hyperprior"
+ARCH = "channel-context-hyperprior"  # the shipped codec's architecture
 BATCH = 16
 
 
@@ -108,7 +109,7 @@ def speed(args) -> None:
             text=True, env={"PYTHONPATH": f"{args.old_code}:{ROOT / 'benchmarks'}", "PATH": "/usr/bin:/bin"}
         ).stdout.splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
-    for arch in ("mean-scale-hyperprior", ARCH):
+    for arch in ("mean-scale-hyperprior", "variable-rate-hyperprior", ARCH):
         for variant in SPEED_VARIANTS:
             rows.append(speed_one(arch, variant, data, args.steps))
             print(json.dumps(rows[-1]), flush=True)

@@ -140,28 +140,37 @@ def test_isqrt_is_exact_near_squares():
     assert [int(v) for v in integer.isqrt(n)] == [math.isqrt(int(v)) for v in expected]
 
 
-def test_every_accumulator_bound_is_checked(codecs):
-    model = load_codec(codecs, "mean-scale-hyperprior", 2)
-    for net in (model.int_g_s, model.int_h_s):
+@pytest.mark.parametrize("name", ["mean-scale-hyperprior", "channel-context-hyperprior"])
+def test_every_accumulator_bound_is_checked(codecs, name):
+    model = load_codec(codecs, name, 2)
+    for net in (model.int_g_s, model.int_h_s, *getattr(model, "int_context", [])):
         for layer in net.layers:
             if isinstance(layer, integer.IntConv):
                 fan = layer.weight.double().abs().sum(dim=(0, 2, 3) if layer.up else (1, 2, 3))
                 assert float((fan * integer.ACT_LIMIT + layer.bias.abs()).max()) < integer.EXACT
 
 
-def test_variable_rate_inverse_gains_are_exact_for_any_decodable_latent(codecs):
+LADDERS = ["variable-rate-hyperprior", "channel-context-hyperprior"]
+
+
+@pytest.mark.parametrize("name", LADDERS)
+def test_variable_rate_inverse_gains_are_exact_for_any_decodable_latent(codecs, name):
     from plugins.compression.entropy import SYMBOL_LIMIT
 
-    model = load_codec(codecs, "variable-rate-hyperprior", 2)
-    worst = (SYMBOL_LIMIT + 1) * 2.0 ** model.int_h_s.output_exp + integer.ACT_LIMIT  # symbol plus mean
+    model = load_codec(codecs, name, 2)
+    # a 16-bit symbol plus a mean (the context model's: the hyperprior's plus its group's correction)
+    exps = [model.int_h_s.output_exp] + [t.output_exp for t in getattr(model, "int_context", [])]
+    top = int(getattr(model, "int_latent_exp", model.int_h_s.output_exp))
+    worst = (SYMBOL_LIMIT + 1) * 2.0 ** top + len(exps) * integer.ACT_LIMIT * 2.0 ** (top - min(exps))
     for r in range(len(model.qualities)):
         assert worst * float(model.int_inverse_gain[r].double().abs().max()) < integer.EXACT
         inverse = model.int_inverse_gain[r].double() * 2.0 ** -int(model.int_inverse_gain_exp[r])
         assert torch.allclose(inverse, model.log_inverse_gain[r].detach().double().exp(), rtol=2e-4)
 
 
-def test_one_variable_rate_model_codes_every_quality(codecs, photo):
-    model = load_codec(codecs, "variable-rate-hyperprior", 2)
+@pytest.mark.parametrize("name", LADDERS)
+def test_one_variable_rate_model_codes_every_quality(codecs, photo, name):
+    model = load_codec(codecs, name, 2)
     assert model.qualities == tuple(range(1, 9))
     files = {q: compress(model, photo, quality=q) for q in (1, 4, 8)}
     sizes = [len(files[q]) for q in (1, 4, 8)]
@@ -175,10 +184,11 @@ def test_one_variable_rate_model_codes_every_quality(codecs, photo):
         compress(model, photo, quality=9)
 
 
-def test_a_codec_exported_for_coding_is_small_and_decodes_the_same_files(codecs, photo, tmp_path):
+@pytest.mark.parametrize("name", LADDERS)
+def test_a_codec_exported_for_coding_is_small_and_decodes_the_same_files(codecs, photo, tmp_path, name):
     from plugins.compression.training import export_codec, open_codec, shipped_codec, training_only
 
-    full = load_codec(codecs, "variable-rate-hyperprior", 2)
+    full = load_codec(codecs, name, 2)
     export_codec(full, tmp_path / "shipped", {"steps": 4, "note": "test"})
     small = open_codec(tmp_path / "shipped")
     assert small.coding_only and fingerprint(small) == fingerprint(full)
@@ -262,8 +272,9 @@ def test_saved_codec_keeps_its_fingerprint(codecs):
     a = load_codec(codecs, "mean-scale-hyperprior", 2)
     b = load_codec(codecs, "mean-scale-hyperprior", 2)
     assert fingerprint(a) == fingerprint(b)
-    assert trained_codecs(codecs) == sorted([(name, 2) for name in CODECS if name != "variable-rate-hyperprior"]
-                                            + [("variable-rate-hyperprior", q) for q in range(1, 9)])
+    ladders = ("variable-rate-hyperprior", "channel-context-hyperprior")
+    assert trained_codecs(codecs) == sorted([(name, 2) for name in CODECS if name not in ladders]
+                                            + [(name, q) for name in ladders for q in range(1, 9)])
 
 
 def test_training_resumes_to_the_same_weights(tmp_path, crops, monkeypatch):

@@ -16,7 +16,8 @@ app = typer.Typer(help="Learned image compression: train codecs, write .gsdk fil
 console = Console(stderr=True)
 
 CODECS_HELP = "Folder of trained codecs (<model>-q<quality>/, variable-rate-hyperprior/); default $GENSDK_CODECS or ./codecs."
-ARCH_HELP = "factorized-prior, scale-hyperprior, mean-scale-hyperprior or variable-rate-hyperprior (one model, every quality)."
+ARCH_HELP = ("factorized-prior, scale-hyperprior, mean-scale-hyperprior (one model per quality), variable-rate-hyperprior "
+             "or channel-context-hyperprior (one model, every quality).")
 MODEL_DIR_HELP = "A trained codec's folder; default: the codec shipped with gensdk."
 QUALITY_HELP = "1 (smallest file) to 8; default 4 with a variable-rate codec, else the model's own."
 DEFAULT_QUALITY = 4
@@ -173,14 +174,14 @@ def train(model: str = typer.Option("variable-rate-hyperprior", "--arch", "--mod
           resume: bool = typer.Option(False, help="Continue each model from its last checkpoint."),
           overwrite: bool = typer.Option(False, help="Replace models already trained there.")) -> None:
     """Train codecs for rate-distortion (lambda from CompressAI's ladder), then prepare them for coding."""
-    from .training import train_codec, training_crops
+    from .training import train_codec, training_crops, variable_rate
 
     try:
         qualities = [int(q) for q in quality.split(",")]
     except ValueError:
         raise UserError(f"--quality: expected numbers 1-8 separated by commas, got {quality!r}") from None
     images = training_crops(data, crops, size, seed)
-    if model == "variable-rate-hyperprior":
+    if variable_rate(model):
         qualities = [None]
     for q in qualities:
         train_codec(model, q, images, _codecs(codecs), steps, batch_size=batch_size, lr=lr, distortion=distortion,

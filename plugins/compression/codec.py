@@ -28,6 +28,7 @@ import torch
 
 from gensdk.errors import UserError
 from plugins.compression.entropy import ESCAPE_RANGE, SYMBOL_LIMIT
+from plugins.compression.integer import power_of_two
 from plugins.compression.models import ARCH_IDS, Hyperprior, TransformCodec
 
 MAGIC = b"GSDK"
@@ -213,10 +214,15 @@ def encode_tile(model: TransformCodec, pixels: np.ndarray, rate: int = 0) -> byt
     if isinstance(model, Hyperprior):
         z = torch.round(model.h_a(model.hyper_input(y))).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
         encode_groups(encoder, _to_symbols(z), _channel_groups(z.shape), *_channel_tables(model.z_prior))
-        index, means, exp = model.entropy_parameters(z)
-        q = torch.round(y.double() - means / 2.0 ** exp) if means is not None else torch.round(y)
-        groups = index.cpu().numpy().reshape(-1)
-        encode_groups(encoder, _to_symbols(q), groups, *_scale_tables(model.y_conditional))
+
+        def code(index, means, exp, channels):
+            part = y[:, channels].double()
+            q = torch.round(part - means / power_of_two(exp) if means is not None else part)
+            q = q.clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)  # what the decoder will see
+            encode_groups(encoder, _to_symbols(q), index.cpu().numpy().reshape(-1), *_scale_tables(model.y_conditional))
+            return q
+
+        model.code_latent(z.double(), code)
     else:
         q = torch.round(y)
         encode_groups(encoder, _to_symbols(q), _channel_groups(q.shape), *_channel_tables(model.y_prior))
@@ -238,11 +244,12 @@ def decode_tile(model: TransformCodec, data: bytes, height: int, width: int, nam
             z_shape = (1, N, h // 4, w // 4)
             z = decode_groups(decoder, _channel_groups(z_shape), *_channel_tables(model.z_prior))
             z = torch.from_numpy(z.reshape(z_shape)).to(device, torch.float64)
-            index, means, exp = model.entropy_parameters(z)
-            q = decode_groups(decoder, index.cpu().numpy().reshape(-1), *_scale_tables(model.y_conditional))
-            y_hat = torch.from_numpy(q.reshape(1, M, h, w)).to(device, torch.float64) * 2.0 ** exp
-            if means is not None:
-                y_hat = y_hat + means
+
+            def decode(index, means, exp, channels):
+                q = decode_groups(decoder, index.cpu().numpy().reshape(-1), *_scale_tables(model.y_conditional))
+                return torch.from_numpy(q.reshape(index.shape)).to(device, torch.float64)
+
+            y_hat, exp = model.code_latent(z, decode)
         else:
             q = decode_groups(decoder, _channel_groups((1, M, h, w)), *_channel_tables(model.y_prior))
             y_hat, exp = torch.from_numpy(q.reshape(1, M, h, w)).to(device, torch.float64), 0

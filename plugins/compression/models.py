@@ -9,7 +9,7 @@ rounded and coded by ``codec.py``; the decoder side runs as the exact integer tw
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -259,9 +259,26 @@ class Hyperprior(TransformCodec):
         params = self.int_h_s(z_hat.double())
         exp = self.int_h_s.output_exp
         scales, means = self.split(params)
-        thresholds = self.y_conditional.scale_table[:-1].to(scales.device, torch.float64) * 2.0 ** exp
-        index = (scales[..., None] > thresholds).sum(-1)
-        return index, means, exp
+        return self.scale_index(scales, exp), means, exp
+
+    def scale_index(self, scales: torch.Tensor, exp: int) -> torch.Tensor:
+        """Integer scales at exponent ``exp`` -> their bins in the coding tables, exactly."""
+        thresholds = self.y_conditional.scale_table[:-1].to(scales.device, torch.float64) * power_of_two(exp)
+        return (scales[..., None] > thresholds).sum(-1)
+
+    @torch.no_grad()
+    def code_latent(self, z_hat: torch.Tensor, step: Callable) -> tuple[torch.Tensor, int]:
+        """The entropy coding of y given the integer hyper-latent ``z_hat``, for the encoder and the
+        decoder alike: ``step(index, means, exp, channels)`` codes (encoder) or decodes (decoder) the
+        integer symbols of y's ``channels`` whose table bins are ``index`` and whose means are
+        ``means`` at exponent ``exp``, and returns them. Returns y_hat as integers at its exponent."""
+        index, means, exp = self.entropy_parameters(z_hat)
+        q = step(index, means, exp, slice(None))
+        return q * power_of_two(exp) + (means if means is not None else 0), exp
+
+    def latent_bound(self) -> float:
+        """The largest |y_hat| integer the decoder can meet: a 16-bit symbol plus a mean."""
+        return (SYMBOL_LIMIT + 1) * power_of_two(self.int_h_s.output_exp) + ACT_LIMIT
 
 
 @register_model("scale-hyperprior")
@@ -336,9 +353,7 @@ class VariableRateHyperprior(MeanScaleHyperprior):
         return y_hat * self.log_inverse_gain[rate].exp()[:, :, None, None], likelihoods
 
     def calibrate_gains(self) -> None:
-        # worst case of a decoded y_hat at the hyper-synthesis exponent: a 16-bit symbol plus a mean
-        exp = self.int_h_s.output_exp
-        worst = (SYMBOL_LIMIT + 1) * power_of_two(exp) + ACT_LIMIT
+        worst = self.latent_bound()
         for r, inverse in enumerate(self.log_inverse_gain.detach().double().exp().cpu()):
             e = exponent_for(float(inverse.max()), WEIGHT_LIMIT)
             while worst * float(torch.round(inverse * power_of_two(e)).max()) >= EXACT:
@@ -351,8 +366,111 @@ class VariableRateHyperprior(MeanScaleHyperprior):
         return y_hat * inverse, exp + int(self.int_inverse_gain_exp[rate])
 
 
+@register_model("channel-context-hyperprior")
+class ChannelContextHyperprior(VariableRateHyperprior):
+    """The variable-rate hyperprior with a channel-wise context model (after Minnen & Singh 2020,
+    "Channel-wise autoregressive entropy models for learned image compression"): y is coded in
+    ``slices`` groups of channels, and the means and scales of each group are the hyperprior's plus a
+    correction that a small network computes from the groups decoded before it. The decoder runs
+    one network per group, in integers like the rest; the groups cost a few sequential steps, not one
+    per latent pixel as a spatial context model would.
+
+    Exactness: hyperprior and corrections are brought to one exponent E by exact multiplications by
+    powers of two, and every decoded group is kept at E, so the next group's network and the synthesis
+    read exactly what the encoder computed."""
+
+    arch_id = 5
+
+    def __init__(self, N: int = 128, M: int = 192, distortion: str = "mse", ladder: int = 8, slices: int = 4,
+                 context_width: int = 96, lr: float = 1e-4, aux_lr: float = 1e-3, max_grad_norm: float = 1.0):
+        if slices < 2 or M % slices:
+            raise ValueError(f"slices must be at least 2 and divide M={M}, got {slices!r}")
+        super().__init__(N=N, M=M, distortion=distortion, ladder=ladder, lr=lr, aux_lr=aux_lr,
+                         max_grad_norm=max_grad_norm)
+        C = M // slices
+        self.slice_channels = C
+        # group s (s >= 1) sees groups 0..s-1; 3x3 stride-1 convolutions, as the integer decoder takes
+        self.context = nn.ModuleList(
+            nn.Sequential(conv(s * C, context_width, 3, 1), nn.ReLU(), conv(context_width, context_width, 3, 1),
+                          nn.ReLU(), conv(context_width, 2 * C, 3, 1)) for s in range(1, slices))
+        self.int_context = nn.ModuleList(IntegerNet(net) for net in self.context)
+        self.register_buffer("int_latent_exp", torch.zeros((), dtype=torch.int32))  # E, the exponent of y_hat
+
+    def _groups(self) -> list[slice]:
+        C = self.slice_channels
+        return [slice(s * C, (s + 1) * C) for s in range(self.config["slices"])]
+
+    def quantize(self, y, rate=None):
+        if rate is None:
+            raise ValueError(f"{self.model_name}: quantize needs the quality index of each image")
+        y = self.gained(y, rate)
+        z = self.h_a(y)
+        z_coded = uniform_noise(z) if self.training else torch.round(z)
+        scales, means = self.split(self.h_s(ste_round(z)))
+        y_hats, likelihoods = [], []
+        for s, group in enumerate(self._groups()):
+            scale, mean = scales[:, group], means[:, group]
+            if s:
+                d_scale, d_mean = self.context[s - 1](torch.cat(y_hats, 1)).chunk(2, 1)
+                scale, mean = scale + d_scale, mean + d_mean
+            part = y[:, group]
+            coded = uniform_noise(part) if self.training else torch.round(part - mean) + mean
+            likelihoods.append(self.y_conditional.likelihood(coded, scale, mean))
+            y_hats.append(ste_round(part - mean) + mean)
+        y_hat = torch.cat(y_hats, 1) * self.log_inverse_gain[rate].exp()[:, :, None, None]
+        return y_hat, {"y": torch.cat(likelihoods, 1), "z": self.z_prior.likelihood(z_coded)}
+
+    @torch.no_grad()
+    def calibrate_hyper(self, ys: list[torch.Tensor]) -> None:
+        super().calibrate_hyper(ys)  # the hyper-synthesis, from the coded (gained) latents
+        was_training, self.training = self.training, False
+        inputs: list[list[torch.Tensor]] = [[] for _ in self.context]
+        for y in ys:  # the float decoded groups, as the context networks see them
+            z = torch.round(self.h_a(y))
+            scales, means = self.split(self.h_s(z))
+            y_hats = []
+            for s, group in enumerate(self._groups()):
+                mean = means[:, group]
+                if s:
+                    inputs[s - 1].append(torch.cat(y_hats, 1))
+                    mean = mean + self.context[s - 1](torch.cat(y_hats, 1)).chunk(2, 1)[1]
+                y_hats.append(torch.round(y[:, group] - mean) + mean)
+        self.training = was_training
+        hyper_exp = self.int_h_s.output_exp
+        for net, twin, xs in zip(self.context, self.int_context, inputs):
+            twin.calibrate(net, xs, exponent_for(max(float(x.abs().max()) for x in xs), ACT_TARGET))
+        exps = [hyper_exp] + [twin.output_exp for twin in self.int_context]
+        if max(exps) - min(exps) > 29:  # the upscaled means must stay below 2**53
+            raise ValueError(f"integer decoder: exponents {exps} too far apart for one common exponent")
+        self.int_latent_exp.fill_(max(exps))
+
+    def latent_bound(self) -> float:
+        E = int(self.int_latent_exp)
+        lowest = min([self.int_h_s.output_exp] + [twin.output_exp for twin in self.int_context])
+        return (SYMBOL_LIMIT + 1) * power_of_two(E) + 2 * ACT_LIMIT * power_of_two(E - lowest)
+
+    @torch.no_grad()
+    def code_latent(self, z_hat, step):
+        params = self.int_h_s(z_hat.double())
+        hyper_scales, hyper_means = self.split(params)
+        E = int(self.int_latent_exp)
+        up = power_of_two(E - self.int_h_s.output_exp)  # exact: integers times a power of two
+        y_hats = []
+        for s, group in enumerate(self._groups()):
+            scale, mean = hyper_scales[:, group] * up, hyper_means[:, group] * up
+            if s:
+                twin = self.int_context[s - 1]
+                x = clamp(rescale(torch.cat(y_hats, 1), power_of_two(twin.input_exp - E)))
+                d_scale, d_mean = twin(x).chunk(2, 1)
+                lift = power_of_two(E - twin.output_exp)
+                scale, mean = scale + d_scale * lift, mean + d_mean * lift
+            q = step(self.scale_index(scale, E), mean, E, group)
+            y_hats.append(q * power_of_two(E) + mean)
+        return torch.cat(y_hats, 1), E
+
+
 CODECS = {cls.model_name: cls for cls in (FactorizedPrior, ScaleHyperprior, MeanScaleHyperprior,
-                                          VariableRateHyperprior)}
+                                          VariableRateHyperprior, ChannelContextHyperprior)}
 ARCH_IDS = {cls.arch_id: cls.model_name for cls in CODECS.values()}
 
 
@@ -361,8 +479,8 @@ def build_codec(name: str, quality: int | None = None, **options: Any) -> Transf
     codes at every quality of its ladder; ``quality`` is not used)."""
     if name not in CODECS:
         raise UserError(f"unknown codec model {name!r}; known: {', '.join(CODECS)}")
-    if name == VariableRateHyperprior.model_name:
-        return VariableRateHyperprior(**options)
+    if issubclass(CODECS[name], VariableRateHyperprior):
+        return CODECS[name](**options)
     if quality not in QUALITIES:
         raise UserError(f"quality must be 1 to 8, got {quality}")
     N, M = default_sizes(name, quality)

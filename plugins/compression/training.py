@@ -7,7 +7,7 @@ what a file's header names.
 
 The shipped codec (``shipped/`` beside this module) is a variable-rate model exported for coding only:
 the encoder's float weights in fp16, the integer decoder and the tables as they are, and no float
-decoder or training state (``export_codec``); ``shipped/TRAINING.json`` records how it was made.
+decoder or training state (``export_codec``); its config.json records how it was trained.
 """
 
 from __future__ import annotations
@@ -34,7 +34,11 @@ def default_codecs_dir() -> Path:
 
 def run_dir(codecs: Path, model: str, quality: int | None) -> Path:
     """A fixed-rate model's run folder is named by its quality; the variable-rate one codes at all."""
-    return Path(codecs) / (model if model == VariableRateHyperprior.model_name else f"{model}-q{quality}")
+    return Path(codecs) / (model if variable_rate(model) else f"{model}-q{quality}")
+
+
+def variable_rate(model: str) -> bool:
+    return model in CODECS and issubclass(CODECS[model], VariableRateHyperprior)
 
 
 def wallpapers_dir() -> Path:
@@ -130,7 +134,7 @@ def trained_codecs(codecs: Path) -> list[tuple[str, int]]:
             continue
         if name in CODECS and quality.isdigit():
             found.append((name, int(quality)))
-        elif path.name == VariableRateHyperprior.model_name:
+        elif variable_rate(path.name):
             ladder = read_model_config(path / "model")["config"].get("ladder", 8)
             found += [(path.name, q) for q in range(1, ladder + 1)]
     return sorted(found)
@@ -141,9 +145,10 @@ SHIPPED = Path(__file__).parent / "shipped"
 
 
 def training_only(key: str) -> bool:
-    """Weights that coding never reads: the float decoders (their integer twins decode), the density
+    """Weights that coding never reads: the float decoders and context networks (their integer twins
+    run on both sides), the density
     models' parameters (their tables code), the quantiles and the inverse gains (integer twins too)."""
-    return key.startswith(("g_s.", "h_s.", "log_inverse_gain")) or (
+    return key.startswith(("g_s.", "h_s.", "context.", "log_inverse_gain")) or (
         key.split(".")[0] in ("z_prior", "y_prior") and not key.split(".")[1].startswith("table"))
 
 
