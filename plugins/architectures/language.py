@@ -303,9 +303,10 @@ def from_json(data: Any, source: str | None = None) -> Description:
         return value
 
     need(data, dict, "the description")
+    items = [need(i, dict, f"inputs[{k}]") for k, i in enumerate(need(data.get("inputs"), list, "inputs"))]
     inputs = [Input(need(i.get("name"), str, f"inputs[{k}].name"), need(i.get("type"), str, f"inputs[{k}].type"),
                     tuple(need(d, int, f"inputs[{k}].dims") for d in need(i.get("dims"), list, f"inputs[{k}].dims")))
-              for k, i in enumerate(need(data.get("inputs"), list, "inputs"))]
+              for k, i in enumerate(items)]
     nodes = []
     for k, n in enumerate(need(data.get("nodes", []), list, "nodes")):
         need(n, dict, f"nodes[{k}]")
