@@ -479,6 +479,7 @@ def model_property(folder: Path):
 
 
 def tiny_model(folder: Path) -> Path:
+    from gensdk.core import registry  # noqa: F401  (registers the core models)
     from gensdk.core.model import build_model
 
     model = build_model("gan", data_shape=[2], z_dim=2, hidden=[4])

@@ -171,3 +171,10 @@ def test_json_inputs_that_are_not_objects_are_named():
 def test_flatten_counts_features_exactly():
     checked = validate(parse("input x: image(3, 4294967296, 4294967296)\ny = flatten(x)\noutput y\n"))
     assert checked.shapes["y"].dims == (3 * 2**64,)  # int64 products used to wrap around
+
+
+def test_json_nested_too_deeply_is_a_description_error(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000)  # json's decoder recursed past the limit: RecursionError
+    with pytest.raises(DescriptionError, match="deep.json: not valid JSON \\(nested too deeply\\)"):
+        read_description(path)

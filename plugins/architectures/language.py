@@ -337,5 +337,7 @@ def read_description(path: str | Path) -> Description:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise DescriptionError(f"not valid JSON ({error.msg})", error.lineno, error.colno, str(path)) from None
+        except RecursionError:  # brackets nested deeper than Python's recursion limit
+            raise DescriptionError("not valid JSON (nested too deeply)", source=str(path)) from None
         return from_json(data, source=str(path))
     return parse(text, source=str(path))
