@@ -85,6 +85,7 @@ def main() -> None:
         "SMILES files (load_smiles)": lambda: rp.smiles_property(),
         "fuzzing corpus (load_corpus, tokenize)": lambda: rp.corpus_property(),
         "model folders (load_model)": lambda: rp.model_property(rp.tiny_model(scratch / "model")),
+        "augmentation pipelines (characters, YAML)": lambda: rp.pipeline_property(),
     }
     results = {}
     for name, make in readers.items():

@@ -73,7 +73,7 @@ def clean(call: Callable[..., Any], *args: Any, name: str | None = None, **kw: A
 NASTY = ["", "0", "-1", "1", "2", "3", "7", "64", "99999999999999999999", "1e999", "-0.5", "nan", "inf", "true", "null",
          "~", "[", "]", "{", "}", "(", ")", ",", ":", "=", "'", '"', "#", "-", ".", "\\", "\t", "\n", "\r",
          "\x00", "\x0b", "\x1c", "é", "٣", "\u2028", "\ufeff", "!!int x", "2001-02-30", "&a", "*a", "<<: *a",
-         "- x", "? ", "%YAML 1.1", "---", "..."]
+         "- x", "? ", "%YAML 1.1", "---", "...", "[" * 1200, "{a: " * 400]  # the last two: nesting past recursion limits
 
 
 @st.composite
@@ -484,3 +484,20 @@ def tiny_model(folder: Path) -> Path:
 
     model = build_model("gan", data_shape=[2], z_dim=2, hidden=[4])
     return model.save(folder)
+
+
+# --- character augmentation pipelines (albumentations YAML) ------------------------------------------
+def pipeline_property():
+    from plugins.characters.classic import ClassicAugmenter, pipeline
+
+    scratch = Scratch()
+    valid = []
+    for preset in ("light", "default"):
+        ClassicAugmenter(preset).save(scratch.path / "saved.yaml")
+        valid.append((scratch.path / "saved.yaml").read_text())
+    strategy = st.one_of(st.sampled_from(valid).flatmap(mutated_text).map(str.encode), text_or_bytes(valid[0]))
+
+    def check(data: bytes) -> None:
+        path = scratch.write("pipeline.yaml", data)
+        clean(pipeline, path, name=str(path))
+    return strategy, check

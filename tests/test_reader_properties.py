@@ -2,7 +2,7 @@
 with its result or a one-line ``UserError``: never another exception, never a hang.
 
 The properties live in ``reader_properties.py``; ``benchmarks/reader_properties.py`` runs them with
-many more examples. Here each runs ``GENSDK_PROPERTY_EXAMPLES`` examples (default 100), derandomized
+many more examples. Here each runs ``GENSDK_PROPERTY_EXAMPLES`` examples (default 200), derandomized
 so that CI sees the same inputs every run; ``-m "not properties"`` leaves them out.
 """
 
@@ -15,7 +15,7 @@ import reader_properties as rp
 
 pytestmark = pytest.mark.properties
 
-CI = settings(max_examples=int(os.environ.get("GENSDK_PROPERTY_EXAMPLES", 100)), deadline=None,
+CI = settings(max_examples=int(os.environ.get("GENSDK_PROPERTY_EXAMPLES", 200)), deadline=None,
               derandomize=True, database=None, print_blob=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                      HealthCheck.function_scoped_fixture])
@@ -64,6 +64,11 @@ def test_smiles_files():
 def test_fuzzing_corpus():
     pytest.importorskip("tree_sitter_c")
     run(rp.corpus_property())
+
+
+def test_augmentation_pipelines():
+    pytest.importorskip("albumentations")
+    run(rp.pipeline_property())
 
 
 def test_model_folders(tmp_path):
