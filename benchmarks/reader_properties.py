@@ -4,8 +4,9 @@ one-line ``UserError``, or a hang; distinct: by exception type and the project l
 
     PYTHONPATH=. python benchmarks/reader_properties.py --examples 2000
 
-Writes benchmarks/results/reader_properties.json and .md; ``--results`` elsewhere (e.g. ``..._before``
-for a run before fixes, which the .md then lists beside the current run).
+Writes benchmarks/results/reader_properties.json and .md. The run made before the fixes
+(``--results benchmarks/results/reader_properties_before``; its .json is kept) is listed in the .md
+under the current one.
 """
 
 from __future__ import annotations
@@ -113,8 +114,10 @@ def main() -> None:
                   "| reader | examples | distinct failures | seconds |", "|---|---:|---:|---:|"]
         table += [f"| {n} | {r['examples']} | {len(r['failures'])} | {r['seconds']} |" for n, r in old["readers"].items()]
         for n, r in old["readers"].items():
+            table += [f"- {n}: {r['note']}"] if r.get("note") else []
             for f in r["failures"]:
-                table += [f"- {n}: `{f['error']}` ({f['count']} examples): {f['message']}"]
+                table += [f"- {n}: `{f['error']}` ({f['count']} examples): {f['message']}",
+                          f"  example: `{f['example'][:300]}`"]
     write_results(args.results, record, table)
 
 

@@ -216,6 +216,7 @@ def test_metadata_file_is_json(tmp_path) -> None:
     ("columns: {a: {type: id}}\nwarnings: [2001-02-30]", "day is out of range"),
     ('{"columns": {"a": {"type": "words"}}}', "unknown type 'words'"),
     ('{"target": "y"}', "'columns' must map"),
+    ('{"a\\nb": 1}', "unknown key(s) 'a\\nb'"),  # the newline in the key was printed as is: two lines
 ])
 def test_bad_metadata_files_are_one_line_naming_the_file(tmp_path, content, where) -> None:
     path = tmp_path / "meta.json"

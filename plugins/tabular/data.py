@@ -117,7 +117,8 @@ class TableMetadata:
 
 
 def _check_keys(d: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(str(k) for k in set(d) - allowed)
+    # repr for a key with a newline or other unprintable character: the message stays one line
+    unknown = sorted(str(k) if str(k).isprintable() else repr(str(k)) for k in set(d) - allowed)
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
 
