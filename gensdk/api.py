@@ -35,7 +35,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise UserError(f"--set {text!r}: expected key.path=value, e.g. train.steps=500")
     try:
         return key.split("."), yaml.safe_load(value)
-    except yaml.YAMLError:
+    except Exception:  # YAMLError, and PyYAML's plain errors on bad values (see load_recipe)
         raise UserError(f"--set {text!r}: the value is not valid YAML") from None
 
 
@@ -56,6 +56,10 @@ def load_recipe(source: str | os.PathLike | dict[str, Any], overrides: list[str]
             where = getattr(err, "problem_mark", None)
             line = f" at line {where.line + 1}" if where is not None else ""
             raise UserError(f"{path}: not valid YAML{line}") from None
+        except Exception as err:  # PyYAML's constructors raise plain errors (`!!int x`, a date 2001-02-30),
+            # and nesting deeper than Python's recursion limit a RecursionError
+            raise UserError(f"{path}: not valid YAML ({err.__class__.__name__}: "
+                            f"{str(err).splitlines()[0] if str(err) else ''})") from None
     if not isinstance(recipe, dict):
         raise UserError(f"{name}: a recipe is a mapping with keys {', '.join(sorted(RECIPE_KEYS))}")
     for text in overrides:
@@ -68,7 +72,7 @@ def load_recipe(source: str | os.PathLike | dict[str, Any], overrides: list[str]
         node[keys[-1]] = value
     unknown = set(recipe) - RECIPE_KEYS
     if unknown:
-        raise UserError(f"{name}: unknown key {sorted(unknown)[0]!r}; a recipe has {', '.join(sorted(RECIPE_KEYS))}")
+        raise UserError(f"{name}: unknown key {sorted(unknown, key=str)[0]!r}; a recipe has {', '.join(sorted(RECIPE_KEYS))}")
     for key in ("data", "model"):
         section = recipe.get(key)
         if not isinstance(section, dict) or not isinstance(section.get("name"), str):

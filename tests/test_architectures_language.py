@@ -92,6 +92,11 @@ def test_syntax_errors_name_line_and_column(text, where, message):
     ("input x: image(1, 8, 8)\ny = conv(x, out=0)\noutput y", "out must be a positive whole number, got 0"),
     ("input x: image(1, 8, 8)\ny = relu(x, x)\noutput y", "relu takes 1 input(s), got 2"),
     ("input x: image(1, 8, 8)\ny = relu(z)\noutput y", "node 'y': reads 'z', which is not defined"),
+    # found by tests/test_reader_properties.py: torch's own checks used to escape as AssertionError / TypeError
+    ("input x: sequence(4, 8)\ny = attention(x, heads=3)\noutput y",
+     "node 'y': attention cannot be built from sequence(4, 8): embed_dim must be divisible by num_heads"),
+    ("input x: image(99999999999999999999, 8, 8)\ny = conv(x, out=2)\noutput y",
+     "node 'y': conv cannot be built from image(99999999999999999999, 8, 8)"),
 ])
 def test_validation_errors_name_the_node(text, message):
     with pytest.raises(DescriptionError) as error:
@@ -145,3 +150,31 @@ def test_random_cnns_are_always_valid_and_varied():
         assert str(validate(description).shapes["y"]) == "vector(10)"
         texts.add(format_description(description))
     assert len(texts) > 250
+
+
+def test_a_long_chain_written_outputs_first_is_ordered_without_recursion():
+    # the depth-first order used to recurse once per node: RecursionError past ~1,000 nodes
+    nodes = "".join(f"n{i} = relu({f'n{i - 1}' if i else 'x'})\n" for i in reversed(range(3000)))
+    checked = validate(parse(f"input x: vector(4)\n{nodes}output n2999\n"))
+    assert checked.order == [f"n{i}" for i in range(3000)]
+    with pytest.raises(DescriptionError, match="node .b.: part of a cycle: b -> a -> c -> b"):
+        validate(parse("input x: vector(4)\nb = relu(a)\nc = relu(b)\na = add(x, c)\noutput a\n"))
+
+
+def test_json_inputs_that_are_not_objects_are_named():
+    data = to_json(parse(SMALL_CNN.read_text()))
+    data["inputs"] = [["x"]]  # used to be AttributeError: 'list' object has no attribute 'get'
+    with pytest.raises(DescriptionError, match=r"inputs\[0\]: expected dict"):
+        from_json(data)
+
+
+def test_flatten_counts_features_exactly():
+    checked = validate(parse("input x: image(3, 4294967296, 4294967296)\ny = flatten(x)\noutput y\n"))
+    assert checked.shapes["y"].dims == (3 * 2**64,)  # int64 products used to wrap around
+
+
+def test_json_nested_too_deeply_is_a_description_error(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000)  # json's decoder recursed past the limit: RecursionError
+    with pytest.raises(DescriptionError, match="deep.json: not valid JSON \\(nested too deeply\\)"):
+        read_description(path)

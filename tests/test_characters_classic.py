@@ -126,7 +126,11 @@ def test_bad_yaml_raises_user_error(tmp_path):
     misspelt.write_text(good.read_text().replace("std_range", "stdev_range"))
     malformed = tmp_path / "malformed.yaml"
     malformed.write_text("transform: [unclosed\n  - : :\n")
+    # found by tests/test_reader_properties.py: PyYAML's plain ValueError on a bad date escaped
+    bad_date = tmp_path / "date.yaml"
+    bad_date.write_text("transform: {p: 2001-02-30}\n")
     for path, words in [(unknown, "GaussNoize"), (misspelt, "stdev_range"), (malformed, "malformed"),
+                        (bad_date, "malformed YAML: ValueError: day is out of range"),
                         (tmp_path / "missing.yaml", "preset")]:
         with pytest.raises(UserError) as e:
             ClassicAugmenter(path)

@@ -1,6 +1,9 @@
 """The learned codecs: exact integer decoding, real bitstreams, the file format's errors, training
 and resume, and the CLI. Tiny models (16/24 channels) trained for a few steps."""
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -260,6 +263,11 @@ def test_bad_files_are_refused_with_a_clear_error(codecs, photo):
     other = load_codec(codecs, "scale-hyperprior", 2)
     with pytest.raises(UserError, match="written by mean-scale-hyperprior q2"):
         decompress(data, other)
+    # found by tests/test_reader_properties.py: a huge height (checksum intact) built a grid of 2**56
+    # tiles before any check, a hang
+    huge = data[:12] + bytes([0xFF] * 9 + [0x7F]) + data[13:-4]
+    with pytest.raises(CorruptFile, match="image does not fit in it"):
+        read_header(huge + struct.pack("<I", zlib.crc32(huge)))
 
 
 def test_an_untrained_model_is_not_used_for_coding(photo):

@@ -51,3 +51,26 @@ def test_a_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(tmp_path / "out.txt", fail)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("config, message", [
+    # found by tests/test_reader_properties.py: each escaped as another exception, or did not name the file
+    (b"\xb7x\x15\xea", "malformed model config (UnicodeDecodeError"),
+    (b"[" * 100_000, "malformed model config (RecursionError"),
+    (b'{"model": ["gan"], "config": {}}', "'model' must be a name and 'config' a mapping"),  # was unhashable
+    (b'{"model": "gan", "config": [1]}', "'model' must be a name and 'config' a mapping"),  # ** of a list
+    (b'{"model": "gan", "config": {"data_shape": [2], "hidden": [-3]}}', "model 'gan': Trying to create tensor"),
+    (b'{"model": "gan", "config": {"data_shape": [2], "opt": 1}}', "model 'gan' has no option 'opt'"),
+    (b'{"model": "nope", "config": {}}', "unknown model 'nope'"),
+])
+def test_damaged_model_configs_get_one_line_naming_the_file(tmp_path, config, message):
+    from gensdk.core import registry  # noqa: F401  (registers the core models)
+    from gensdk.core.model import build_model, load_model
+    from gensdk.errors import UserError
+
+    folder = build_model("gan", data_shape=[2], z_dim=2, hidden=[4]).save(tmp_path / "model")
+    (folder / "config.json").write_bytes(config)
+    with pytest.raises(UserError) as error:
+        load_model(folder)
+    text = str(error.value)
+    assert text.startswith(str(folder / "config.json")) and message in text and "\n" not in text

@@ -98,6 +98,16 @@ def test_missing_column_names_the_column_and_the_columns(tmp_path):
         read_smiles(path, column="SMILES")
 
 
+def test_csv_line_endings_and_field_limit(tmp_path):
+    # found by tests/test_reader_properties.py: the csv module's errors escaped as csv.Error
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"id,smiles\r1,CCO\r2,c1ccccc1\r")  # lines ended by CR alone
+    assert read_smiles(path) == ["CCO", "c1ccccc1"]
+    path.write_bytes(b"smiles\n" + b"C" * 140_000 + b"\n")
+    with pytest.raises(UserError, match=f"{path}: not a readable table .*field larger than field limit"):
+        read_smiles(path)
+
+
 def test_corrupt_gzip(tmp_path):
     path = tmp_path / "broken.smi.gz"
     path.write_bytes(b"not gzip at all")

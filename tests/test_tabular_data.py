@@ -153,6 +153,9 @@ def test_latin1_needs_explicit_encoding(tmp_path) -> None:
     ("binary.csv", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "binary"),
     ("table.parquet", b"a,b\n1,2\n", "Parquet"),
     ("table.json", b'{"a": 1}', "not a table format"),
+    # found by tests/test_reader_properties.py: the csv module's errors escaped (csv.Error)
+    ("cr.txt", b"a\rb,c\n1,2\n", "line 2 has 2 fields"),  # a lone CR in the header ends a line
+    ("wide.csv", b"a," + b"b" * 140_000 + b"\n1,2\n", "field larger than field limit"),
 ])
 def test_bad_input_is_one_line_naming_the_file(tmp_path, name, content, where) -> None:
     path = tmp_path / name
@@ -203,3 +206,41 @@ def test_metadata_file_is_json(tmp_path) -> None:
     metadata.save(tmp_path / "m.json")
     saved = json.loads((tmp_path / "m.json").read_text())
     assert saved["columns"]["a"]["type"] == "numerical"
+
+
+@pytest.mark.parametrize("content, where", [
+    # found by tests/test_reader_properties.py: 'warnings' not a list was a TypeError, PyYAML's plain
+    # errors escaped, and errors in the file's content did not name the file
+    ('{"columns": {}, "warnings": 5}', "'warnings' must be a list"),
+    ("columns: {a: {type: !!int x}}", "ValueError"),
+    ("columns: {a: {type: id}}\nwarnings: [2001-02-30]", "day is out of range"),
+    ('{"columns": {"a": {"type": "words"}}}', "unknown type 'words'"),
+    ('{"target": "y"}', "'columns' must map"),
+    ('{"a\\nb": 1}', "unknown key(s) 'a\\nb'"),  # the newline in the key was printed as is: two lines
+])
+def test_bad_metadata_files_are_one_line_naming_the_file(tmp_path, content, where) -> None:
+    path = tmp_path / "meta.json"
+    path.write_text(content)
+    with pytest.raises(UserError) as error:
+        TableMetadata.load(path)
+    assert_one_line_naming(error.value, path, where)
+
+
+def test_bad_overrides_files_name_the_file(tmp_path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,x\n2,y\n")
+    (tmp_path / "meta.yaml").write_text("columns: {c: {type: id}}\n")
+    for call in (lambda: read_table(table, tmp_path / "meta.yaml"), lambda: load_table(str(table), tmp_path / "meta.yaml")):
+        with pytest.raises(UserError) as error:
+            call()
+        assert_one_line_naming(error.value, tmp_path / "meta.yaml", "no column 'c'")
+    with pytest.raises(UserError) as error:
+        read_table(table, tmp_path)  # a folder
+    assert_one_line_naming(error.value, tmp_path, "cannot read it")
+
+
+def test_lines_ended_by_cr_alone_read(tmp_path) -> None:
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"x,y\r1,2\r3,4\r")  # used to be csv.Error: new-line character seen in unquoted field
+    df, _ = read_table(path)
+    assert df.to_dict("list") == {"x": [1, 3], "y": [2, 4]}

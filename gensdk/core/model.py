@@ -52,8 +52,8 @@ def build_model(name: str, **kwargs: Any) -> "GenerativeModel":
         raise UserError(f"model {name!r} has no option {unknown[0]!r}; its options: {', '.join(known)}")
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as err:
-        raise UserError(f"model {name!r}: {err}") from None
+    except (ValueError, TypeError, RuntimeError) as err:  # RuntimeError: torch on a negative size
+        raise UserError(f"model {name!r}: {(str(err).splitlines() or [''])[0]}") from None
 
 
 class StepContext:
@@ -186,10 +186,12 @@ def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{folder}: not a saved model (no config.json)")
     try:
-        meta = json.loads(path.read_text())
+        meta = json.loads(path.read_text(encoding="utf-8"))
         meta["model"], meta["config"]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, RecursionError) as err:  # ValueError: bad JSON or not UTF-8
         raise UserError(f"{path}: malformed model config ({err.__class__.__name__}: {err})") from None
+    if not isinstance(meta["model"], str) or not isinstance(meta["config"], dict):
+        raise UserError(f"{path}: malformed model config ('model' must be a name and 'config' a mapping)")
     return meta
 
 
@@ -200,7 +202,10 @@ def load_model(folder: str | os.PathLike, map_location: str | torch.device = "cp
     integer twin decodes), which keep their initial values."""
     folder = Path(folder)
     meta = read_model_config(folder)
-    model = build_model(meta["model"], **meta["config"])
+    try:
+        model = build_model(meta["model"], **meta["config"])
+    except UserError as err:  # the message names the file to mend
+        raise UserError(f"{folder / 'config.json'}: {err}") from None
     weights = folder / "model.safetensors"
     if not weights.is_file():
         raise UserError(f"{folder}: no model.safetensors")

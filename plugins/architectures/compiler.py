@@ -13,6 +13,7 @@ edges travelling beside the features as ``edge_index``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -167,7 +168,7 @@ register_op("avgpool", kinds=("image",), params={"k": 2, "stride": None}, shape=
 register_op("gap", kinds=("image",), params={}, shape=lambda n, s: Shape("vector", (s[0].dims[0],)),
             build=lambda n, s: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), doc="global average pool")
 register_op("flatten", kinds=("image", "sequence"), params={},
-            shape=lambda n, s: Shape("vector", (int(torch.tensor(s[0].dims).prod()),)), build=lambda n, s: nn.Flatten())
+            shape=lambda n, s: Shape("vector", (math.prod(s[0].dims),)), build=lambda n, s: nn.Flatten())
 register_op("batchnorm", kinds=("image", "vector", "graph"), params={}, shape=_same,
             build=lambda n, s: nn.BatchNorm2d(s[0].features) if s[0].kind == "image" else nn.BatchNorm1d(s[0].features))
 register_op("layernorm", kinds=ANY, params={}, shape=_same,
@@ -219,21 +220,27 @@ def topological_order(description: Description, source: str | None = None) -> li
             if name not in known:
                 raise _fail(node, f"reads {name!r}, which is not defined", source)
     order, state = [], {}  # state: 1 on the current path, 2 done
-
-    def visit(name: str, path: list[str]) -> None:
-        if state.get(name) == 2 or name not in nodes:
-            return
-        if state.get(name) == 1:
-            cycle = path[path.index(name):] + [name]
-            raise _fail(nodes[name], "part of a cycle: " + " -> ".join(cycle), source)
-        state[name] = 1
-        for parent in nodes[name].inputs:
-            visit(parent, path + [name])
-        state[name] = 2
-        order.append(name)
-
+    # depth-first with an explicit stack, not recursion: a long chain written outputs-first would
+    # exceed Python's recursion limit
     for node in description.nodes:
-        visit(node.name, [])
+        stack = [(node.name, iter(node.inputs))] if state.get(node.name) != 2 else []
+        path = [node.name]
+        state[node.name] = state.get(node.name) or 1
+        while stack:
+            name, parents = stack[-1]
+            parent = next(parents, None)
+            if parent is None:
+                stack.pop()
+                path.pop()
+                state[name] = 2
+                order.append(name)
+            elif parent in nodes and state.get(parent) == 1:
+                cycle = path[path.index(parent):] + [parent]
+                raise _fail(nodes[parent], "part of a cycle: " + " -> ".join(cycle), source)
+            elif parent in nodes and state.get(parent) != 2:
+                state[parent] = 1
+                stack.append((parent, iter(nodes[parent].inputs)))
+                path.append(parent)
     return order
 
 
@@ -283,8 +290,13 @@ def validate(description: Description, max_parameters: int = DEFAULT_MAX_PARAMET
             raise _fail(node, f"{node.op} leaves no output: {shape} from " + ", ".join(map(str, inputs)), source)
         shapes[name] = shape
         if op.build is not None:
-            with torch.device("meta"):
-                parameters[name] = sum(p.numel() for p in op.build(node, inputs).parameters())
+            try:
+                with torch.device("meta"):
+                    parameters[name] = sum(p.numel() for p in op.build(node, inputs).parameters())
+            except (AssertionError, RuntimeError, TypeError, ValueError) as error:
+                # torch's own checks: heads that do not divide the features, sizes beyond int64
+                raise _fail(node, f"{node.op} cannot be built from {', '.join(map(str, inputs))}: "
+                                  f"{str(error).splitlines()[0]}", source) from None
             if sum(parameters.values()) > max_parameters:
                 raise _fail(node, f"the network reaches {sum(parameters.values()):,} parameters here, more than "
                                   f"the limit of {max_parameters:,}", source)

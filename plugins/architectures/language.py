@@ -303,9 +303,10 @@ def from_json(data: Any, source: str | None = None) -> Description:
         return value
 
     need(data, dict, "the description")
+    items = [need(i, dict, f"inputs[{k}]") for k, i in enumerate(need(data.get("inputs"), list, "inputs"))]
     inputs = [Input(need(i.get("name"), str, f"inputs[{k}].name"), need(i.get("type"), str, f"inputs[{k}].type"),
                     tuple(need(d, int, f"inputs[{k}].dims") for d in need(i.get("dims"), list, f"inputs[{k}].dims")))
-              for k, i in enumerate(need(data.get("inputs"), list, "inputs"))]
+              for k, i in enumerate(items)]
     nodes = []
     for k, n in enumerate(need(data.get("nodes", []), list, "nodes")):
         need(n, dict, f"nodes[{k}]")
@@ -336,5 +337,7 @@ def read_description(path: str | Path) -> Description:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise DescriptionError(f"not valid JSON ({error.msg})", error.lineno, error.colno, str(path)) from None
+        except RecursionError:  # brackets nested deeper than Python's recursion limit
+            raise DescriptionError("not valid JSON (nested too deeply)", source=str(path)) from None
         return from_json(data, source=str(path))
     return parse(text, source=str(path))

@@ -97,6 +97,8 @@ def pipeline(spec: str | os.PathLike = "default") -> A.Compose:
         raise UserError(f"{path}: malformed YAML{where}: {e.problem}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise UserError(f"{path}: cannot read the pipeline YAML: {' '.join(str(e).split())}") from None
+    except Exception as e:  # PyYAML's plain errors on bad values (`!!int x`, 2001-02-30), RecursionError
+        raise UserError(f"{path}: malformed YAML: {e.__class__.__name__}: {' '.join(str(e).split())}") from None
     if not isinstance(data, dict) or not isinstance(data.get("transform"), dict):
         raise UserError(f"{path}: not an albumentations pipeline (no 'transform' mapping at the top)")
     A = _albumentations()

@@ -125,6 +125,9 @@ def read_header(data: bytes, name: str = "input") -> Header:
     height, width, tile = reader.varint(), reader.varint(), reader.take(1)[0] * 64
     if not (height and width and tile):
         raise CorruptFile(f"{name}: corrupted .gsdk file (empty image or tile)")
+    # every tile takes at least its 1-byte length: a damaged size must not build a grid of 2**60 tiles
+    if -(-height // tile) * -(-width // tile) > len(reader.data) - reader.pos:
+        raise CorruptFile(f"{name}: corrupted .gsdk file (a {height} x {width} image does not fit in it)")
     tiles = [reader.take(reader.varint()) for _ in tile_grid(height, width, tile)]
     if reader.pos != len(reader.data):
         raise CorruptFile(f"{name}: corrupted .gsdk file (trailing bytes)")

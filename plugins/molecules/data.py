@@ -87,7 +87,11 @@ def read_smiles(source: str | os.PathLike, column: str | None = None) -> list[st
 
 
 def _read_table_column(content: str, delimiter: str, column: str | None, path: Path) -> list[str]:
-    rows = list(csv.reader(io.StringIO(content), delimiter=delimiter))
+    try:
+        # newline="": the csv module's own line endings (a lone \r was "new-line character seen in unquoted field")
+        rows = list(csv.reader(io.StringIO(content, newline=""), delimiter=delimiter))
+    except csv.Error as err:  # e.g. a field over the csv module's 131,072-character limit
+        raise UserError(f"{path}: not a readable table ({err})") from None
     if not rows:
         raise UserError(f"{path}: empty file")
     header = [h.strip() for h in rows[0]]

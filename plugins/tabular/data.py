@@ -98,7 +98,10 @@ class TableMetadata:
                 raise UserError(f"metadata: column {name!r} needs a mapping with a 'type'")
             _check_keys(spec, set(COLUMN_KEYS), f"metadata: column {name!r}")
             specs.append(_validated(ColumnSpec(name=str(name), **spec)))
-        metadata = cls(columns=specs, target=d.get("target"), warnings=list(d.get("warnings") or []))
+        notes = d.get("warnings") or []
+        if not isinstance(notes, list):
+            raise UserError("metadata: 'warnings' must be a list of lines")
+        metadata = cls(columns=specs, target=d.get("target"), warnings=[str(n) for n in notes])
         if metadata.target is not None:
             metadata.column(metadata.target)
         return metadata
@@ -110,11 +113,12 @@ class TableMetadata:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TableMetadata:
-        return cls.from_dict(_read_mapping(path))
+        return _from_file(path, cls.from_dict)
 
 
 def _check_keys(d: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(str(k) for k in set(d) - allowed)
+    # repr for a key with a newline or other unprintable character: the message stays one line
+    unknown = sorted(str(k) if str(k).isprintable() else repr(str(k)) for k in set(d) - allowed)
     if unknown:
         raise UserError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
 
@@ -142,9 +146,23 @@ def _read_mapping(path: str | os.PathLike) -> dict[str, Any]:
         raise UserError(f"{path}: no such metadata file") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not valid YAML or JSON: {' '.join(str(e).split())}") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read it ({e.strerror})") from None
+    except Exception as e:  # PyYAML's plain errors on bad values (`!!int x`, 2001-02-30), RecursionError
+        raise UserError(f"{path}: not valid YAML or JSON: {e.__class__.__name__}: {' '.join(str(e).split())}"
+                        ) from None
     if not isinstance(value, dict):
         raise UserError(f"{path}: expected a mapping like {{'columns': {{...}}, 'target': ...}}")
     return value
+
+
+def _from_file(path: str | os.PathLike, use: Callable[[dict[str, Any]], Any]) -> Any:
+    """``use`` of a metadata file's mapping; its errors name the file (the user has to find it)."""
+    try:
+        return use(_read_mapping(path))
+    except UserError as e:
+        message = str(e)
+        raise UserError(message if message.startswith(str(path)) else f"{path}: {message}") from None
 
 
 # --- detection ---------------------------------------------------------------------------------
@@ -289,7 +307,7 @@ def read_table(path: str | os.PathLike, metadata_path: str | os.PathLike | None 
     _check_frame(path, df)
     metadata = detect_metadata(df)
     if metadata_path is not None:
-        metadata = apply_overrides(metadata, _read_mapping(metadata_path))
+        metadata = _from_file(metadata_path, lambda overrides: apply_overrides(metadata, overrides))
     return df, metadata
 
 
@@ -321,7 +339,11 @@ def _read_csv(path: Path, gzipped: bool, sep: str | None, encoding: str | None) 
     if not text.strip():
         raise UserError(f"{path}: the file is empty")
     sep = sep or _sniff_delimiter(text)
-    header = next(csv.reader(io.StringIO(text), delimiter=sep))
+    try:
+        # newline="": the csv module's own line ending handling (a lone \r in a field is no error)
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+    except csv.Error as e:  # e.g. a header field over the csv module's 131,072-character limit
+        raise UserError(f"{path}: not a readable table: {e}") from None
     duplicates = sorted({n for n in header if header.count(n) > 1})
     if duplicates:
         raise UserError(f"{path}: duplicate column names: {', '.join(map(repr, duplicates))}")
@@ -452,5 +474,6 @@ def load_table(source: str | os.PathLike, metadata: str | os.PathLike | dict[str
         df, detected = read_table(source)
     if metadata is None:
         return df, detected
-    overrides = metadata if isinstance(metadata, dict) else _read_mapping(metadata)
-    return df, apply_overrides(detected, overrides)
+    if isinstance(metadata, dict):
+        return df, apply_overrides(detected, metadata)
+    return df, _from_file(metadata, lambda overrides: apply_overrides(detected, overrides))
