@@ -217,11 +217,12 @@ def search(space: str = typer.Option("nas-bench-graph", help="nas-bench-graph (G
     from gensdk.core.io import atomic_write
     from gensdk.errors import UserError
 
+    from .generative import generative_search
     from .language import format_description
-    from .search import Journal, methods
+    from .search import Journal, random_search, regularized_evolution
     from .training import training_evaluator
 
-    searches = methods()
+    searches = {"generative": generative_search, "evolution": regularized_evolution, "random": random_search}
     if method not in searches:
         raise UserError(f"unknown search method {method!r} (known: {', '.join(searches)})")
     if budget < 1 or screen < 1:

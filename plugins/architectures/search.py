@@ -111,12 +111,6 @@ def regularized_evolution(space: Space, evaluate: Evaluate, budget: int, seed: i
     return trace
 
 
-def methods() -> dict[str, Callable[..., Trace]]:
-    from .generative import generative_search
-
-    return {"generative": generative_search, "evolution": regularized_evolution, "random": random_search}
-
-
 class Journal:
     """Every evaluation of a search written to a CSV (one row each, the file rewritten atomically after
     each), so a killed search resumes: the same search (same space, method and seed) replays its
