@@ -54,7 +54,7 @@ def compile_(file: Path = typer.Argument(..., help=FILE_HELP),
     """Compile a description into a torch.nn.Module and run it once on random inputs of its shapes."""
     import torch
 
-    from gensdk.core.trainer import resolve_device
+    from gensdk.core.device import resolve_device
 
     from .compiler import compile_network
     from .language import read_description

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gensdk.core.device import resolve_device
 from gensdk.core.images import load_image_folder, read_image, scan_folder, to_gray_square
 from gensdk.core.io import atomic_write, write_json, write_png
-from gensdk.core.trainer import resolve_device
 from gensdk.errors import UserError
 
 from .classic import ClassicAugmenter, light_background

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gensdk.core.device import resolve_device
 from gensdk.core.gan import gradient_penalty
 from gensdk.core.model import (
     GenerativeModel,
@@ -37,7 +38,7 @@ from gensdk.core.model import (
     register_model,
     save_model,
 )
-from gensdk.core.trainer import TrainConfig, Trainer, resolve_device
+from gensdk.core.trainer import TrainConfig, Trainer
 from gensdk.errors import UserError
 from plugins.tabular.data import METADATA_FILE, TableMetadata, checked_metadata, datetime_seconds
 from plugins.tabular.sdv_backend import SDV_MODELS, SDVSynthesizer  # SDV itself is imported only when used

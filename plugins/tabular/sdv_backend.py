@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gensdk.core.device import resolve_device
 from gensdk.core.io import write_folder, write_json
 from gensdk.core.model import read_model_config
-from gensdk.core.trainer import resolve_device
 from gensdk.errors import UserError
 from plugins.tabular.data import METADATA_FILE, TableMetadata, checked_metadata
 
