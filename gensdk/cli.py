@@ -27,6 +27,7 @@ console = Console()
 
 
 def print_metrics(title: str, results: dict[str, Any]) -> None:
+    """An evaluation's flat dict as a metric/value table; the plugins' ``evaluate`` commands use it too."""
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
