@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
-from plugins.architectures.benchmark import arch_key, distinct_archs, load_table, table_evaluator  # noqa: E402
+from plugins.architectures.nasbench import distinct_archs, load_table, table_evaluator  # noqa: E402
 from plugins.architectures.generative import fit, generative_search, make_generator, sample_genomes  # noqa: E402
 from plugins.architectures.search import random_search, regularized_evolution  # noqa: E402
-from plugins.architectures.spaces import NasBenchGraphSpace  # noqa: E402
+from plugins.architectures.spaces import NasBenchGraphSpace, arch_key  # noqa: E402
 
 SCREEN = 10
 # the generative settings were chosen on cora with seeds 100-109 (warm-up, batch, elite, screen); the

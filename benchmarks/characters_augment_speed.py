@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from plugins.characters.augment import augment
-    from plugins.characters.data import load_folder
+    from gensdk.core.images import load_image_folder
     from plugins.characters.generative import train_generator
 
     work = Path(args.work)
@@ -65,7 +65,7 @@ def main() -> None:
         if method != "classic" and args.models:
             model = sorted(Path(args.models).glob(f"{method}-*"))[-1]
         elif method != "classic":
-            chars = load_folder(work / "input")
+            chars = load_image_folder(work / "input")
             model = work / f"model-{method}"
             train_generator(method, chars.images, chars.labels, chars.classes, model, steps=args.train_steps,
                             device=args.device, progress=False)

@@ -27,6 +27,7 @@ console = Console()
 
 
 def print_metrics(title: str, results: dict[str, Any]) -> None:
+    """An evaluation's flat dict as a metric/value table; the plugins' ``evaluate`` commands use it too."""
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -57,7 +58,7 @@ def sample(model: Path = typer.Argument(..., help="A saved model folder or a run
            seed: int = typer.Option(0, help="Random seed."),
            device: str = typer.Option("cpu", help="cpu, cuda or cuda:N.")) -> None:
     """Draw samples from a trained model and write them to a file."""
-    from gensdk.core.trainer import resolve_device
+    from gensdk.core.device import resolve_device
 
     written = api.sample(api.load(model, str(resolve_device(device))), n, out, seed=seed)
     console.print(f"wrote {n} samples to {written}")

@@ -51,3 +51,16 @@ def test_cli_train_writes_the_result(tmp_path):
     record = json.loads((tmp_path / "run" / "result.json").read_text())
     assert f"test accuracy {record['test_accuracy']:.4f}" in " ".join(result.stdout.split())
     assert record["steps"] == 30 and record["data"] == "sklearn-digits"
+
+
+def test_an_image_folder_loads_through_the_core(tmp_path):
+    from PIL import Image
+
+    from plugins.architectures.training import load_images
+
+    for label, value in (("dark", 30), ("light", 220)):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.new("L", (10, 12), value + i).save(tmp_path / label / f"{i}.png")
+    data = load_images(str(tmp_path), (3, 8, 8), "all")
+    assert data.x.shape == (6, 3, 8, 8) and data.y.tolist() == [0, 0, 0, 1, 1, 1] and data.classes == 2

@@ -30,6 +30,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
+from gensdk.core.device import resolve_device
 from gensdk.core.io import atomic_write
 from gensdk.core.model import GenerativeModel, StepContext, batched_nll, save_model
 from gensdk.errors import UserError
@@ -95,17 +96,6 @@ class TrainConfig:
         if self.lr_schedule == "cosine":
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         return 1.0
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for, but CUDA is not available here")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
 
 
 class Distributed:

@@ -54,7 +54,7 @@ def compile_(file: Path = typer.Argument(..., help=FILE_HELP),
     """Compile a description into a torch.nn.Module and run it once on random inputs of its shapes."""
     import torch
 
-    from gensdk.core.trainer import resolve_device
+    from gensdk.core.device import resolve_device
 
     from .compiler import compile_network
     from .language import read_description
@@ -133,7 +133,7 @@ def evaluate(file: Path = typer.Argument(..., help=FILE_HELP),
         result = train_and_score(description, data=data, steps=steps, device=device, seed=seed)
         _print_training(file, steps, result)
         return
-    from .benchmark import load_table
+    from .nasbench import load_table
     from .compiler import validate
     from .spaces import nas_bench_graph_arch
 
@@ -151,7 +151,7 @@ def _space(space: str, dataset: str = "cora", data: str = "sklearn-digits", size
     """The search space named ``space``: NAS-Bench-Graph shaped for ``dataset``, or CNNs for ``data``."""
     from gensdk.errors import UserError
 
-    from .benchmark import DATASETS, GRAPH_SHAPES
+    from .nasbench import DATASETS, GRAPH_SHAPES
     from .spaces import SPACES, CnnSpace, NasBenchGraphSpace
     from .training import data_shape
 
@@ -217,11 +217,12 @@ def search(space: str = typer.Option("nas-bench-graph", help="nas-bench-graph (G
     from gensdk.core.io import atomic_write
     from gensdk.errors import UserError
 
+    from .generative import generative_search
     from .language import format_description
-    from .search import Journal, methods
+    from .search import Journal, random_search, regularized_evolution
     from .training import training_evaluator
 
-    searches = methods()
+    searches = {"generative": generative_search, "evolution": regularized_evolution, "random": random_search}
     if method not in searches:
         raise UserError(f"unknown search method {method!r} (known: {', '.join(searches)})")
     if budget < 1 or screen < 1:
@@ -240,7 +241,7 @@ def search(space: str = typer.Option("nas-bench-graph", help="nas-bench-graph (G
                                       test=str(test) if test else None)
         what = f"{data} after {steps} training steps"
     else:
-        from .benchmark import load_table, table_evaluator
+        from .nasbench import load_table, table_evaluator
 
         table = load_table(dataset)
         evaluate, what = table_evaluator(table), f"{dataset} (NAS-Bench-Graph)"

@@ -25,8 +25,7 @@ from torch import nn
 
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 
-from .benchmark import Arch
-from .spaces import NBG_LINKS, NBG_OPS
+from .spaces import NBG_LINKS, NBG_OPS, Arch
 
 TYPES = ("START",) + NBG_OPS + ("END",)
 START, END = 0, len(TYPES) - 1

@@ -2,7 +2,7 @@
 
 An evaluator maps a genome to a row with at least ``valid_perf`` (what a search may choose by) and
 ``perf`` (the test accuracy, reported only): a NAS-Bench-Graph table lookup
-(``benchmark.table_evaluator``) or real training (``training.training_evaluator``). Searches spend a
+(``nasbench.table_evaluator``) or real training (``training.training_evaluator``). Searches spend a
 budget of evaluations and record, after each, the test accuracy of the best architecture so far by
 validation accuracy, as a search without the test set must choose. A candidate whose evaluation
 fails (a network too large, out of memory, a missing table row) is recorded with accuracy 0 and its
@@ -109,12 +109,6 @@ def regularized_evolution(space: Space, evaluate: Evaluate, budget: int, seed: i
         if len(members) > population:
             members.pop(0)  # the oldest dies, however good (the "regularized" part)
     return trace
-
-
-def methods() -> dict[str, Callable[..., Trace]]:
-    from .generative import generative_search
-
-    return {"generative": generative_search, "evolution": regularized_evolution, "random": random_search}
 
 
 class Journal:

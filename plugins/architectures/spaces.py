@@ -20,9 +20,12 @@ import random
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
+from gensdk.extras import require
+
 from .language import Description, DescriptionError, Input, Node, format_description
 
 Genome = tuple[int, ...]
+Arch = tuple[tuple[int, ...], tuple[str, ...]]  # a NAS-Bench-Graph architecture: (link, ops)
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,16 @@ class Space:
         return {c.name: c.options[g] for c, g in zip(self.choices, genome)}
 
 NBG_OPS = ("gat", "gcn", "gin", "cheb", "sage", "arma", "graph", "fc", "skip")
-# the 9 link patterns of the benchmark (others are isomorphic to one of these)
+# the 9 link patterns of NAS-Bench-Graph (others are isomorphic to one of these)
 NBG_LINKS = ((0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 1, 1), (0, 0, 1, 2), (0, 0, 1, 3), (0, 1, 1, 1), (0, 1, 1, 2),
              (0, 1, 2, 2), (0, 1, 2, 3))
+
+
+def arch_key(arch: Arch) -> int:
+    """NAS-Bench-Graph's key of an architecture: isomorphic ``(link, ops)`` pairs share it (the package's
+    ``Arch.valid_hash``, which also keys its tables)."""
+    NBGArch = require("nas_bench_graph", "architectures").Arch
+    return NBGArch(list(arch[0]), list(arch[1])).valid_hash()
 
 
 def nas_bench_graph_description(link: Sequence[int], ops: Sequence[str], features: int, classes: int,
@@ -127,7 +137,7 @@ def nas_bench_graph_arch(description: Description) -> tuple[list[int], list[str]
 
 class NasBenchGraphSpace(Space):
     """NAS-Bench-Graph: a link pattern, then an operation for each of the 4 nodes, not all skip.
-    ``arch``/``genome`` translate to and from the benchmark's ``(link, ops)``."""
+    ``arch``/``genome`` translate to and from NAS-Bench-Graph's ``(link, ops)``."""
 
     name = "nas-bench-graph"
     choices = (Choice("link", tuple("".join(map(str, lk)) for lk in NBG_LINKS)),
@@ -140,7 +150,7 @@ class NasBenchGraphSpace(Space):
         return super().is_valid(genome) and any(NBG_OPS[g] != "skip" for g in genome[1:])
 
     @staticmethod
-    def arch(genome: Genome) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    def arch(genome: Genome) -> Arch:
         return NBG_LINKS[genome[0]], tuple(NBG_OPS[g] for g in genome[1:])
 
     @staticmethod
@@ -151,9 +161,7 @@ class NasBenchGraphSpace(Space):
         return nas_bench_graph_description(*self.arch(genome), self.features, self.classes, self.hidden, name)
 
     def key(self, genome: Genome) -> Hashable:
-        from .benchmark import arch_key  # isomorphic architectures share the benchmark's hash
-
-        return arch_key(self.arch(genome))
+        return arch_key(self.arch(genome))  # isomorphic architectures share a key
 
 
 # --- small CNNs for image classification -------------------------------------------------------------

@@ -87,13 +87,10 @@ def load_images(source: str, dims: tuple[int, ...], split: str, seed: int = 0) -
         data = digits(split=split, binarize=False, size=height, seed=seed)
         x, y, classes = data.x, data.y, data.num_classes
     else:
-        try:
-            from plugins.characters.data import load_characters
-        except ImportError as error:
-            raise UserError(f"image folders need the characters plugin's extras: pip install 'gensdk[images]' "
-                            f"({error})") from None
-        chars = load_characters(source, size=height)
-        x, y, classes = chars.images, chars.labels, len(chars.classes)
+        from gensdk.core.images import load_image_folder
+
+        images = load_image_folder(source, size=height)
+        x, y, classes = images.images, images.labels, len(images.classes)
     if channels != x.shape[1]:
         x = x.expand(-1, channels, -1, -1).contiguous()
     return ImageData(x, y, classes)

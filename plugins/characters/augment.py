@@ -23,12 +23,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gensdk.core.device import resolve_device
+from gensdk.core.images import load_image_folder, read_image, scan_folder, to_gray_square
 from gensdk.core.io import atomic_write, write_json, write_png
-from gensdk.core.trainer import resolve_device
 from gensdk.errors import UserError
 
 from .classic import ClassicAugmenter, light_background
-from .data import BadImage, load_folder, read_image, scan_folder, to_gray_square
 from .generative import INFO, METHODS as GENERATIVE
 from .generative import CharacterGenerator, data_digest, generate_filtered, load_generator, train_generator
 
@@ -199,10 +199,7 @@ def _read_sources(chunk: list[Task], input_dir: Path, size: int) -> dict[str, tu
     sources = {}
     for t in chunk:
         if t.method != "original" and t.source not in sources:
-            try:
-                array = read_image(input_dir / t.source)
-            except BadImage as err:  # changed since the scan: a user error, named
-                raise UserError(str(err)) from None
+            array = read_image(input_dir / t.source, keep_gray=True)  # changed since the scan: BadImage, a UserError
             sources[t.source] = (array, torch.from_numpy(to_gray_square(array, size))[None])
     return sources
 
@@ -232,7 +229,7 @@ def _generator(method: str, folder: Any, input_dir: Path, model_dir: str | Path 
     dev = str(resolve_device(device))
     chars = None
     if model_dir is None:
-        chars = load_folder(input_dir, size)
+        chars = load_image_folder(input_dir, size)
         model_dir = Path("runs") / "characters" / f"{method}-{data_digest(chars.images, chars.labels, chars.classes)}"
     elif Path(model_dir).is_dir() and any(Path(model_dir).iterdir()) and not (Path(model_dir) / INFO).is_file() \
             and not (Path(model_dir) / "checkpoint.pt").is_file():
@@ -245,7 +242,7 @@ def _generator(method: str, folder: Any, input_dir: Path, model_dir: str | Path 
             raise UserError(f"{model_dir}: trained on other classes than {input_dir} "
                             f"({len(generator.classes)} vs {len(folder.classes)})")
     else:
-        chars = chars or load_folder(input_dir, size)
+        chars = chars or load_image_folder(input_dir, size)
         if progress:
             print(f"training a {method} generator on {len(chars)} images of {input_dir} into {model_dir}")
         generator = train_generator(method, chars.images, chars.labels, chars.classes, model_dir, steps=steps,

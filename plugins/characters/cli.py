@@ -130,7 +130,7 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained generator folde
            seed: int = typer.Option(0, help="Random seed."),
            device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N.")) -> None:
     """Draw images of given classes from a trained generator."""
-    from gensdk.core.trainer import resolve_device
+    from gensdk.core.device import resolve_device
 
     from .augment import to_uint8
     from .data import load_characters

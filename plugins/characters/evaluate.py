@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from gensdk.core import metrics
+from gensdk.core.device import resolve_device
 from gensdk.core.plot import image_grid
-from gensdk.core.trainer import resolve_device
 
 from .classic import ClassicAugmenter
 from .classifier import Classifier, ClassifierRecipe, train_classifier

@@ -22,9 +22,10 @@ from typing import Any
 
 import torch
 
+from gensdk.core.device import resolve_device
 from gensdk.core.io import write_json
 from gensdk.core.model import build_model, load_model
-from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig, resolve_device
+from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig
 from gensdk.errors import UserError
 
 import gensdk.core.gan  # noqa: F401  (importing a model family registers its models)

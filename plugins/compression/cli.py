@@ -30,7 +30,7 @@ def _codecs(path: Optional[Path]) -> Path:
 
 
 def _device(name: str) -> str:
-    from gensdk.core.trainer import resolve_device
+    from gensdk.core.device import resolve_device
 
     return str(resolve_device(name))
 

@@ -15,19 +15,18 @@ import os
 import re
 import subprocess
 import tempfile
-import threading
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image
 
+from gensdk.core.images import IMAGE_SUFFIXES, MAX_PIXELS, read_image  # noqa: F401 - used through this module too
+from gensdk.core.images import has_alpha as _has_alpha  # _pictures keeps its name
 from gensdk.core.io import atomic_write
 from gensdk.errors import UserError
 
 TEST_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
 # Debian's wallpaper packages and, for each, the pictures in it that are photographs, chosen by eye
 # (2026-12-06, bookworm's versions; benchmarks/results/compression_photos.md): drawings, renders and
 # vector art are left out, since the codec is for photos. A picture is named by its file name
@@ -48,10 +47,6 @@ WALLPAPER_PHOTOS = {
     "lomiri-wallpapers-20.04": ("Kleiber_by_Lukas_Baubkus",),
 }
 WALLPAPER_PACKAGES = tuple(WALLPAPER_PHOTOS)
-MAX_PIXELS = 2 ** 28  # 268 M pixels: far above any real photo, far below what exhausts memory
-
-ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, not an image with a gray end
-_PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS is global: set it for one read at a time
 
 
 def load_test_photos(names: Sequence[str] = TEST_PHOTOS) -> dict[str, np.ndarray]:
@@ -72,49 +67,6 @@ def load_test_photos(names: Sequence[str] = TEST_PHOTOS) -> dict[str, np.ndarray
                 raise UserError(f"test photo {name!r} needs scikit-image: pip install scikit-image") from None
             photos[name] = getattr(skdata, name)()
     return {k: np.ascontiguousarray(v, dtype=np.uint8) for k, v in photos.items()}
-
-
-def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """A file as uint8 RGB (H, W, 3): EXIF rotation applied, transparency composited on white, gray
-    and palette expanded, 16-bit scaled to 8. An image over ``max_pixels`` (a decompression bomb)
-    is refused before it is decoded. Any fault is a UserError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    try:
-        with _PILLOW_LIMIT, warnings.catch_warnings():  # Pillow checks the size when it opens a file
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
-            try:
-                with Image.open(path) as probe:  # reads the header only
-                    probe.verify()  # the file's structure (PNG CRCs, truncation) before decoding
-                im = Image.open(path)  # verify() leaves an image unusable: open it again
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved
-        with im:  # decoding, outside the lock
-            im.load()
-            return _rgb(ImageOps.exif_transpose(im))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UserError(f"{path}: image is larger than {max_pixels} pixels (max_pixels)") from None
-    except UnidentifiedImageError:
-        raise UserError(f"{path}: cannot read image (not an image format Pillow knows)") from None
-    except Exception as err:  # Pillow raises many kinds: OSError, SyntaxError, struct.error, ...
-        raise UserError(f"{path}: cannot read image ({str(err) or type(err).__name__})") from None
-
-
-def _has_alpha(im: Image.Image) -> bool:
-    return im.mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in im.info
-
-
-def _rgb(im: Image.Image) -> np.ndarray:
-    if im.mode.startswith("I") or im.mode == "F":  # 16-bit (or float) gray: scale to 8 bits
-        arr = np.asarray(im, dtype=np.float64)
-        gray = np.clip(arr / 257 if im.mode.startswith("I") else arr, 0, 255).round().astype(np.uint8)
-        return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
-    if _has_alpha(im):
-        rgba = im.convert("RGBA")
-        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    return np.asarray(im.convert("RGB"))
 
 
 def files_under(folder: str | os.PathLike, suffixes: Sequence[str], kind: str) -> list[Path]:

@@ -18,9 +18,10 @@ from typing import Any, Sequence
 import torch
 
 import gensdk.core.autoregressive  # noqa: F401 - registers "token-lm"
+from gensdk.core.device import resolve_device
 from gensdk.core.model import GenerativeModel, build_model, load_model, read_model_config, save_model
 from gensdk.core.tokens import EOS_ID, Vocabulary
-from gensdk.core.trainer import TrainConfig, Trainer, resolve_device
+from gensdk.core.trainer import TrainConfig, Trainer
 from gensdk.errors import UserError
 
 from .lexer import CONTINUE, render, spell, tokenize

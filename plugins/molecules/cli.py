@@ -84,7 +84,8 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
         overwrite: bool = typer.Option(False, help="Replace a run already in RUN_DIR."),
         quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Train a molecule generator on the GPU when there is one (cosine schedule, checkpoints, --resume)."""
-    from gensdk.core.trainer import TrainConfig, resolve_device
+    from gensdk.core.device import resolve_device
+    from gensdk.core.trainer import TrainConfig
     from gensdk.errors import UserError
 
     from .data import load_smiles, randomized_smiles

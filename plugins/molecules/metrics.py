@@ -582,16 +582,6 @@ def evaluate_smiles(generated: Sequence[str], *, train: Sequence[str] | None = N
     return metrics
 
 
-def evaluate_moses(generated: Sequence[str], *, device: str = "auto", workers: int | None = None,
-                   k: Sequence[int] = (1000, 10000), progress: bool = False) -> dict[str, float]:
-    """``evaluate_smiles`` against MOSES's own train, test and test_scaffolds sets."""
-    return evaluate_smiles(generated, train=moses_smiles("train"),
-                           test=moses_reference("test", device=device, workers=workers, progress=progress),
-                           test_scaffolds=moses_reference("test_scaffolds", device=device, workers=workers,
-                                                          progress=progress),
-                           device=device, workers=workers, k=k, progress=progress)
-
-
 def format_table(metrics: dict[str, float]) -> str:
     """Metric names and values as an aligned two-column text table."""
     width = max((len(name) for name in metrics), default=6)

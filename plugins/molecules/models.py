@@ -207,7 +207,7 @@ class MoleculeGenerator:
 
 def load_generator(folder: str | os.PathLike, device: str = "auto") -> MoleculeGenerator:
     """A saved generator, or the ``model/`` folder of a training run, on ``device``."""
-    from gensdk.core.trainer import resolve_device
+    from gensdk.core.device import resolve_device
 
     folder = Path(folder)
     if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():

@@ -1,6 +1,6 @@
 """The tabular plugin: synthetic tables (gensdk's own CTGAN and TVAE on the engine, or SDV's
-synthesizers as an optional backend, by "sdv-*" names) and their evaluation; dataset families are still
-to come."""
+synthesizers as an optional backend, by "sdv-*" names), their evaluation, and families of synthetic
+classification datasets for meta-learning (``family.py``, ``gensdk tabular family``)."""
 
 from gensdk.extras import require
 from gensdk.plugins import Plugin

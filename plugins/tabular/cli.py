@@ -103,6 +103,7 @@ def evaluate(real: str = typer.Argument(..., help="The real table (file or examp
              target: Optional[str] = typer.Option(None, help="Target column for ML efficacy (default: the metadata's)."),
              out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON.")) -> None:
     """SDMetrics quality, ML efficacy (train synthetic / test real) and distance to closest record."""
+    from gensdk.cli import print_metrics
     from gensdk.core.io import write_json
 
     from .data import load_table, read_table
@@ -111,12 +112,7 @@ def evaluate(real: str = typer.Argument(..., help="The real table (file or examp
     real_df, meta = load_table(real, metadata)
     synthetic_df, _ = read_table(synthetic)
     results = evaluate_tables(real_df, synthetic_df, meta, target=target or meta.target)
-    table = Table(title=f"{synthetic} vs {real}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in results.items():
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    console.print(table)
+    print_metrics(f"{synthetic} vs {real}", results)
     if out:
         write_json(out, results)
 

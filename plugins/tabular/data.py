@@ -62,6 +62,7 @@ class ColumnSpec:
 
 # Keys a metadata file may set for a column (the name is the key it sits under).
 COLUMN_KEYS = tuple(f.name for f in dataclasses.fields(ColumnSpec) if f.name != "name")
+METADATA_FILE = "metadata.json"  # a saved synthesizer's metadata (either backend), in its folder
 
 
 @dataclass
@@ -179,6 +180,17 @@ def detect_metadata(df: pd.DataFrame) -> TableMetadata:
         elif spec.cardinality == 1:
             notes.append(f"column {spec.name!r}: constant (one value); kept as is")
     return TableMetadata(columns=columns, warnings=notes)
+
+
+def checked_metadata(df: pd.DataFrame, metadata: TableMetadata | None, who: str) -> TableMetadata:
+    """``metadata`` (detected when None), checked to name the same columns as ``df``, which has rows."""
+    metadata = metadata or detect_metadata(df)
+    names = [str(c) for c in df.columns]
+    if sorted(names) != sorted(metadata.names):
+        raise UserError(f"metadata columns {metadata.names} do not match the table's columns {names}")
+    if len(df) == 0:
+        raise UserError(f"{who}: the table has no rows")
+    return metadata
 
 
 def _detect_column(name: str, s: pd.Series) -> tuple[ColumnSpec, str | None]:

@@ -287,10 +287,6 @@ def random_table(rng: np.random.Generator, spec: FamilySpec, sizes: tuple[int, i
 # --- the genetic search toward target meta-features ------------------------------------------
 
 
-def _numeric(table: pd.DataFrame, metadata: TableMetadata) -> list[str]:
-    return [s.name for s in metadata.columns if s.type == "numerical"]
-
-
 def _rebuild(table: pd.DataFrame) -> tuple[pd.DataFrame, TableMetadata]:
     """Fresh column names x0.. in order, and metadata (types from the dtype) for a mutated table."""
     features = [c for c in table.columns if c != TARGET]

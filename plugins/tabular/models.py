@@ -19,7 +19,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gensdk.core.device import resolve_device
 from gensdk.core.gan import gradient_penalty
 from gensdk.core.model import (
     GenerativeModel,
@@ -37,13 +38,11 @@ from gensdk.core.model import (
     register_model,
     save_model,
 )
-from gensdk.core.trainer import TrainConfig, Trainer, resolve_device
+from gensdk.core.trainer import TrainConfig, Trainer
 from gensdk.errors import UserError
-from plugins.tabular.data import TableMetadata, datetime_seconds, detect_metadata
+from plugins.tabular.data import METADATA_FILE, TableMetadata, checked_metadata, datetime_seconds
+from plugins.tabular.sdv_backend import SDV_MODELS, SDVSynthesizer  # SDV itself is imported only when used
 from plugins.tabular.transform import TableTransformer
-
-if TYPE_CHECKING:
-    from plugins.tabular.sdv_backend import SDVSynthesizer
 
 
 def _activate(raw: torch.Tensor, output_info: Sequence[Sequence[Any]], hard: bool) -> torch.Tensor:
@@ -304,7 +303,7 @@ class TVAE(GenerativeModel):
 
 OWN_MODELS = ("ctgan", "tvae")
 KINDS = {"numerical": "continuous", "datetime": "continuous", "categorical": "discrete", "boolean": "discrete"}
-TRANSFORMER_FILE, METADATA_FILE = "transformer.json", "metadata.json"
+TRANSFORMER_FILE = "transformer.json"
 
 
 class TableSynthesizer:
@@ -442,22 +441,9 @@ class TableSynthesizer:
         return synth
 
 
-def checked_metadata(df: pd.DataFrame, metadata: TableMetadata | None, who: str) -> TableMetadata:
-    """``metadata`` (detected when None), checked to name the same columns as ``df``, which has rows."""
-    metadata = metadata or detect_metadata(df)
-    names = [str(c) for c in df.columns]
-    if sorted(names) != sorted(metadata.names):
-        raise UserError(f"metadata columns {metadata.names} do not match the table's columns {names}")
-    if len(df) == 0:
-        raise UserError(f"{who}: the table has no rows")
-    return metadata
-
-
 def make_synthesizer(model: str, **kwargs: Any) -> TableSynthesizer | SDVSynthesizer:
     """A synthesizer by name: gensdk's own "ctgan" / "tvae", or SDV's "sdv-gaussiancopula" / "sdv-ctgan" /
     "sdv-tvae" (the optional backend); ``kwargs`` go to its constructor."""
-    from plugins.tabular.sdv_backend import SDV_MODELS, SDVSynthesizer  # here: sdv_backend imports this module
-
     if model in OWN_MODELS:
         return TableSynthesizer(model, **kwargs)
     if model in SDV_MODELS:
@@ -470,8 +456,6 @@ def load_synthesizer(folder: str | os.PathLike, device: str = "auto",
     """A saved synthesizer of either backend; SDV's say "backend": "sdv" in config.json and, being
     pickles, load only with ``allow_pickle=True``."""
     if read_model_config(folder).get("backend") == "sdv":
-        from plugins.tabular.sdv_backend import SDVSynthesizer
-
         return SDVSynthesizer.load(folder, device=device, allow_pickle=allow_pickle)
     return TableSynthesizer.load(folder, device=device)
 

@@ -24,12 +24,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gensdk.core.device import resolve_device
 from gensdk.core.io import write_folder, write_json
 from gensdk.core.model import read_model_config
-from gensdk.core.trainer import resolve_device
 from gensdk.errors import UserError
-from plugins.tabular.data import TableMetadata
-from plugins.tabular.models import METADATA_FILE, checked_metadata
+from plugins.tabular.data import METADATA_FILE, TableMetadata, checked_metadata
 
 SDV_MODELS = {"sdv-gaussiancopula": "GaussianCopulaSynthesizer", "sdv-ctgan": "CTGANSynthesizer",
               "sdv-tvae": "TVAESynthesizer"}

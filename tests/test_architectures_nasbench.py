@@ -1,4 +1,4 @@
-"""NAS-Bench-Graph as an evaluator: the table loads through the restricted unpickler, every
+"""NAS-Bench-Graph's tables as an evaluator: the table loads through the restricted unpickler, every
 architecture of the space is found in it, and the baseline searches are repeatable and spend their
 budget exactly."""
 
@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("nas_bench_graph")
 
-from plugins.architectures import benchmark  # noqa: E402
-from plugins.architectures.benchmark import load_table, table_evaluator  # noqa: E402
+from plugins.architectures import nasbench  # noqa: E402
+from plugins.architectures.nasbench import load_table, table_evaluator  # noqa: E402
 from plugins.architectures.search import random_search, regularized_evolution  # noqa: E402
-from plugins.architectures.spaces import NBG_LINKS, NasBenchGraphSpace  # noqa: E402
+from plugins.architectures.spaces import NBG_LINKS, NasBenchGraphSpace, arch_key  # noqa: E402
 
 SPACE = NasBenchGraphSpace()
 
@@ -41,14 +41,14 @@ def test_the_cora_table_has_every_distinct_architecture(cora):
 
 
 def test_distinct_archs_are_the_tables_keys(cora):
-    archs = benchmark.distinct_archs()
-    assert {benchmark.arch_key(a) for a in archs} == set(cora.rows) and len(archs) == len(cora.rows)
+    archs = nasbench.distinct_archs()
+    assert {arch_key(a) for a in archs} == set(cora.rows) and len(archs) == len(cora.rows)
 
 
 def test_the_unpickler_refuses_anything_but_plain_values():
     evil = pickle.dumps(print)
     with pytest.raises(pickle.UnpicklingError, match="refused builtins.print"):
-        benchmark._TableUnpickler(__import__("io").BytesIO(evil)).load()
+        nasbench._TableUnpickler(__import__("io").BytesIO(evil)).load()
 
 
 def test_unknown_data_set_is_a_user_error():

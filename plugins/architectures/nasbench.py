@@ -1,9 +1,9 @@
-"""NAS-Bench-Graph as an evaluator.
+"""NAS-Bench-Graph's tables: looked up, as an evaluator.
 
 The PyPI package nas-bench-graph ships, per data set, the trained results of all 26,206 distinct
 architectures (``light/<dataset>.bench``: a pickled dict from the architecture's hash to its
-validation and test accuracy, latency and parameters). Its ``Arch.valid_hash`` maps isomorphic
-``(link, ops)`` pairs to one key, so we use the package for that. The tables are pickles; they are
+validation and test accuracy, latency and parameters), keyed by ``spaces.arch_key`` (the package's
+``Arch.valid_hash``, one key for isomorphic ``(link, ops)`` pairs). The tables are pickles; they are
 read here with an unpickler that admits only plain containers and NumPy scalars, so a tampered file
 cannot run code.
 """
@@ -19,22 +19,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from gensdk.errors import UserError
-from gensdk.extras import MissingExtra, require
+from gensdk.extras import MissingExtra
 
-from .spaces import NBG_LINKS, NBG_OPS, Genome, NasBenchGraphSpace
+from .spaces import NBG_LINKS, NBG_OPS, Arch, Genome, NasBenchGraphSpace, arch_key
 
 DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
 # node features and classes of each data set (Planetoid, Amazon, Coauthor, OGB), for descriptions
 GRAPH_SHAPES = {"cora": (1433, 7), "citeseer": (3703, 6), "pubmed": (500, 3), "cs": (6805, 15),
                 "physics": (8415, 5), "photo": (745, 8), "computers": (767, 10), "arxiv": (128, 40),
                 "proteins": (8, 112)}
-Arch = tuple[tuple[int, ...], tuple[str, ...]]
-
-
-def arch_key(arch: Arch) -> int:
-    """The benchmark's key of an architecture: isomorphic ``(link, ops)`` pairs share it."""
-    NBGArch = require("nas_bench_graph", "architectures").Arch
-    return NBGArch(list(arch[0]), list(arch[1])).valid_hash()
 
 
 def distinct_archs() -> list[Arch]:
