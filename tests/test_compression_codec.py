@@ -266,8 +266,18 @@ def test_bad_files_are_refused_with_a_clear_error(codecs, photo):
     # found by tests/test_reader_properties.py: a huge height (checksum intact) built a grid of 2**56
     # tiles before any check, a hang
     huge = data[:12] + bytes([0xFF] * 9 + [0x7F]) + data[13:-4]
-    with pytest.raises(CorruptFile, match="image does not fit in it"):
+    with pytest.raises(CorruptFile, match="beyond what gensdk decodes"):
         read_header(huge + struct.pack("<I", zlib.crc32(huge)))
+    # a decompression bomb: a few bytes, a valid checksum, one 16,320-pixel tile (the range decoder
+    # would make zeros of an empty stream, and the synthesis would need tens of GB)
+    from plugins.compression.codec import pack
+
+    with pytest.raises(CorruptFile, match="beyond what gensdk decodes"):
+        decompress(pack(model, 2, 16000, 16000, 255 * 64, [b""]), model)
+    with pytest.raises(CorruptFile, match="does not fit in it"):  # a size that passes the limit but not the file
+        read_header(pack(model, 2, 8000, 8000, 768, [b""]))
+    with pytest.raises(UserError, match="between 64 and 4096"):
+        compress(model, photo, tile=8192)
 
 
 def test_an_untrained_model_is_not_used_for_coding(photo):

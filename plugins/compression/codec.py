@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gensdk.core.images import MAX_PIXELS
 from gensdk.errors import UserError
 from plugins.compression.entropy import ESCAPE_RANGE, SYMBOL_LIMIT
 from plugins.compression.integer import power_of_two
@@ -34,6 +35,7 @@ from plugins.compression.models import ARCH_IDS, Hyperprior, TransformCodec
 MAGIC = b"GSDK"
 VERSION = 1
 DEFAULT_TILE = 768
+MAX_TILE = 4096  # a tile is decoded whole: about 2.5 GB of float64 activations at 4096 x 4096
 
 
 class CorruptFile(UserError):
@@ -125,6 +127,10 @@ def read_header(data: bytes, name: str = "input") -> Header:
     height, width, tile = reader.varint(), reader.varint(), reader.take(1)[0] * 64
     if not (height and width and tile):
         raise CorruptFile(f"{name}: corrupted .gsdk file (empty image or tile)")
+    # decoding memory follows the declared sizes, which a crafted file can make huge under a valid checksum
+    if height * width > MAX_PIXELS or tile > MAX_TILE:
+        raise CorruptFile(f"{name}: a {height} x {width} image in tiles of {tile} is beyond what gensdk decodes "
+                          f"({MAX_PIXELS:,} pixels, tiles of {MAX_TILE}); the file is damaged or not gensdk's")
     # every tile takes at least its 1-byte length: a damaged size must not build a grid of 2**60 tiles
     if -(-height // tile) * -(-width // tile) > len(reader.data) - reader.pos:
         raise CorruptFile(f"{name}: corrupted .gsdk file (a {height} x {width} image does not fit in it)")
@@ -273,8 +279,8 @@ def compress(model: TransformCodec, image: np.ndarray, tile: int = DEFAULT_TILE,
                             "choose one")
         quality = model.qualities[0]
     rate = model.rate_index(quality)
-    if tile % 64 or not 64 <= tile <= 255 * 64:
-        raise UserError(f"tile side must be a multiple of 64 between 64 and {255 * 64}, got {tile}")
+    if tile % 64 or not 64 <= tile <= MAX_TILE:
+        raise UserError(f"tile side must be a multiple of 64 between 64 and {MAX_TILE}, got {tile}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise UserError(f"compress: expected a uint8 RGB image (H, W, 3), got {image.dtype} {image.shape}")
     height, width = image.shape[:2]
