@@ -18,12 +18,14 @@ import torch
 import yaml
 
 from gensdk.core import registry  # noqa: F401  (registers the core models)
+from gensdk.core.artifact import ARTIFACT_KEY, ARTIFACTS, PLUGIN_KEY, Artifact, artifact_folder
 from gensdk.core.data import Dataset, load_dataset
 from gensdk.core.evaluation import evaluate as evaluate_model
 from gensdk.core.io import atomic_write, write_json, write_png
-from gensdk.core.model import MODELS, GenerativeModel, build_model, load_model
-from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig
+from gensdk.core.model import MODELS, GenerativeModel, build_model, load_model, read_model_config
+from gensdk.core.trainer import Trainer, TrainConfig
 from gensdk.errors import UserError
+from gensdk.plugins import discover
 
 RECIPE_KEYS = {"data", "valid", "model", "train", "evaluate", "out"}
 
@@ -142,23 +144,53 @@ def evaluate_recipe(model: GenerativeModel, recipe: dict[str, Any]) -> dict[str,
     return evaluate_model(model, dataset_from(data_spec), n_samples=n, seed=seed, nll_options=nll_options)
 
 
-def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel:
-    """Load a saved model folder, or the ``model/`` inside a run folder."""
+def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel | Artifact:
+    """Open any saved folder, or the ``model/`` inside a run folder: a plugin's artifact where its
+    config.json names one (``gensdk.core.artifact``), else a model. Plugins are discovered through
+    their entry points when the artifact or the model is not registered yet."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such model folder")
-    if not (path / "config.json").exists() and (path / MODEL_DIR / "config.json").exists():
-        path = path / MODEL_DIR
+    path = artifact_folder(path)
+    meta = read_model_config(path)
+    if ARTIFACT_KEY in meta:
+        return artifact_class(meta, path).load(path, device)
+    if meta["model"] not in MODELS:
+        for plugin in discover()[0].values():  # importing a plugin registers its models
+            opener = getattr(plugin, "open_folder", None)
+            if opener is not None and meta["model"] in getattr(plugin, "models", ()):
+                return opener(path, device)  # a folder that its plugin opens its own way
     return load_model(path, device)
 
 
-def sample(model: GenerativeModel, n: int, out: str | os.PathLike, seed: int = 0, **kw: Any) -> Path:
-    """Draw ``n`` samples and write them: ``.npy`` (any), ``.csv`` (points), ``.png`` (an image grid)."""
+def artifact_class(meta: dict[str, Any], path: Path) -> type[Artifact]:
+    """The registered class of the artifact that config.json names, with one clear line when its
+    plugin is not installed (or needs an extra) or does not define it."""
+    name, plugin = meta[ARTIFACT_KEY], meta.get(PLUGIN_KEY)
+    if name not in ARTIFACTS:
+        found, failures = discover()
+        for failure in failures:
+            if failure.name == plugin:
+                if failure.missing is not None:
+                    raise failure.missing
+                raise UserError(f"{path}: plugin {plugin!r}, which made this folder, fails to load ({failure.error})")
+        if name not in ARTIFACTS:
+            if plugin not in found:
+                raise UserError(f"{path}: made by plugin {plugin!r} ({name!r}), which is not installed")
+            raise UserError(f"{path}: unknown artifact {name!r}; known: {', '.join(sorted(ARTIFACTS)) or 'none'}")
+    return ARTIFACTS[name]
+
+
+def sample(model: GenerativeModel | Artifact, n: int, out: str | os.PathLike, seed: int = 0, **kw: Any) -> Path:
+    """Draw ``n`` samples and write them: an artifact in its domain's formats (``write_samples``); a
+    model's as ``.npy`` (any), ``.csv`` (points) or ``.png`` (an image grid)."""
     out = Path(out)
-    if out.suffix not in (".npy", ".csv", ".png"):
-        raise UserError(f"{out}: output must end in .npy, .csv or .png")
     if n < 1:
         raise UserError(f"n must be positive, got {n}")
+    if isinstance(model, Artifact):
+        return model.write_samples(n, out, seed=seed)
+    if out.suffix not in (".npy", ".csv", ".png"):
+        raise UserError(f"{out}: output must end in .npy, .csv or .png")
     torch.manual_seed(seed)
     x = model.sample(n, **kw).float().cpu()
     if out.suffix == ".npy":
@@ -175,7 +207,11 @@ def sample(model: GenerativeModel, n: int, out: str | os.PathLike, seed: int = 0
     return out
 
 
-def evaluate(model: GenerativeModel, data: dict[str, Any] | Dataset, n_samples: int = 10_000, seed: int = 0,
-             **kw: Any) -> dict[str, Any]:
+def evaluate(model: GenerativeModel | Artifact, data: dict[str, Any] | Dataset | str | None,
+             n_samples: int | None = 10_000, seed: int = 0, **kw: Any) -> dict[str, Any]:
+    """The metrics of the model's field: an artifact's own (``data``: the real data in its domain's
+    form, e.g. a table file, where its evaluation needs one); a model's against a core data set."""
+    if isinstance(model, Artifact):
+        return model.evaluate(None if data is None else str(data), n=n_samples, seed=seed)
     dataset = data if isinstance(data, Dataset) else dataset_from(data)
     return evaluate_model(model, dataset, n_samples=n_samples, seed=seed, **kw)

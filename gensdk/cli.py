@@ -52,12 +52,14 @@ def train(recipe: Path = typer.Argument(..., help="A YAML recipe (see recipes/).
 
 
 @app.command()
-def sample(model: Path = typer.Argument(..., help="A saved model folder or a run folder."),
+def sample(model: Path = typer.Argument(..., help="A saved folder (a plugin's model or a core model) or a run folder."),
            n: int = typer.Option(64, "-n", help="How many samples."),
-           out: Path = typer.Option(..., "-o", "--out", help="Output: .npy, .csv (points) or .png."),
+           out: Path = typer.Option(..., "-o", "--out", help="Output in the domain's format (tables .csv/.parquet, "
+                                    "molecules .smi, characters and C programs a folder); core models .npy, .csv "
+                                    "(points) or .png."),
            seed: int = typer.Option(0, help="Random seed."),
            device: str = typer.Option("cpu", help="cpu, cuda or cuda:N.")) -> None:
-    """Draw samples from a trained model and write them to a file."""
+    """Draw samples from any trained model and write them to a file or folder."""
     from gensdk.core.device import resolve_device
 
     written = api.sample(api.load(model, str(resolve_device(device))), n, out, seed=seed)
@@ -65,19 +67,27 @@ def sample(model: Path = typer.Argument(..., help="A saved model folder or a run
 
 
 @app.command()
-def evaluate(model: Path = typer.Argument(..., help="A saved model folder or a run folder."),
-             recipe: Optional[Path] = typer.Option(None, help="Recipe whose data and evaluate sections to use."),
+def evaluate(model: Path = typer.Argument(..., help="A saved folder or a run folder."),
+             data: Optional[str] = typer.Option(None, help="A plugin's model: the real data to compare with, in its "
+                                                "domain's form (a table, a SMILES file, an image folder, a C corpus)."),
+             n: Optional[int] = typer.Option(None, "-n", help="A plugin's model: samples to draw (default: its own)."),
+             seed: int = typer.Option(0, help="Random seed of the samples."),
+             recipe: Optional[Path] = typer.Option(None, help="A core model: recipe whose data and evaluate sections to use."),
              set_: list[str] = typer.Option([], "--set", help="Override a recipe value: key.path=value."),
              out: Optional[Path] = typer.Option(None, "-o", "--out", help="Also write the metrics as JSON.")) -> None:
-    """Compute the metrics that fit the model and its data (mode coverage, NLL, Frechet distance)."""
+    """The metrics of the model's field: a plugin's own (tables, molecules, characters, C programs), or for a
+    core model those that fit it and its data (mode coverage, NLL, Frechet distance)."""
     loaded = api.load(model)
-    if recipe is None:
-        saved = Path(model) / "recipe.json"
-        if not saved.exists():
-            raise UserError(f"{model}: no recipe.json in this folder; pass --recipe")
-        recipe = saved
-    recipe_dict = api.load_recipe(recipe, set_)
-    results = api.evaluate_recipe(loaded, recipe_dict)
+    if isinstance(loaded, api.Artifact):
+        results = api.evaluate(loaded, data, n_samples=n, seed=seed)
+    else:
+        if recipe is None:
+            saved = Path(model) / "recipe.json"
+            if not saved.exists():
+                raise UserError(f"{model}: no recipe.json in this folder; pass --recipe")
+            recipe = saved
+        recipe_dict = api.load_recipe(recipe, set_)
+        results = api.evaluate_recipe(loaded, recipe_dict)
     print_metrics(str(model), results)
     if out:
         write_json(out, results)

@@ -33,6 +33,9 @@ class Plugin:
     evaluate: Callable[[Any, Any], dict[str, float]] | None = None  # the field's metrics
     models: list[str] = field(default_factory=list)     # registry names this plugin adds
     commands: dict[str, Callable[..., Any]] = field(default_factory=dict)  # top-level shortcuts: gensdk <name>
+    # opens a saved folder of one of ``models`` that is no artifact (gensdk.load), where load_model
+    # alone does not do (a codec exported for coding lacks its training-only weights)
+    open_folder: Callable[[Any, str], Any] | None = None
     version: str = ""
 
 

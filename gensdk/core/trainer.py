@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -344,13 +344,16 @@ class Trainer:
             torch.cuda.synchronize(self.device)
 
     def fit(self, resume: bool = False, overwrite: bool = False, extra: dict[str, Any] | None = None,
-            stop_after: float | None = None) -> GenerativeModel:
+            stop_after: float | None = None, save: Callable[[Path, dict[str, Any]], Any] | None = None
+            ) -> GenerativeModel:
         """Train to ``config.steps``. A folder that already holds a run is continued with ``resume``,
         replaced with ``overwrite``, and otherwise refused, so no finished work is lost by mistake.
         ``extra`` goes into the saved model's config.json beside the training settings (what a plugin
         needs to load the folder as its own kind of model). ``stop_after``: seconds of wall time after
         which the run checkpoints and returns unfinished (``self.finished`` is False), for a long
-        schedule trained in slices (a machine lent for minutes at a time); ``resume`` continues it."""
+        schedule trained in slices (a machine lent for minutes at a time); ``resume`` continues it.
+        ``save(folder, record)`` writes the final ``model/`` instead of ``save_model``: a plugin's
+        artifact passes its own ``save``, so that ``model/`` is the whole artifact, written once."""
         cfg = self.config
         started = time.perf_counter()
         if stop_after is not None and self.dist.world > 1:
@@ -440,8 +443,11 @@ class Trainer:
         if self.best is not None:
             self.model.load_state_dict(self.best["model"])
         if self.out_dir and self.dist.main:
-            save_model(self.model, self.out_dir / MODEL_DIR,
-                       extra={"train": asdict(cfg), "steps_done": self.step, **(extra or {})})
+            record = {"train": asdict(cfg), "steps_done": self.step, **(extra or {})}
+            if save is None:
+                save_model(self.model, self.out_dir / MODEL_DIR, extra=record)
+            else:
+                save(self.out_dir / MODEL_DIR, record)
         self.dist.barrier()
         return self.model
 

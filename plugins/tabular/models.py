@@ -27,19 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gensdk.core.artifact import Artifact, register_artifact
 from gensdk.core.device import resolve_device
 from gensdk.core.gan import gradient_penalty
-from gensdk.core.model import (
-    GenerativeModel,
-    StepContext,
-    build_model,
-    load_model,
-    read_model_config,
-    register_model,
-    save_model,
-)
+from gensdk.core.io import atomic_write
+from gensdk.core.model import GenerativeModel, StepContext, build_model, read_model_config, register_model
 from gensdk.core.trainer import TrainConfig, Trainer
 from gensdk.errors import UserError
+from gensdk.extras import require
 from plugins.tabular.data import METADATA_FILE, TableMetadata, checked_metadata, datetime_seconds
 from plugins.tabular.sdv_backend import SDV_MODELS, SDVSynthesizer  # SDV itself is imported only when used
 from plugins.tabular.transform import TableTransformer
@@ -306,20 +301,26 @@ KINDS = {"numerical": "continuous", "datetime": "continuous", "categorical": "di
 TRANSFORMER_FILE = "transformer.json"
 
 
-class TableSynthesizer:
+@register_artifact("table-synthesizer", plugin="tabular")
+class TableSynthesizer(Artifact):
     """``TableSynthesizer("ctgan" | "tvae", epochs=... | steps=..., ...).fit(df).sample(n)``.
 
     Metadata types map to the transformer: numerical and datetime (as seconds since 1970) are
     continuous, categorical and boolean discrete; id columns are not learned but regenerated unique.
+    Saved as an artifact: the model, ``transformer.json``, ``metadata.json``, and these settings.
     """
 
+    state_key = "synthesizer"
+    sample_formats = ".csv or .parquet"
+
     def __init__(self, model: str = "ctgan", *, epochs: int | None = None, steps: int | None = None,
-                 batch_size: int = 500, device: str = "auto", seed: int = 0, **model_options: Any):
-        if epochs is not None and steps is not None:
-            raise UserError("TableSynthesizer: give epochs or steps, not both")
-        if epochs is None and steps is None:
+                 minutes: float | None = None, batch_size: int = 500, device: str = "auto", seed: int = 0,
+                 **model_options: Any):
+        if sum(x is not None for x in (epochs, steps, minutes)) > 1:
+            raise UserError("TableSynthesizer: give one of epochs, steps or minutes")
+        if epochs is None and steps is None and minutes is None:
             epochs = 300  # CTGAN's and TVAE's default
-        self.model_name, self.epochs, self.steps = model, epochs, steps
+        self.model_name, self.epochs, self.steps, self.minutes = model, epochs, steps, minutes
         self.batch_size, self.device, self.seed, self.model_options = batch_size, device, seed, model_options
         self.model: GenerativeModel | None = None
         self.transformer: TableTransformer | None = None
@@ -359,14 +360,16 @@ class TableSynthesizer:
         if len(df) < pac:
             raise UserError(f"TableSynthesizer.fit: {len(df)} rows are fewer than one pac group of {pac}")
         batch_size = max(pac, min(self.batch_size, len(df)) // pac * pac)  # whole pac groups, at most the table
-        steps = self.steps or self.epochs * math.ceil(len(df) / batch_size)
+        # epochs are the Trainer's steps: epochs * batches per pass; a minutes budget plans its own steps
+        steps = self.steps or (self.epochs * math.ceil(len(df) / batch_size) if self.epochs else 1000)
         if isinstance(self.model, CTGAN):
             self.model.set_data(data)
         # fp32: these MLPs are small enough that bf16 saves no time, and the gradient penalty's double
         # backward is the kind of arithmetic that low precision upsets
-        config = TrainConfig(steps=steps, batch_size=batch_size, seed=self.seed, device=self.device, bf16=False,
-                             cuda_graph=True, progress=progress, checkpoint_every=steps, log_every=min(50, steps))
-        Trainer(self.model, data, config, out_dir).fit()
+        config = TrainConfig(steps=steps, minutes=self.minutes, batch_size=batch_size, seed=self.seed,
+                             device=self.device, bf16=False, cuda_graph=True, progress=progress,
+                             checkpoint_every=steps, log_every=min(50, steps))
+        Trainer(self.model, data, config, out_dir).fit(save=self.save)
         self.model.eval()
         return self
 
@@ -411,34 +414,57 @@ class TableSynthesizer:
             raise UserError(f"sample(condition=...): column {name!r} has no kept value {value!r}")
         raise UserError(f"sample(condition=...): {name!r} is not a categorical or boolean column")
 
-    # --- persistence --------------------------------------------------------------------------
-    def save(self, folder: str | os.PathLike) -> Path:
-        """One folder: the model (config.json + model.safetensors), transformer.json, metadata.json;
-        written by ``save_model`` in one atomic rename, so it is whole or absent."""
+    # --- the artifact -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
         if self.model is None or self.transformer is None or self.metadata is None:
             raise UserError("TableSynthesizer: call fit before save")
-        settings = {"model": self.model_name, "epochs": self.epochs, "steps": self.steps,
-                    "batch_size": self.batch_size, "seed": self.seed, "model_options": self.model_options,
-                    "columns": self.columns}
+        return {"model": self.model_name, "epochs": self.epochs, "steps": self.steps, "minutes": self.minutes,
+                "batch_size": self.batch_size,
+                "seed": self.seed, "model_options": self.model_options, "columns": self.columns}
+
+    def files(self) -> dict[str, Any]:
         state = json.dumps(self.transformer.to_state())
-        return save_model(self.model, folder, extra={"synthesizer": settings},
-                          files={TRANSFORMER_FILE: lambda path: path.write_text(state),
-                                 METADATA_FILE: self.metadata.save})
+        return {TRANSFORMER_FILE: lambda path: path.write_text(state), METADATA_FILE: self.metadata.save}
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, device: str = "auto") -> TableSynthesizer:
-        folder = Path(folder)
-        settings = read_model_config(folder).get("synthesizer")
-        if settings is None or not (folder / TRANSFORMER_FILE).is_file():
-            raise UserError(f"{folder}: not a saved TableSynthesizer (no synthesizer settings or {TRANSFORMER_FILE})")
-        synth = cls(settings["model"], epochs=settings["epochs"], steps=settings["steps"],
-                    batch_size=settings["batch_size"], device=device, seed=settings["seed"],
-                    **settings["model_options"])
-        synth.columns = settings["columns"]
-        synth.model = load_model(folder, map_location=resolve_device(device))
+    def restore(cls, folder: Path, state: dict[str, Any], model: GenerativeModel, device: Any) -> TableSynthesizer:
+        if not (folder / TRANSFORMER_FILE).is_file():
+            raise UserError(f"{folder}: not a saved TableSynthesizer (no {TRANSFORMER_FILE})")
+        synth = cls(state["model"], epochs=state["epochs"], steps=state["steps"], minutes=state.get("minutes"),
+                    batch_size=state["batch_size"],
+                    device=str(device), seed=state["seed"], **state["model_options"])
+        synth.columns, synth.model = state["columns"], model
         synth.transformer = TableTransformer.from_state(json.loads((folder / TRANSFORMER_FILE).read_text()))
         synth.metadata = TableMetadata.load(folder / METADATA_FILE)
         return synth
+
+    def write_samples(self, n: int, out: Path, seed: int = 0) -> Path:
+        check_table_output(out)
+        write_table(self.sample(n, seed=seed), out)
+        return out
+
+    def evaluate(self, data: str | None = None, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """``evaluate_tables`` of the real table ``data`` against as many synthetic rows (or ``n``)."""
+        from plugins.tabular.data import load_table
+        from plugins.tabular.evaluate import evaluate_tables
+
+        if data is None:
+            raise UserError("evaluating a table synthesizer needs the real table: pass --data TABLE")
+        real, _ = load_table(data, self.metadata.to_dict())
+        synthetic = self.sample(n or len(real), seed=seed)
+        return evaluate_tables(real, synthetic, self.metadata, target=self.metadata.target)
+
+
+def check_table_output(out: Path) -> None:
+    """Refuse an output the writer cannot make before any sampling, not after."""
+    if out.suffix not in (".csv", ".parquet"):
+        raise UserError(f"{out}: output must end in .csv or .parquet")
+    if out.suffix == ".parquet":
+        require("pyarrow", "tabular")  # pandas' Parquet engine
+
+
+def write_table(df: pd.DataFrame, out: Path) -> None:
+    atomic_write(out, lambda tmp: df.to_csv(tmp, index=False) if out.suffix == ".csv" else df.to_parquet(tmp))
 
 
 def make_synthesizer(model: str, **kwargs: Any) -> TableSynthesizer | SDVSynthesizer:

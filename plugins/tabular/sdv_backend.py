@@ -89,8 +89,9 @@ class SDVSynthesizer:
     def __init__(self, name: str, *, epochs: int | None = None, batch_size: int = 500, device: str = "auto",
                  seed: int = 0, **options: Any):
         params = [p for p in inspect.signature(_sdv_class(name)).parameters if p not in SET_BY_GENSDK]
-        if "steps" in options:  # TableSynthesizer's alternative to epochs, which SDV lacks
-            raise UserError(f"{name}: SDV trains by epochs; steps are for gensdk's own ctgan and tvae")
+        for budget in ("steps", "minutes"):  # TableSynthesizer's alternatives to epochs, which SDV lacks
+            if budget in options:
+                raise UserError(f"{name}: SDV trains by epochs; {budget} are for gensdk's own ctgan and tvae")
         unknown = [k for k in options if k not in params]
         if unknown:
             raise UserError(f"model {name!r} has no option {unknown[0]!r}; its options: {', '.join(params)}")
