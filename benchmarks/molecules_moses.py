@@ -76,7 +76,7 @@ def train(args: argparse.Namespace) -> None:
     config = TrainConfig(minutes=plan["minutes"], batch_size=plan["batch_size"], lr_schedule="cosine",
                          warmup_steps=1000, checkpoint_every=500, log_every=200, progress=False, seed=0)
     trainer = Trainer(generator.model, (data,), config, run)
-    trainer.fit(resume=args.resume, overwrite=not args.resume, extra={**generator.metadata(), "plan": plan})
+    trainer.fit(resume=args.resume, overwrite=not args.resume, save=generator.save, extra={"plan": plan})
     plan.update(steps=trainer.config.steps, epochs=trainer.config.steps * plan["batch_size"] / len(data),
                 **({"steps_per_s": trainer.plan["steps_per_s"]} if "steps_per_s" in trainer.plan else {}))
     write_json(plan_path, plan)

@@ -120,3 +120,23 @@ def test_registry_refuses_a_name_taken_by_another_class():
     with pytest.raises(ValueError, match="already registered"):
         register_artifact("test-points", plugin="tests")(type("Other", (Artifact,), {}))
     assert ARTIFACTS["test-points"] is Points
+
+
+# --- molecules -------------------------------------------------------------------------------------
+def test_molecule_generator_is_an_artifact_and_old_folders_load(tmp_path):
+    pytest.importorskip("rdkit")
+    from helpers import DRUG_SMILES
+    from plugins.molecules.models import MoleculeGenerator, load_generator
+
+    torch.manual_seed(0)
+    generator = MoleculeGenerator.create("char-rnn", DRUG_SMILES, d_model=16, layers=1)
+    folder = generator.save(tmp_path / "run" / "model")
+    assert isinstance(gensdk.load(tmp_path / "run"), MoleculeGenerator)  # a run folder: its model/
+    out = run_cli("sample", tmp_path / "run", "-n", "7", "-o", tmp_path / "mols.smi", check=True)
+    assert "wrote 7 samples" in out.stdout and len((tmp_path / "mols.smi").read_text().splitlines()) == 7
+    metrics = tmp_path / "metrics.json"
+    run_cli("evaluate", folder, "-n", "20", "-o", metrics, check=True)
+    assert 0 <= json.loads(metrics.read_text())["valid"] <= 1
+    # the layout the pre-artifact MoleculeGenerator.save wrote: the state under "molecules", no "artifact" key
+    old = save_model(generator.model, tmp_path / "old", extra={"molecules": {"kind": "char-rnn", "representation": "smiles"}})
+    assert load_generator(old, "cpu").sample(5, seed=1) == generator.sample(5, seed=1)

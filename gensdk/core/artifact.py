@@ -108,7 +108,7 @@ class Artifact:
         meta = read_model_config(folder)
         state = meta.get(cls.state_key)
         if not isinstance(state, dict):
-            raise UserError(f"{folder}: a saved {meta['model']!r} model, not a {cls.artifact_name}")
+            raise UserError(f"{folder}: a saved {meta['model']!r} model, not a {cls.artifact_name.replace('-', ' ')}")
         cls.register_models(state)
         device = resolve_device(device)
         artifact = cls.restore(folder, state, load_model(folder, map_location=device), device)

@@ -98,6 +98,19 @@ class TrainConfig:
         return 1.0
 
 
+def training_budget(steps: int | None, epochs: float | None, minutes: float | None, rows: int, batch_size: int,
+                    default_steps: int) -> dict[str, Any]:
+    """TrainConfig's ``steps`` and ``minutes`` from one of a plugin's --steps, --epochs (passes over
+    ``rows`` examples: steps = epochs * rows / batch size) or --minutes (the Trainer plans the steps)."""
+    if sum(x is not None for x in (steps, epochs, minutes)) > 1:
+        raise UserError("give one of --steps, --epochs or --minutes")
+    if epochs is not None:
+        if epochs <= 0:
+            raise UserError(f"--epochs must be positive, got {epochs}")
+        steps = max(1, math.ceil(epochs * rows / batch_size))
+    return {"steps": steps or default_steps, "minutes": minutes}
+
+
 class Distributed:
     """Rank, world size and gradient averaging; a no-op outside torchrun."""
 

@@ -1,4 +1,4 @@
-"""``gensdk molecules data|fit|sample|evaluate|optimize``."""
+"""``gensdk molecules data|train|sample|evaluate|optimize`` (``fit``: the old name of ``train``)."""
 
 from __future__ import annotations
 
@@ -15,22 +15,6 @@ app = typer.Typer(help="Molecules: SMILES data, generators (char-rnn, transforme
 console = Console()
 
 SOURCE_HELP = "A SMILES file (.smi, .txt, .csv/.tsv with a SMILES column, optionally .gz) or moses:train|test|test_scaffolds."
-
-
-def _write_smiles(path: Path, smiles: list[str]) -> None:
-    from gensdk.core.io import atomic_write
-
-    def write(tmp: str) -> None:
-        import gzip
-
-        text = "\n".join(smiles) + "\n"
-        if path.name.endswith(".gz"):
-            with gzip.open(tmp, "wt") as f:
-                f.write(text)
-        else:
-            Path(tmp).write_text(text)
-
-    atomic_write(path, write)
 
 
 def _options(pairs: list[str]) -> dict:
@@ -57,21 +41,22 @@ def data(source: str = typer.Argument(..., help=SOURCE_HELP),
          unique: bool = typer.Option(False, help="Drop repeated molecules."),
          workers: Optional[int] = typer.Option(None, help="RDKit processes (default: one per CPU).")) -> None:
     """Read a SMILES file, canonicalize it with RDKit, and report what was dropped and why."""
-    from .data import load_smiles
+    from .data import load_smiles, write_smiles
 
     smiles, report = load_smiles(source, column=column, fragments=fragments, unique=unique, workers=workers)
     console.print(f"{source}: {report.summary()}")
     if out:
-        _write_smiles(out, smiles)
+        write_smiles(out, smiles)
         console.print(f"wrote {len(smiles)} SMILES to {out}")
 
 
-@app.command()
-def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
+def train(source: str = typer.Argument(..., help=SOURCE_HELP),
         run_dir: Path = typer.Argument(..., help="Run folder: checkpoints, log.jsonl, and the model in model/."),
         model: str = typer.Option("char-rnn", help="char-rnn, transformer, vae or graph."),
         representation: str = typer.Option("smiles", help="smiles or selfies (sequence models)."),
-        steps: int = typer.Option(10_000, help="Training steps."),
+        steps: Optional[int] = typer.Option(None, help="Training steps (default 10,000)."),
+        epochs: Optional[float] = typer.Option(None, help="Passes over the molecules instead of steps."),
+        minutes: Optional[float] = typer.Option(None, help="A wall-time budget instead of steps."),
         batch_size: int = typer.Option(256, help="Molecules per step."),
         lr: Optional[float] = typer.Option(None, help="Learning rate (default: the model's)."),
         option: List[str] = typer.Option([], "--option", help="Model option key=value, e.g. d_model=256 (repeatable)."),
@@ -85,7 +70,7 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
         quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Train a molecule generator on the GPU when there is one (cosine schedule, checkpoints, --resume)."""
     from gensdk.core.device import resolve_device
-    from gensdk.core.trainer import TrainConfig
+    from gensdk.core.trainer import TrainConfig, training_budget
     from gensdk.errors import UserError
 
     from .data import load_smiles, randomized_smiles
@@ -110,12 +95,18 @@ def fit(source: str = typer.Argument(..., help=SOURCE_HELP),
         small = " ".join(f"--option {k}={v}" for k, v in CPU_SIZES[model].items())
         console.print(f"hint: the default {model} has {size:.1f}M parameters, sized for a GPU; "
                       f"on a CPU a smaller one trains much faster: {small}")
-    config = TrainConfig.from_dict({"steps": steps, "batch_size": batch_size, "device": device, "seed": seed,
+    budget = training_budget(steps, epochs, minutes, len(smiles), batch_size, default_steps=10_000)
+    steps = budget["steps"]
+    config = TrainConfig.from_dict({**budget, "batch_size": batch_size, "device": device, "seed": seed,
                                     "lr_schedule": "cosine", "warmup_steps": min(1000, steps // 20),
                                     "checkpoint_every": max(1, min(1000, steps // 10)), "progress": not quiet})
     fitted = generator.fit(smiles, config, out_dir=run_dir, resume=resume, overwrite=overwrite)
     what = f"{fitted.kept} random SMILES ({randomize} of each molecule)" if randomize else f"{fitted.kept} molecules"
     console.print(f"trained {model} on {what} ({fitted.summary()}) -> {run_dir / 'model'}")
+
+
+app.command("train")(train)
+app.command("fit", hidden=True)(train)  # the old name
 
 
 @app.command()
@@ -132,7 +123,7 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained model folder (o
     """Generate molecules; raw model output by default (what MOSES scores), or only the valid ones."""
     from gensdk.errors import UserError
 
-    from .data import clean_smiles
+    from .data import clean_smiles, write_smiles
     from .models import load_generator
 
     if n < 1:
@@ -142,7 +133,7 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained model folder (o
     valid, report = clean_smiles(smiles, fragments="keep", unique=unique)
     console.print(f"{n} generated: {report.kept} valid ({report.kept / n:.1%})"
                   + (f", {report.duplicates} repeats dropped" if unique else ""))
-    _write_smiles(out, valid if valid_only else smiles)
+    write_smiles(out, valid if valid_only else smiles)
     console.print(f"wrote {out}")
 
 

@@ -327,3 +327,20 @@ def token_pattern(representation: str) -> str:
     from gensdk.core.tokens import SMILES_PATTERN
 
     return SMILES_PATTERN if check_representation(representation) == "smiles" else SELFIES_PATTERN
+
+
+def write_smiles(path: str | os.PathLike, smiles: Sequence[str]) -> None:
+    """One SMILES a line, gzipped where the name ends in .gz; written atomically."""
+    from gensdk.core.io import atomic_write
+
+    path = Path(path)
+    text = "\n".join(smiles) + "\n"
+
+    def write(tmp: str) -> None:
+        if path.name.endswith(".gz"):
+            with gzip.open(tmp, "wt") as f:
+                f.write(text)
+        else:
+            Path(tmp).write_text(text)
+
+    atomic_write(path, write)

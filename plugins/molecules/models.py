@@ -23,12 +23,21 @@ from typing import Any, Sequence
 import torch
 
 import gensdk.core.autoregressive  # noqa: F401 - registers "token-lm"
-from gensdk.core.model import GenerativeModel, build_model, load_model, read_model_config, save_model
+from gensdk.core.artifact import Artifact, artifact_folder, register_artifact
+from gensdk.core.model import GenerativeModel, build_model
 from gensdk.core.tokens import Vocabulary
 from gensdk.core.trainer import TrainConfig, Trainer
 from gensdk.errors import UserError
 
-from .data import MoleculeReport, check_representation, default_workers, to_smiles, to_text, token_pattern
+from .data import (
+    MoleculeReport,
+    check_representation,
+    default_workers,
+    to_smiles,
+    to_text,
+    token_pattern,
+    write_smiles,
+)
 
 # Defaults per kind: the registry model and its size. char-rnn is MOSES's CharRNN (3 x 768 LSTM,
 # dropout 0.2); the transformer is a small GPT of about the same parameter count.
@@ -56,8 +65,12 @@ class Encoded:
     report: MoleculeReport = field(default_factory=MoleculeReport)
 
 
-class MoleculeGenerator:
+@register_artifact("molecule-generator", plugin="molecules")
+class MoleculeGenerator(Artifact):
     """A trained or untrained generator of one ``kind``: ``fit(smiles)``, ``sample(n)``, ``save``/``load``."""
+
+    state_key = "molecules"
+    sample_formats = ".smi or .smi.gz"
 
     def __init__(self, kind: str, model: GenerativeModel, representation: str = "smiles"):
         self.kind, self.model, self.representation = kind, model, representation
@@ -137,7 +150,7 @@ class MoleculeGenerator:
         else:
             encoded = self.encode(smiles)
             tensors, report = (encoded.ids,), encoded.report
-        Trainer(self.model, tensors, config, out_dir).fit(resume=resume, overwrite=overwrite, extra=self.metadata())
+        Trainer(self.model, tensors, config, out_dir).fit(resume=resume, overwrite=overwrite, save=self.save)
         return report
 
     # --- generation ---------------------------------------------------------------------------------
@@ -184,32 +197,37 @@ class MoleculeGenerator:
         out[torch.tensor(encoded.index)] = -nll
         return out
 
-    # --- persistence --------------------------------------------------------------------------------
-    def metadata(self) -> dict[str, Any]:
-        """What config.json needs beyond the core model's config to load the folder as this generator."""
-        return {"molecules": {"kind": self.kind, "representation": self.representation}}
-
-    def save(self, folder: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-        return save_model(self.model, folder, extra={**self.metadata(), **(extra or {})})
+    # --- the artifact -------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"kind": self.kind, "representation": self.representation}
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, device: str | torch.device = "cpu") -> "MoleculeGenerator":
-        meta = read_model_config(folder)
-        info = meta.get("molecules")
-        if not info:
-            raise UserError(f"{folder}: a saved {meta['model']!r} model, not a molecule generator")
-        if info["kind"] == "vae":
+    def register_models(cls, state: dict[str, Any]) -> None:
+        if state.get("kind") == "vae":
             from . import vae  # noqa: F401
-        if info["kind"] == "graph":
+        if state.get("kind") == "graph":
             from . import graph  # noqa: F401
-        return cls(info["kind"], load_model(folder, map_location=device), info.get("representation", "smiles"))
+
+    @classmethod
+    def restore(cls, folder: Path, state: dict[str, Any], model: GenerativeModel, device: Any) -> "MoleculeGenerator":
+        return cls(state["kind"], model, state.get("representation", "smiles"))
+
+    def write_samples(self, n: int, out: Path, seed: int = 0) -> Path:
+        """Raw SMILES, one a line (what MOSES scores: invalid ones count)."""
+        if not out.name.endswith((".smi", ".smi.gz")):
+            raise UserError(f"{out}: output must end in {self.sample_formats}")
+        write_smiles(out, self.sample(n, seed=seed))
+        return out
+
+    def evaluate(self, data: str | None = None, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """The MOSES metrics of ``n`` samples (default 10,000); with ``data`` (a SMILES file or
+        moses:test) also those against it as the reference."""
+        from .metrics import evaluate_smiles, reference_from
+
+        generated = self.sample(n or 10_000, seed=seed)
+        return evaluate_smiles(generated, test=reference_from(data) if data else None)
 
 
 def load_generator(folder: str | os.PathLike, device: str = "auto") -> MoleculeGenerator:
     """A saved generator, or the ``model/`` folder of a training run, on ``device``."""
-    from gensdk.core.device import resolve_device
-
-    folder = Path(folder)
-    if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
-        folder = folder / "model"
-    return MoleculeGenerator.load(folder, resolve_device(device))
+    return MoleculeGenerator.load(artifact_folder(folder), device)
