@@ -140,3 +140,19 @@ def test_molecule_generator_is_an_artifact_and_old_folders_load(tmp_path):
     # the layout the pre-artifact MoleculeGenerator.save wrote: the state under "molecules", no "artifact" key
     old = save_model(generator.model, tmp_path / "old", extra={"molecules": {"kind": "char-rnn", "representation": "smiles"}})
     assert load_generator(old, "cpu").sample(5, seed=1) == generator.sample(5, seed=1)
+
+
+# --- fuzzing ---------------------------------------------------------------------------------------
+def test_c_program_model_samples_a_folder_of_c_files_and_evaluates(tmp_path):
+    from plugins.fuzzing.model import CodeModel
+
+    torch.manual_seed(0)
+    model = CodeModel.create(["int x;", "int f(void) { return 1; }", "int y = 2;"], size="tiny", max_len=32,
+                             min_count=1)
+    folder = model.save(tmp_path / "c")
+    assert isinstance(gensdk.load(folder), CodeModel)
+    run_cli("sample", folder, "-n", "3", "-o", tmp_path / "progs", check=True)
+    assert sorted(p.name for p in (tmp_path / "progs").iterdir()) == [f"prog-0000{i}.c" for i in range(3)]
+    assert_user_error(run_cli("sample", folder, "-n", "3", "-o", tmp_path / "progs"), "new or empty folder")
+    results = gensdk.evaluate(gensdk.load(folder), None, n_samples=4)
+    assert results["programs"] == 4 and 0 <= results["compiles"] <= 1

@@ -37,6 +37,7 @@ def register_artifact(name: str, plugin: str) -> Callable[[type[A]], type[A]]:
         if name in ARTIFACTS and ARTIFACTS[name] is not cls:
             raise ValueError(f"artifact name {name!r} is already registered by {ARTIFACTS[name].__name__}")
         cls.artifact_name, cls.plugin_name = name, plugin
+        cls.title = cls.__dict__.get("title") or name.replace("-", " ")
         ARTIFACTS[name] = cls
         return cls
 
@@ -66,6 +67,7 @@ class Artifact:
     # config.json's key for state(); a plugin keeps the key its folders had before artifacts existed,
     # so that those folders still load
     state_key: ClassVar[str] = "state"
+    title: ClassVar[str] = ""  # what errors call it ("molecule generator"); default: the name, dashes as spaces
     sample_formats: ClassVar[str] = ""  # what `gensdk sample -o` takes, for help and errors
     model: GenerativeModel
     record: dict[str, Any] = {}  # config.json entries on how it was trained (the Trainer's settings); kept as read
@@ -86,10 +88,10 @@ class Artifact:
         """Import what registers the main model's class, where the plugin's import does not."""
 
     def write_samples(self, n: int, out: Path, seed: int = 0) -> Path:
-        raise UserError(f"a {self.artifact_name} does not sample")
+        raise UserError(f"a {self.title} does not sample")
 
     def evaluate(self, data: str | None = None, n: int | None = None, seed: int = 0) -> dict[str, Any]:
-        raise UserError(f"a {self.artifact_name} has no evaluation")
+        raise UserError(f"a {self.title} has no evaluation")
 
     # --- the one save and the one load ---------------------------------------------------------
     def save(self, folder: str | os.PathLike, record: dict[str, Any] | None = None) -> Path:
@@ -108,7 +110,7 @@ class Artifact:
         meta = read_model_config(folder)
         state = meta.get(cls.state_key)
         if not isinstance(state, dict):
-            raise UserError(f"{folder}: a saved {meta['model']!r} model, not a {cls.artifact_name.replace('-', ' ')}")
+            raise UserError(f"{folder}: a saved {meta['model']!r} model, not a {cls.title}")
         cls.register_models(state)
         device = resolve_device(device)
         artifact = cls.restore(folder, state, load_model(folder, map_location=device), device)

@@ -5,6 +5,7 @@ dictionaries for AFL++ / libFuzzer."""
 from gensdk.plugins import Plugin
 
 from .cli import app
+from .model import CodeModel  # registers the artifact "c-program-model"
 
 
 def _load(source: str) -> list[str]:
@@ -18,4 +19,4 @@ def _load(source: str) -> list[str]:
 plugin = Plugin(name="fuzzing", description="Compiler fuzzing: generated C programs that test compilers and feed fuzzers.",
                 app=app, load_data=_load, models=[])
 
-__all__ = ["plugin"]
+__all__ = ["plugin", "CodeModel"]

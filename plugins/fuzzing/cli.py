@@ -1,4 +1,4 @@
-"""``gensdk fuzzing corpus|train|generate|run|csmith|dictionary``."""
+"""``gensdk fuzzing corpus|train|sample|evaluate|run|csmith|dictionary`` (``generate``: the old name of ``sample``)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,10 @@ def train_command(corpus: Path = typer.Argument(..., help="A corpus folder (gens
                   out: Path = typer.Argument(..., help="Run folder: checkpoint.pt, log.jsonl, model/."),
                   size: str = typer.Option("small", help="tiny, small or base."),
                   max_len: int = typer.Option(1024, help="Longest program in tokens; longer ones are left out."),
-                  steps: int = typer.Option(3000), batch_size: int = typer.Option(32),
+                  steps: Optional[int] = typer.Option(None, help="Training steps (default 3,000)."),
+                  epochs: Optional[float] = typer.Option(None, help="Passes over the corpus instead of steps."),
+                  minutes: Optional[float] = typer.Option(None, help="A wall-time budget instead of steps."),
+                  batch_size: int = typer.Option(32),
                   lr: Optional[float] = typer.Option(None, help="Learning rate (default: the size's)."),
                   validate_every: int = typer.Option(250, help="Held-out NLL every N steps; best weights kept (0: off)."),
                   device: str = typer.Option("auto"), seed: int = typer.Option(0),
@@ -54,18 +57,20 @@ def train_command(corpus: Path = typer.Argument(..., help="A corpus folder (gens
                   resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt."),
                   overwrite: bool = typer.Option(False), quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Train the C Transformer on a corpus."""
-    from gensdk.core.trainer import TrainConfig
+    from gensdk.core.trainer import TrainConfig, training_budget
 
     from .corpus import load_corpus
     from .model import CodeModel
 
     programs = load_corpus(corpus)
+    budget = training_budget(steps, epochs, minutes, len(programs), batch_size, default_steps=3000)
+    steps = budget["steps"]
     options = {"lr": lr} if lr is not None else {}
     if resume and (out / "model" / "config.json").is_file():
         model = CodeModel.load(out, device="cpu")
     else:
         model = CodeModel.create(programs, size=size, max_len=max_len, **options)
-    config = TrainConfig.from_dict({"steps": steps, "batch_size": batch_size, "device": device, "seed": seed,
+    config = TrainConfig.from_dict({**budget, "batch_size": batch_size, "device": device, "seed": seed,
                                     "compile": compile, "validate_every": validate_every,
                                     "checkpoint_every": max(1, min(500, steps)), "progress": not quiet,
                                     "lr_schedule": "cosine", "warmup_steps": min(200, steps // 10)})
@@ -74,7 +79,6 @@ def train_command(corpus: Path = typer.Argument(..., help="A corpus folder (gens
                   f"-> {out / 'model'}")
 
 
-@app.command("generate")
 def generate_command(model: Path = typer.Option(..., "--model", "-m", help="A trained run or model folder."),
                      n: int = typer.Option(1000, "--n", "-n", help="Programs to write."),
                      out: Path = typer.Option(..., "--out", "-o", help="Flat folder of .c files (a fuzzer's seeds)."),
@@ -97,6 +101,28 @@ def generate_command(model: Path = typer.Option(..., "--model", "-m", help="A tr
                               workers=workers, temperature=temperature, top_k=top_k, batch_size=batch_size, seed=seed, device=device,
                               resume=resume, progress=not quiet, dictionary=dictionary)
     print(json.dumps(stats))  # stdout, unwrapped: scripts read it
+
+
+app.command("sample")(generate_command)
+app.command("generate", hidden=True)(generate_command)  # the old name
+
+
+@app.command("evaluate")
+def evaluate_command(model: Path = typer.Argument(..., help="A trained run or model folder."),
+                     data: Optional[Path] = typer.Option(None, help="Held-out programs (a corpus folder): their NLL."),
+                     n: int = typer.Option(100, "--n", "-n", help="Samples whose compile rate is measured."),
+                     seed: int = typer.Option(0), device: str = typer.Option("auto"),
+                     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON.")) -> None:
+    """The share of samples that gcc compiles once made runnable, and the NLL of held-out programs."""
+    from gensdk.cli import print_metrics
+    from gensdk.core.io import write_json
+
+    from .model import CodeModel
+
+    results = CodeModel.load(model, device=device).evaluate(str(data) if data else None, n=n, seed=seed)
+    print_metrics(str(model), results)
+    if out:
+        write_json(out, results)
 
 
 @app.command("run")

@@ -18,8 +18,9 @@ from typing import Any, Sequence
 import torch
 
 import gensdk.core.autoregressive  # noqa: F401 - registers "token-lm"
-from gensdk.core.device import resolve_device
-from gensdk.core.model import GenerativeModel, build_model, load_model, read_model_config, save_model
+from gensdk.core.artifact import Artifact, register_artifact
+from gensdk.core.io import atomic_write
+from gensdk.core.model import GenerativeModel, build_model
 from gensdk.core.tokens import EOS_ID, Vocabulary
 from gensdk.core.trainer import TrainConfig, Trainer
 from gensdk.errors import UserError
@@ -98,8 +99,13 @@ class BracketBalance:
         return allowed
 
 
-class CodeModel:
+@register_artifact("c-program-model", plugin="fuzzing")
+class CodeModel(Artifact):
     """A C language model: ``create``, ``fit``, ``sample``, ``save`` / ``load``."""
+
+    state_key = "fuzzing"
+    title = "C program model"
+    sample_formats = "a folder (one .c file a program)"
 
     def __init__(self, model: GenerativeModel):
         self.model = model
@@ -153,7 +159,7 @@ class CodeModel:
         ids, dropped = self.encode(train)
         valid_ids = self.encode(valid)[0] if valid else None
         Trainer(self.model, (ids,), config, out_dir, valid=(valid_ids,) if valid_ids is not None else None).fit(
-            resume=resume, overwrite=overwrite, extra=self.metadata())
+            resume=resume, overwrite=overwrite, save=self.save)
         return {"train": len(ids), "valid": len(valid), "dropped": dropped}
 
     @torch.no_grad()
@@ -196,20 +202,34 @@ class CodeModel:
             total = sum(float(self.model.nll(ids[i:i + 64]).sum()) for i in range(0, len(ids), 64))
         return total / max(1, int((ids[:, 1:] != 0).sum()))
 
-    # --- persistence --------------------------------------------------------------------------------
-    def metadata(self) -> dict[str, Any]:
-        return {"fuzzing": {"kind": "c-transformer"}}
-
-    def save(self, folder: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-        return save_model(self.model, folder, extra={**self.metadata(), **(extra or {})})
+    # --- the artifact -------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"kind": "c-transformer"}
 
     @classmethod
-    def load(cls, folder: str | os.PathLike, device: str = "auto") -> "CodeModel":
-        folder = Path(folder)
-        if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
-            folder = folder / "model"  # a training run's folder
-        meta = read_model_config(folder)
-        if "fuzzing" not in meta:
-            raise UserError(f"{folder}: a saved {meta.get('model')!r} model, not a C program model")
-        return cls(load_model(folder, map_location=resolve_device(device)))
+    def restore(cls, folder: Path, state: dict[str, Any], model: GenerativeModel, device: Any) -> "CodeModel":
+        return cls(model)
 
+    def write_samples(self, n: int, out: Path, seed: int = 0) -> Path:
+        """``n`` programs as generated, ``prog-NNNNN.c`` in the folder ``out`` (``gensdk fuzzing
+        generate`` makes them runnable, repairs them and writes a dictionary)."""
+        if out.suffix or (out.exists() and (not out.is_dir() or any(out.iterdir()))):
+            raise UserError(f"{out}: give a new or empty folder for the programs")
+        for i, program in enumerate(self.sample(n, seed=seed)):
+            atomic_write(out / f"prog-{i:05d}.c", lambda tmp, text=program: Path(tmp).write_text(text))
+        return out
+
+    def evaluate(self, data: str | None = None, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """Of ``n`` samples (default 100) made runnable, the share gcc compiles; with ``data`` (a corpus
+        folder of held-out programs) also their NLL per token."""
+        from .corpus import compiles, load_corpus
+        from .program import make_runnable
+        from .sandbox import Sandbox
+
+        programs = self.sample(n or 100, seed=seed)
+        with Sandbox() as box:
+            compiled = sum(compiles(make_runnable(text), box) for text in programs)
+        results: dict[str, Any] = {"programs": len(programs), "compiles": compiled / len(programs)}
+        if data:
+            results["nll_per_token"] = self.nll_per_token(load_corpus(Path(data)))
+        return results
