@@ -155,7 +155,8 @@ def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel | Arti
     meta = read_model_config(path)
     if ARTIFACT_KEY in meta:
         return artifact_class(meta, path).load(path, device)
-    if meta["model"] not in MODELS:
+    known = MODELS.get(meta["model"])
+    if known is None or not known.__module__.startswith("gensdk."):  # a plugin's model, or not registered yet
         for plugin in discover()[0].values():  # importing a plugin registers its models
             opener = getattr(plugin, "open_folder", None)
             if opener is not None and meta["model"] in getattr(plugin, "models", ()):

@@ -156,3 +156,18 @@ def test_c_program_model_samples_a_folder_of_c_files_and_evaluates(tmp_path):
     assert_user_error(run_cli("sample", folder, "-n", "3", "-o", tmp_path / "progs"), "new or empty folder")
     results = gensdk.evaluate(gensdk.load(folder), None, n_samples=4)
     assert results["programs"] == 4 and 0 <= results["compiles"] <= 1
+
+
+# --- compression -----------------------------------------------------------------------------------
+def test_gensdk_load_opens_codec_folders_and_sample_says_codecs_do_not_sample(tmp_path):
+    from plugins.compression.training import export_codec, train_codec
+
+    crops = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    trained = train_codec("factorized-prior", 2, crops, tmp_path / "codecs", steps=2, batch_size=2, device="cpu",
+                          progress=False, N=16, M=24)
+    export_codec(trained, tmp_path / "exported", {"steps": 2})
+    run = tmp_path / "codecs" / "factorized-prior-q2"
+    assert not gensdk.load(run).coding_only  # a run folder: its model/
+    assert gensdk.load(tmp_path / "exported").coding_only  # lacks the training-only weights: open_codec opens it
+    assert_user_error(run_cli("sample", tmp_path / "exported", "-n", "1", "-o", tmp_path / "x.npy"),
+                      "a codec compresses images; it does not sample them")
