@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -171,3 +170,34 @@ def test_gensdk_load_opens_codec_folders_and_sample_says_codecs_do_not_sample(tm
     assert gensdk.load(tmp_path / "exported").coding_only  # lacks the training-only weights: open_codec opens it
     assert_user_error(run_cli("sample", tmp_path / "exported", "-n", "1", "-o", tmp_path / "x.npy"),
                       "a codec compresses images; it does not sample them")
+
+
+# --- characters ------------------------------------------------------------------------------------
+def test_character_generator_is_an_artifact_and_old_folders_load(tmp_path):
+    from plugins.characters.classifier import ClassifierRecipe
+    from plugins.characters.data import load_characters
+    from plugins.characters.generative import CharacterGenerator, is_trained, load_generator, train_generator
+
+    chars = load_characters("sklearn-digits", size=8)
+    generator = train_generator("cvae", chars.images[:200], chars.labels[:200], chars.classes, tmp_path / "run",
+                                steps=3, device="cpu", model_options={"hidden": [32], "latent_dim": 4},
+                                classifier_recipe=ClassifierRecipe(steps=3, width=8), progress=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "model").iterdir()) == ["classifier", "config.json",
+                                                                              "model.safetensors"]
+    loaded = gensdk.load(tmp_path / "run")
+    assert isinstance(loaded, CharacterGenerator) and loaded.classifier is not None and is_trained(tmp_path / "run")
+    run_cli("sample", tmp_path / "run", "-n", "12", "-o", tmp_path / "images", check=True)
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == chars.classes
+    assert len(list((tmp_path / "images").rglob("*.png"))) == 12
+    metrics = tmp_path / "metrics.json"
+    run_cli("evaluate", tmp_path / "run", "--data", "sklearn-digits", "-n", "40", "-o", metrics, check=True)
+    assert {"fd", "precision"} <= set(json.loads(metrics.read_text()))
+    # the layout written before artifacts: characters.json and classifier/ beside the run's model/
+    old = tmp_path / "old"
+    save_model(generator.model, old / "model")
+    (old / "characters.json").write_text(json.dumps(generator.info))
+    generator.classifier.save(old / "classifier")
+    again = load_generator(old)
+    labels = torch.tensor([0, 1, 2])
+    assert torch.equal(again.generate(labels, noise_seeds=[1, 2, 3]), generator.generate(labels, noise_seeds=[1, 2, 3]))
+    assert again.classifier is not None and is_trained(old)

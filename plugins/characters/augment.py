@@ -29,8 +29,16 @@ from gensdk.core.io import atomic_write, write_json, write_png
 from gensdk.errors import UserError
 
 from .classic import ClassicAugmenter, light_background
-from .generative import INFO, METHODS as GENERATIVE
-from .generative import CharacterGenerator, data_digest, generate_filtered, load_generator, train_generator
+from .generative import METHODS as GENERATIVE
+from .generative import (
+    CharacterGenerator,
+    data_digest,
+    generate_filtered,
+    is_trained,
+    load_generator,
+    to_uint8,
+    train_generator,
+)
 
 AUGMENT_METHODS = ("classic", *GENERATIVE, "mix")
 STATE = ".gensdk-augment.json"
@@ -120,12 +128,6 @@ def prepare_output(input_dir: Path, output_dir: Path, state: dict[str, Any], res
 
 def copy_file(source: Path, target: Path) -> None:
     atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
-
-
-def to_uint8(image: torch.Tensor, light: bool) -> np.ndarray:
-    """A generated [1, S, S] image in [0, 1] (ink bright) as gray uint8 in the source's polarity."""
-    array = (image[0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-    return 255 - array if light else array
 
 
 def chunks(items: list[Task], size: int) -> Iterator[list[Task]]:
@@ -231,10 +233,10 @@ def _generator(method: str, folder: Any, input_dir: Path, model_dir: str | Path 
     if model_dir is None:
         chars = load_image_folder(input_dir, size)
         model_dir = Path("runs") / "characters" / f"{method}-{data_digest(chars.images, chars.labels, chars.classes)}"
-    elif Path(model_dir).is_dir() and any(Path(model_dir).iterdir()) and not (Path(model_dir) / INFO).is_file() \
+    elif Path(model_dir).is_dir() and any(Path(model_dir).iterdir()) and not is_trained(model_dir) \
             and not (Path(model_dir) / "checkpoint.pt").is_file():
-        raise UserError(f"{model_dir}: not a trained character generator (no {INFO}), and not empty")
-    if (Path(model_dir) / INFO).is_file():
+        raise UserError(f"{model_dir}: not a trained character generator, and not empty")
+    if is_trained(model_dir):
         generator = load_generator(model_dir, dev)
         if generator.method != method:
             raise UserError(f"{model_dir}: holds a {generator.method} generator, not {method}")

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from gensdk.core import metrics
 from gensdk.core.io import atomic_write
 from gensdk.errors import UserError
 
@@ -134,3 +135,16 @@ def confident_mistakes(classifier: Classifier, images: torch.Tensor, intended: t
     _, probs = classifier.predict(images)
     top, predicted = probs.max(1)
     return (predicted != intended.cpu()) & (top >= confidence)
+
+
+def quality(reference: Classifier, real: torch.Tensor, fake: torch.Tensor, seed: int) -> dict[str, float]:
+    """Frechet distance and precision/recall (k = 3) in the reference CNN's feature space."""
+    n = min(len(real), len(fake), 5000)
+    gen = torch.Generator().manual_seed(seed)
+    real = real[torch.randperm(len(real), generator=gen)[:n]]
+    fake = fake[torch.randperm(len(fake), generator=gen)[:n]]
+    real_feats, _ = reference.predict(real)
+    fake_feats, _ = reference.predict(fake)
+    pr = metrics.precision_recall(real_feats, fake_feats, k=3)
+    return {"fd": metrics.frechet_distance(real_feats, fake_feats), "precision": pr["precision"],
+            "recall": pr["recall"]}

@@ -132,9 +132,8 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained generator folde
     """Draw images of given classes from a trained generator."""
     from gensdk.core.device import resolve_device
 
-    from .augment import to_uint8
     from .data import load_characters
-    from .generative import load_generator
+    from .generative import load_generator, to_uint8
 
     generator = load_generator(model_dir, str(resolve_device(device)))
     wanted = class_ or generator.classes
@@ -202,8 +201,7 @@ def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e
 def evaluate_sets(real: object, generated: object) -> dict[str, float]:
     """The plugin's ``evaluate(real, generated)``: FD and precision/recall of two CharacterSets in
     the feature space of a CNN trained on the real one."""
-    from .classifier import train_classifier
-    from .evaluate import quality
+    from .classifier import quality, train_classifier
 
     reference = train_classifier(real.images, real.labels, real.classes)
     return quality(reference, real.images, generated.images, seed=0)

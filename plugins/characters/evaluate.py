@@ -21,14 +21,13 @@ from typing import Any
 
 import torch
 
-from gensdk.core import metrics
 from gensdk.core.device import resolve_device
 from gensdk.core.plot import image_grid
 
 from .classic import ClassicAugmenter
-from .classifier import Classifier, ClassifierRecipe, train_classifier
+from .classifier import ClassifierRecipe, quality, train_classifier
 from .data import CharacterSet
-from .generative import INFO, CharacterGenerator, generate_filtered, load_generator, train_generator
+from .generative import CharacterGenerator, generate_filtered, is_trained, load_generator, train_generator
 
 
 def classic_copies(images: torch.Tensor, factor: int, seed: int, pipeline: str = "default") -> torch.Tensor:
@@ -51,19 +50,6 @@ def generated_copies(generator: CharacterGenerator, images: torch.Tensor, labels
         accepted.append(labels_k[i:i + 2048][ok])
         dropped += sum(d)
     return torch.cat(out), torch.cat(accepted), dropped
-
-
-def quality(reference: Classifier, real: torch.Tensor, fake: torch.Tensor, seed: int) -> dict[str, float]:
-    """Frechet distance and precision/recall (k = 3) in the reference CNN's feature space."""
-    n = min(len(real), len(fake), 5000)
-    gen = torch.Generator().manual_seed(seed)
-    real = real[torch.randperm(len(real), generator=gen)[:n]]
-    fake = fake[torch.randperm(len(fake), generator=gen)[:n]]
-    real_feats, _ = reference.predict(real)
-    fake_feats, _ = reference.predict(fake)
-    pr = metrics.precision_recall(real_feats, fake_feats, k=3)
-    return {"fd": metrics.frechet_distance(real_feats, fake_feats), "precision": pr["precision"],
-            "recall": pr["recall"]}
 
 
 def _done(results_file: Path) -> dict[tuple, dict[str, Any]]:
@@ -127,7 +113,7 @@ def low_data_benchmark(train: CharacterSet, test: CharacterSet, out_dir: str | P
                     continue
                 opts = (generator_options or {}).get(method, {})
                 folder = out_dir / "generators" / f"{method}-{budget}-{seed}"
-                if (folder / INFO).is_file():  # trained before an interruption
+                if is_trained(folder):  # trained before an interruption
                     generator = load_generator(folder, str(dev))
                 else:
                     resume = (folder / "checkpoint.pt").is_file()

@@ -6,9 +6,11 @@ Three methods, each a core model with settings suited to 32x32 characters:
 - ``cvae``: conditional VAE (Bernoulli decoder on [0, 1] ink);
 - ``dagan``: image-conditioned GAN (``dagan.py``) that draws variants of one given image.
 
-A trained generator is a folder: the trainer's run (``checkpoint.pt``, ``log.jsonl``, ``model/``),
-plus ``characters.json`` (method, classes, image size, the data it was trained on) and, for sample
-filtering, ``classifier/``: the CNN trained on the same real images.
+A trained generator is the trainer's run folder (``checkpoint.pt``, ``log.jsonl``) whose ``model/`` is
+the artifact: the generator's weights, its settings under "characters" in config.json (method, classes,
+image size, the data it was trained on) and, for sample filtering, ``classifier/``: the CNN trained on
+the same real images. Folders written before artifacts kept ``characters.json`` and ``classifier/``
+beside ``model/``; they still load.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from gensdk.core.artifact import Artifact, artifact_folder, register_artifact
 from gensdk.core.device import resolve_device
-from gensdk.core.io import write_json
-from gensdk.core.model import build_model, load_model
+from gensdk.core.io import write_png
+from gensdk.core.model import load_model, build_model, read_model_config
 from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig
 from gensdk.errors import UserError
 
@@ -32,11 +36,11 @@ import gensdk.core.gan  # noqa: F401  (importing a model family registers its mo
 import gensdk.core.vae  # noqa: F401
 
 from . import dagan as _dagan  # noqa: F401
-from .classifier import Classifier, ClassifierRecipe, confident_mistakes, train_classifier
+from .classifier import Classifier, ClassifierRecipe, confident_mistakes, quality, train_classifier
 from .dagan import same_class_pairs
 
 METHODS = ("cgan", "cvae", "dagan")
-INFO = "characters.json"
+INFO = "characters.json"  # the settings' file of folders written before artifacts
 CLASSIFIER_DIR = "classifier"
 
 # Model and training settings per method; a user's --set style overrides go on top.
@@ -62,6 +66,12 @@ def check_method(method: str) -> str:
     return method
 
 
+def to_uint8(image: torch.Tensor, light: bool) -> np.ndarray:
+    """A generated [1, S, S] image in [0, 1] (ink bright) as gray uint8 in the source's polarity."""
+    array = (image[0].clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+    return 255 - array if light else array
+
+
 def data_digest(images: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> str:
     """A short fingerprint of a training set, so a saved generator is reused only for its own data."""
     h = hashlib.sha256()
@@ -71,9 +81,13 @@ def data_digest(images: torch.Tensor, labels: torch.Tensor, classes: list[str]) 
     return h.hexdigest()[:16]
 
 
+@register_artifact("character-generator", plugin="characters")
 @dataclass
-class CharacterGenerator:
+class CharacterGenerator(Artifact):
     """A trained generator with its classes: draws images in [0, 1] (ink bright) of given classes."""
+
+    state_key = "characters"
+    sample_formats = "a folder (one subfolder of PNGs per class)"
 
     method: str
     model: Any
@@ -117,6 +131,55 @@ class CharacterGenerator:
             return torch.zeros(len(images), dtype=torch.bool)
         return confident_mistakes(self.classifier, images, labels, confidence)
 
+    # --- the artifact -------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return self.info
+
+    def files(self) -> dict[str, Any]:
+        return {CLASSIFIER_DIR: self.classifier.save} if self.classifier is not None else {}
+
+    @classmethod
+    def restore(cls, folder: Path, state: dict[str, Any], model: Any, device: Any) -> "CharacterGenerator":
+        try:
+            method, classes, size = state["method"], list(state["classes"]), int(state["image_size"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"{folder / 'config.json'}: malformed characters settings ({type(err).__name__}: {err})") from None
+        check_method(method)
+        classifier = Classifier.load(folder / CLASSIFIER_DIR, device) if (folder / CLASSIFIER_DIR).is_dir() else None
+        return cls(method, model, classes, size, state, classifier)
+
+    def _labels(self, n: int) -> torch.Tensor:
+        return torch.arange(n) % len(self.classes)  # the classes in turn
+
+    def write_samples(self, n: int, out: Path, seed: int = 0) -> Path:
+        """``n`` images, the classes in turn, as PNGs in one subfolder per class of ``out``."""
+        if self.method == "dagan":
+            raise UserError("a dagan generator varies given images: use `gensdk characters sample --source FOLDER`")
+        if out.suffix:
+            raise UserError(f"{out}: give a folder for the images (one subfolder per class)")
+        labels = self._labels(n)
+        images = self.generate(labels, noise_seeds=[seed * 1_000_000 + i for i in range(n)]).cpu()
+        for i, (image, label) in enumerate(zip(images, labels.tolist())):
+            write_png(out / self.classes[label] / f"{self.method}-{seed}-{i}.png", to_uint8(image, False))
+        return out
+
+    def evaluate(self, data: str | None = None, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """Frechet distance and precision/recall of generated images against the image folder ``data``,
+        in the feature space of the generator's own classifier (trained on the real images)."""
+        from .data import load_characters
+
+        if data is None:
+            raise UserError("evaluating a character generator needs real images: pass --data IMAGE_FOLDER")
+        if self.classifier is None:
+            raise UserError("this character generator was saved without its classifier, which evaluation needs")
+        real = load_characters(data, size=self.image_size)
+        if real.classes != self.classes:
+            raise UserError(f"{data}: its classes differ from the model's")
+        pick = torch.arange(len(real) if n is None else n) % len(real)
+        labels, sources = real.labels[pick], real.images[pick] if self.method == "dagan" else None
+        fake = self.generate(labels, sources, [seed * 1_000_000 + i for i in range(len(labels))]).cpu()
+        return quality(self.classifier, real.images, fake, seed=seed)
+
 
 def _model_and_data(method: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
                     model_options: dict[str, Any], seed: int) -> tuple[Any, tuple[torch.Tensor, ...]]:
@@ -149,35 +212,49 @@ def train_generator(method: str, images: torch.Tensor, labels: torch.Tensor, cla
              "progress": progress}
     if steps is not None:
         train["steps"] = steps
+    dev = resolve_device(device)
+    # the classifier first, so that model/ is written once, whole, when training ends (a resumed run
+    # fits it again: a minute on a CPU)
+    classifier = train_classifier(images, labels, classes, classifier_recipe or FILTER_RECIPE, seed=seed, device=dev)
     torch.manual_seed(seed)
     model, data = _model_and_data(method, images, labels, len(classes), model_options or {}, seed)
     train["batch_size"] = min(train["batch_size"], len(data[0]))  # a tiny class set is one batch
     cfg = TrainConfig.from_dict(train)
-    Trainer(model, data, cfg, out_dir).fit(resume=resume, overwrite=overwrite)
-    dev = resolve_device(device)
-    classifier = train_classifier(images, labels, classes, classifier_recipe or FILTER_RECIPE, seed=seed, device=dev)
-    classifier.save(out_dir / CLASSIFIER_DIR)
     info = {"method": method, "classes": classes, "image_size": int(images.shape[-1]), "seed": seed,
             "train_images": len(images), "data_digest": data_digest(images.cpu(), labels.cpu(), classes),
             "train": {k: v for k, v in train.items() if k != "progress"}}
-    write_json(out_dir / INFO, info)  # written last: its presence marks a complete generator
+    generator = CharacterGenerator(method, model, classes, int(images.shape[-1]), info, classifier)
+    Trainer(model, data, cfg, out_dir).fit(resume=resume, overwrite=overwrite, save=generator.save)
     return load_generator(out_dir, device=str(dev))
+
+
+def is_trained(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a whole trained generator (a run whose model/ is one, or an older folder)."""
+    folder = Path(folder)
+    if (folder / INFO).is_file():
+        return True
+    config = artifact_folder(folder) / "config.json"
+    try:
+        return config.is_file() and "characters" in read_model_config(config.parent)
+    except UserError:
+        return False
 
 
 def load_generator(folder: str | os.PathLike, device: str = "cpu") -> CharacterGenerator:
     folder = Path(folder)
     if not (folder / INFO).is_file():
-        raise UserError(f"{folder}: not a trained character generator (no {INFO}); train one with "
-                        "`gensdk characters train`")
+        if not is_trained(folder):
+            raise UserError(f"{folder}: not a trained character generator; train one with `gensdk characters train`")
+        return CharacterGenerator.load(folder, device)
+    # a folder written before artifacts: characters.json and classifier/ beside the run's model/
     try:
         info = json.loads((folder / INFO).read_text())
-        method, classes, size = info["method"], list(info["classes"]), int(info["image_size"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{folder / INFO}: malformed ({type(err).__name__}: {err})") from None
-    check_method(method)
-    model = load_model(folder / MODEL_DIR, device)
-    classifier = Classifier.load(folder / CLASSIFIER_DIR, device) if (folder / CLASSIFIER_DIR).is_dir() else None
-    return CharacterGenerator(method, model, classes, size, info, classifier)
+    if not isinstance(info, dict):
+        raise UserError(f"{folder / INFO}: malformed (not a mapping)")
+    generator = CharacterGenerator.restore(folder, info, load_model(folder / MODEL_DIR, device), device)
+    return generator
 
 
 def generate_filtered(generator: CharacterGenerator, labels: torch.Tensor, sources: torch.Tensor | None,
