@@ -80,14 +80,14 @@ def _data(path: Path) -> torch.Tensor:
 SPEED_VARIANTS = {"eager": {}, "cuda-graph": {"cuda_graph": True}, "compile": {"compile": True}}
 
 
-def speed_one(arch: str, variant: str, data: torch.Tensor, steps: int) -> dict:
+def speed_one(arch: str, variant: str, data: torch.Tensor, steps: int, device: str = "cuda") -> dict:
     from gensdk.core.trainer import Trainer, TrainConfig
     from plugins.compression.models import build_codec
 
     torch.manual_seed(0)
     model = build_codec(arch, 3)
     options = SPEED_VARIANTS[variant]
-    config = TrainConfig(steps=steps, batch_size=BATCH, device="cuda", bf16=False, lr_schedule="cosine",
+    config = TrainConfig(steps=steps, batch_size=BATCH, device=device, bf16=False, lr_schedule="cosine",
                          warmup_steps=20, log_every=steps // 4, progress=False, checkpoint_every=10**9, **options)
     start = time.perf_counter()
     trainer = Trainer(model, data, config)
