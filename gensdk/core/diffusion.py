@@ -101,7 +101,9 @@ def ddim(denoise: Denoise, x: torch.Tensor, alpha_bar: torch.Tensor, steps: int,
 def dpm_solver_2m(denoise: Denoise, x: torch.Tensor, alpha_bar: torch.Tensor, steps: int) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): an exponential integrator of the probability-flow ODE
     in lambda = log(a / s) that extrapolates the data prediction linearly from the last two steps.
-    The first step is DDIM; the last (to clean data, lambda = inf) is first order, as usual."""
+    The first step is DDIM. The last two are first order: into t = 0, where lambda jumps far (the
+    linear extrapolation overshoots there at few steps; diffusers' ``lower_order_final``), and from
+    t = 0 to clean data (lambda = inf)."""
     ts = sampling_timesteps(len(alpha_bar), steps)
     prev_x0, prev_h = None, None
     for k, t in enumerate(ts):
@@ -111,7 +113,8 @@ def dpm_solver_2m(denoise: Denoise, x: torch.Tensor, alpha_bar: torch.Tensor, st
         ab, ab_next = float(alpha_bar[t]), float(alpha_bar[ts[k + 1]])
         s, a_next, s_next = math.sqrt(1 - ab), math.sqrt(ab_next), math.sqrt(1 - ab_next)
         h = 0.5 * (math.log(ab_next / (1 - ab_next)) - math.log(ab / (1 - ab)))
-        d = x0 if prev_x0 is None else x0 + (x0 - prev_x0) * (h / (2 * prev_h))
+        second_order = prev_x0 is not None and k + 2 < len(ts)
+        d = x0 + (x0 - prev_x0) * (h / (2 * prev_h)) if second_order else x0
         x = (s_next / s) * x + a_next * (-math.expm1(-h)) * d
         prev_x0, prev_h = x0, h
     return x
