@@ -38,7 +38,7 @@ def test_alpha_bar_falls_from_near_one_to_near_zero(name):
 
 def test_eps_v_x0_conversions_invert_each_other_in_float64():
     gen = torch.Generator().manual_seed(0)
-    x0, eps = torch.randn(64, 3, generator=gen, dtype=torch.float64), torch.randn(64, 3, generator=gen, dtype=torch.float64)
+    x0, eps = (torch.randn(64, 3, generator=gen, dtype=torch.float64) for _ in range(2))
     ab = alpha_bar_schedule("cosine", 1000)[torch.randint(1000, (64, 1), generator=gen)]
     a, s = ab.sqrt(), (1 - ab).sqrt()
     xt = a * x0 + s * eps
@@ -130,7 +130,8 @@ def test_denoisers_keep_the_shape_and_see_time_and_label():
     x, t = torch.randn(5, 2), torch.rand(5)
     y = torch.tensor([0, 1, 2, 3, 0])  # 3: the "no label" class of guidance
     assert mlp(x, t, y).shape == (5, 2)
-    assert not torch.allclose(mlp(x, t, y), mlp(x, t + 0.1, y)) and not torch.allclose(mlp(x, t, y), mlp(x, t, y.flip(0)))
+    assert not torch.allclose(mlp(x, t, y), mlp(x, t + 0.1, y))
+    assert not torch.allclose(mlp(x, t, y), mlp(x, t, y.flip(0)))
     unet = UNet(3, 32, width=8, channel_mult=[1, 2, 2], blocks=1, attention=True)
     for p in unet.parameters():  # the zero-initialised output layers would hide everything else
         torch.nn.init.normal_(p, std=0.1)

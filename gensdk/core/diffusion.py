@@ -149,7 +149,8 @@ class _Denoising(GenerativeModel):
         if not self.data_shape or min(self.data_shape) < 1:
             raise ValueError(f"data_shape must be a non-empty list of positive ints, got {data_shape!r}")
         if num_classes < 0 or not 0.0 <= label_dropout < 1.0:
-            raise ValueError(f"num_classes must be >= 0 and label_dropout in [0, 1), got {num_classes}, {label_dropout}")
+            raise ValueError(f"num_classes must be >= 0 and label_dropout in [0, 1), "
+                             f"got {num_classes}, {label_dropout}")
         self.num_classes, self.label_dropout, self.lr = num_classes, label_dropout, lr
         self.sampler, self.sample_steps = self.check_sampler(sampler), self.check_steps(sample_steps)
         if arch == "mlp":
@@ -192,7 +193,8 @@ class _Denoising(GenerativeModel):
     # --- sampling ------------------------------------------------------------------------------
     def check_sampler(self, sampler: str) -> str:
         if sampler not in self.samplers:
-            raise UserError(f"unknown sampler {sampler!r} for model {self.model_name!r}; known: {', '.join(self.samplers)}")
+            raise UserError(f"unknown sampler {sampler!r} for model {self.model_name!r}; "
+                            f"known: {', '.join(self.samplers)}")
         return sampler
 
     def check_steps(self, steps: Any) -> int:

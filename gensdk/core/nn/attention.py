@@ -67,6 +67,7 @@ class AttentionBlock2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, hgt, wid = x.shape
         # [B, 3C, H, W] -> three [B, heads, HW, C/heads]
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, hgt * wid).transpose(-1, -2).unbind(1)
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, hgt * wid)
+        q, k, v = qkv.transpose(-1, -2).unbind(1)
         a = F.scaled_dot_product_attention(q, k, v)
         return x + self.proj(a.transpose(-1, -2).reshape(b, c, hgt, wid))
