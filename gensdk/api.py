@@ -186,7 +186,7 @@ def parse_options(pairs: list[str], flag: str = "--option") -> dict[str, Any]:
             raise UserError(f"{flag} {pair!r}: expected key=value, e.g. steps=20")
         try:
             options[key] = yaml.safe_load(value)
-        except yaml.YAMLError:
+        except Exception:  # YAMLError, and PyYAML's plain errors on bad values (`!!int x`)
             raise UserError(f"{flag} {pair!r}: the value is not valid YAML") from None
     return options
 
