@@ -5,7 +5,9 @@ with its number of steps, integrates from noise to data.
              a_t = sqrt(alpha_bar_t), s_t = sqrt(1 - alpha_bar_t). Noise schedules: ``linear`` (Ho et al.,
              betas 1e-4 .. 0.02 for T = 1000, scaled by 1000 / T) and ``cosine`` (Nichol & Dhariwal
              2021). The net predicts ``eps`` (Ho et al.) or ``v = a eps - s x`` (Salimans & Ho 2022);
-             the loss is the plain mean squared error on that target.
+             the loss is the plain mean squared error on that target. With eps and the cosine schedule,
+             set ``clip`` to the data's range: x0 = (x - s eps) / a divides by a ~ 5e-5 at the noisiest
+             step, and an unclipped x0 there ruins the samples (v-prediction has no such division).
   flow       Flow matching with straight paths, i.e. rectified flow (Lipman et al. 2023; Liu et al.
              2023): x_t = (1 - t) z + t x with z ~ N(0, I), t ~ U(0, 1); the net regresses the
              velocity x - z. Time runs from noise (t = 0) to data (t = 1).
