@@ -56,11 +56,13 @@ def sample(model: Path = typer.Argument(..., help="A saved model folder or a run
            n: int = typer.Option(64, "-n", help="How many samples."),
            out: Path = typer.Option(..., "-o", "--out", help="Output: .npy, .csv (points) or .png."),
            seed: int = typer.Option(0, help="Random seed."),
-           device: str = typer.Option("cpu", help="cpu, cuda or cuda:N.")) -> None:
+           device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+           option: list[str] = typer.Option([], "--option", help="A sampling option key=value, e.g. steps=20, "
+                                            "sampler=heun, guidance=2, labels=3 (repeatable).")) -> None:
     """Draw samples from a trained model and write them to a file."""
     from gensdk.core.device import resolve_device
 
-    written = api.sample(api.load(model, str(resolve_device(device))), n, out, seed=seed)
+    written = api.sample(api.load(model, str(resolve_device(device))), n, out, seed=seed, **api.parse_options(option))
     console.print(f"wrote {n} samples to {written}")
 
 
