@@ -31,6 +31,7 @@ def sync() -> None:
 
 
 def timed(fn, repeats: int) -> float:
+    fn()  # warm-up: the first call of a shape pays for kernel selection and lazy initialisation
     sync()
     start = time.perf_counter()
     for _ in range(repeats):
@@ -39,25 +40,18 @@ def timed(fn, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats * 1000
 
 
-def profile_step(model, n: int, length: int, device: torch.device) -> None:
-    """Where a decoding step's time goes, kernel by kernel (the network step measured slower than its
-    arithmetic and memory traffic suggest)."""
+def profile_sampling(code, n: int, device: torch.device) -> None:
+    """Where the time of a whole sampling call goes (128 steps of ``n`` programs), kernel by kernel and
+    host op by host op: the whole call measured several times the sum of its parts."""
     from torch.profiler import ProfilerActivity, profile
 
-    vocab = model.vocabulary
-    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        cache = KVCache(model.max_len)
-        ids = torch.randint(3, len(vocab), (n, length), device=device)
-        model._run(ids, cache)
-        nxt = ids[:, -1:]
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-        with profile(activities=activities) as prof:
-            for _ in range(20):
-                cache.length = length
-                model._run(nxt, cache)
-            sync()
-    key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
-    print(prof.key_averages().table(sort_by=key, row_limit=20), flush=True)
+    code.sample_tokens(n, temperature=1.0, max_len=32)  # warm-up
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        code.sample_tokens(n, temperature=1.0, max_len=128)
+        sync()
+    for key in (["cuda_time_total"] if device.type == "cuda" else []) + ["cpu_time_total"]:
+        print(prof.key_averages().table(sort_by=key, row_limit=20), flush=True)
 
 
 def main() -> None:
@@ -69,7 +63,7 @@ def main() -> None:
     parser.add_argument("--whole", type=int, default=500, help="programs of one whole sample_tokens call, timed")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--profile", action="store_true",
-                        help="also print torch.profiler's top kernels of 20 network steps at the largest batch and length")
+                        help="also print torch.profiler's top kernels and host ops of a 128-step sampling call")
     args = parser.parse_args()
     meta = json.loads(args.config.read_text())
     device = torch.device(args.device)
@@ -106,12 +100,12 @@ def main() -> None:
                    "pick_ms": round(pick_ms, 2), "append_ms": round(cat_ms, 3), "sync_ms": round(sync_ms, 3)}
             print(json.dumps(row), flush=True)
             rows.append(row)
-    if args.profile:
-        profile_step(model, max(map(int, args.batch.split(","))), max(map(int, args.lengths.split(","))), device)
     # one whole sample() call as the CLI makes it, 1,024 steps at most
     from plugins.fuzzing.model import CodeModel
 
     code = CodeModel(model)
+    if args.profile:
+        profile_sampling(code, args.whole, device)
     sync()
     start = time.perf_counter()
     tokens = code.sample_tokens(args.whole, temperature=1.0)

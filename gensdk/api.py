@@ -138,10 +138,15 @@ def evaluate_recipe(model: GenerativeModel, recipe: dict[str, Any]) -> dict[str,
     n = spec.pop("samples", 10_000)
     seed = spec.pop("seed", 0)
     nll_options = spec.pop("nll", None)
+    sample_options = spec.pop("sample", None) or {}
     data_spec = {**recipe["data"], **spec.pop("data", {})}
     if spec:
-        raise UserError(f"evaluate: unknown option {sorted(spec)[0]!r}; options: samples, seed, nll, data")
-    return evaluate_model(model, dataset_from(data_spec), n_samples=n, seed=seed, nll_options=nll_options)
+        raise UserError(f"evaluate: unknown option {sorted(spec)[0]!r}; options: samples, seed, nll, data, sample")
+    if not isinstance(sample_options, dict):
+        raise UserError("evaluate.sample must be a mapping of sampling options, e.g. {steps: 20}")
+    check_sample_options(model, sample_options)
+    return evaluate_model(model, dataset_from(data_spec), n_samples=n, seed=seed, nll_options=nll_options,
+                          sample_options=sample_options)
 
 
 def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel | Artifact:
@@ -189,9 +194,12 @@ def sample(model: GenerativeModel | Artifact, n: int, out: str | os.PathLike, se
     if n < 1:
         raise UserError(f"n must be positive, got {n}")
     if isinstance(model, Artifact):
+        if kw:  # an artifact samples in its domain's terms: its plugin's own sample command takes options
+            raise UserError(f"a {model.title} takes no sampling options here; see `gensdk {model.plugin_name} sample`")
         return model.write_samples(n, out, seed=seed)
     if out.suffix not in (".npy", ".csv", ".png"):
         raise UserError(f"{out}: output must end in .npy, .csv or .png")
+    check_sample_options(model, kw)
     torch.manual_seed(seed)
     x = model.sample(n, **kw).float().cpu()
     if out.suffix == ".npy":
@@ -206,6 +214,32 @@ def sample(model: GenerativeModel | Artifact, n: int, out: str | os.PathLike, se
         image = image_grid(x) if x.dim() == 4 else scatter([x], ["generated"])
         write_png(out, image)
     return out
+
+
+def parse_options(pairs: list[str], flag: str = "--option") -> dict[str, Any]:
+    """``key=value`` pairs (values read as YAML: 20, 1.5, heun, [1, 2]) as a dict."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} {pair!r}: expected key=value, e.g. steps=20")
+        try:
+            options[key] = yaml.safe_load(value)
+        except Exception:  # YAMLError, and PyYAML's plain errors on bad values (`!!int x`)
+            raise UserError(f"{flag} {pair!r}: the value is not valid YAML") from None
+    return options
+
+
+def check_sample_options(model: GenerativeModel, options: dict[str, Any]) -> None:
+    """Sampling options a model's ``sample`` does not take are one clear error, not a TypeError."""
+    params = inspect.signature(model.sample).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [p for p in params if p != "n"]
+    for key in options:
+        if key not in known:
+            raise UserError(f"model {model.model_name!r} has no sampling option {key!r}; "
+                            f"its options: {', '.join(known) or 'none'}")
 
 
 def evaluate(model: GenerativeModel | Artifact, data: dict[str, Any] | Dataset | str | None,

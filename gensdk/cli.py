@@ -58,11 +58,13 @@ def sample(model: Path = typer.Argument(..., help="A saved folder (a plugin's mo
                                     "molecules .smi, characters and C programs a folder); core models .npy, .csv "
                                     "(points) or .png."),
            seed: int = typer.Option(0, help="Random seed."),
-           device: str = typer.Option("cpu", help="cpu, cuda or cuda:N.")) -> None:
+           device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
+           option: list[str] = typer.Option([], "--option", help="A core model's sampling option key=value, e.g. "
+                                            "steps=20, sampler=heun, guidance=2, labels=3 (repeatable).")) -> None:
     """Draw samples from any trained model and write them to a file or folder."""
     from gensdk.core.device import resolve_device
 
-    written = api.sample(api.load(model, str(resolve_device(device))), n, out, seed=seed)
+    written = api.sample(api.load(model, str(resolve_device(device))), n, out, seed=seed, **api.parse_options(option))
     console.print(f"wrote {n} samples to {written}")
 
 

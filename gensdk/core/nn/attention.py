@@ -1,6 +1,8 @@
-"""Self-attention over image positions: the SAGAN block (Zhang et al. 2019)."""
+"""Self-attention over image positions: the SAGAN block (Zhang et al. 2019) and the diffusion U-Net's block."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -43,3 +45,29 @@ class SelfAttention2d(nn.Module):
         a = F.scaled_dot_product_attention(q, k, v, scale=1.0)        # [B, 1, HW, C/2]
         a = a.squeeze(1).transpose(1, 2).reshape(b, -1, hgt, wid)
         return x + self.gamma * self.o(a)
+
+
+class AttentionBlock2d(nn.Module):
+    """``x + proj(attention(GroupNorm(x)))``: multi-head self-attention over positions, as in the
+    diffusion U-Net (Ho et al. 2020). Unlike SAGAN's block above it normalises its input and scales
+    the logits by 1/sqrt(head dim), which keeps the softmax soft for the un-normalised features of
+    a residual U-Net; the zero-initialised projection starts it as the identity."""
+
+    def __init__(self, channels: int, heads: int = 1):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"AttentionBlock2d: {channels} channels do not split into {heads} heads")
+        self.heads = heads
+        self.norm = nn.GroupNorm(math.gcd(32, channels), channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = nn.Conv2d(channels, channels, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, hgt, wid = x.shape
+        # [B, 3C, H, W] -> three [B, heads, HW, C/heads]
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, hgt * wid)
+        q, k, v = qkv.transpose(-1, -2).unbind(1)
+        a = F.scaled_dot_product_attention(q, k, v)
+        return x + self.proj(a.transpose(-1, -2).reshape(b, c, hgt, wid))
