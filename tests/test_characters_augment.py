@@ -1,6 +1,7 @@
 """gensdk augment and the character generators: real files in tmp folders, tiny models."""
 
 import csv
+import json
 import hashlib
 from pathlib import Path
 
@@ -114,6 +115,17 @@ def test_generator_trains_saves_and_reloads_identically(tmp_path, method):
     assert torch.allclose(out1, out2, atol=1e-6)  # the same seeds give the same images after reload
     images, accepted, dropped = generate_filtered(gen, y[:6], x[:6], seeds, filter_confidence=0.9)
     assert images.shape == (6, 1, 16, 16) and len(dropped) == 6
+
+
+def test_the_budget_is_steps_epochs_or_minutes(tmp_path):
+    x = (torch.rand(12, 1, 16, 16) > 0.7).float()
+    y = torch.arange(3).repeat(4)
+    common = dict(device="cpu", model_options={"width": 8}, classifier_recipe=TINY, progress=False)
+    train_generator("cgan", x, y, ["a", "b", "c"], tmp_path / "e", epochs=2.5, **common)
+    train = json.loads((tmp_path / "e" / "model" / "config.json").read_text())["train"]
+    assert train["steps"] == 3 and train["batch_size"] == 12  # 2.5 passes over 12 images in batches of 12
+    with pytest.raises(UserError, match="one of --steps, --epochs or --minutes"):
+        train_generator("cgan", x, y, ["a", "b", "c"], tmp_path / "f", steps=3, minutes=1.0, **common)
 
 
 def test_load_generator_refuses_a_folder_that_is_not_one(tmp_path):

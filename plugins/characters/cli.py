@@ -98,6 +98,8 @@ def train(input_dir: str = typer.Argument(..., help="Image folder, or 'sklearn-d
           model_dir: Path = typer.Argument(..., help="Folder for the trained generator."),
           method: str = typer.Option("dagan", help="cgan, cvae or dagan."),
           steps: Optional[int] = typer.Option(None, help="Training steps (default per method)."),
+          epochs: Optional[float] = typer.Option(None, help="Or passes over the images."),
+          minutes: Optional[float] = typer.Option(None, help="Or a time budget (the step rate is measured first)."),
           set_: list[str] = typer.Option([], "--set", help="Model option: key=value (e.g. width=64)."),
           size: int = typer.Option(32, help="Image side."),
           seed: int = typer.Option(0, help="Random seed."),
@@ -116,7 +118,8 @@ def train(input_dir: str = typer.Argument(..., help="Image folder, or 'sklearn-d
     chars = load_characters(input_dir, size=size)
     for skipped in chars.skipped:
         console.print(f"skipped {skipped.path}: {skipped.reason}")
-    train_generator(method, chars.images, chars.labels, chars.classes, model_dir, steps=steps, seed=seed,
+    train_generator(method, chars.images, chars.labels, chars.classes, model_dir, steps=steps, epochs=epochs,
+                    minutes=minutes, seed=seed,
                     device=device, model_options=options, resume=resume, overwrite=overwrite, progress=not quiet)
     console.print(f"trained {method} on {len(chars)} images ({len(chars.classes)} classes) -> {model_dir}")
 

@@ -29,7 +29,7 @@ from gensdk.core.artifact import Artifact, artifact_folder, register_artifact
 from gensdk.core.device import resolve_device
 from gensdk.core.io import write_png
 from gensdk.core.model import load_model, build_model, read_model_config
-from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig
+from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig, training_budget
 from gensdk.errors import UserError
 
 import gensdk.core.gan  # noqa: F401  (importing a model family registers its models)
@@ -198,20 +198,21 @@ def _model_and_data(method: str, images: torch.Tensor, labels: torch.Tensor, num
 
 
 def train_generator(method: str, images: torch.Tensor, labels: torch.Tensor, classes: list[str],
-                    out_dir: str | os.PathLike, *, steps: int | None = None, seed: int = 0, device: str = "auto",
+                    out_dir: str | os.PathLike, *, steps: int | None = None, epochs: float | None = None,
+                    minutes: float | None = None, seed: int = 0, device: str = "auto",
                     model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
                     classifier_recipe: ClassifierRecipe | None = None, resume: bool = False,
                     overwrite: bool = False, progress: bool = True) -> CharacterGenerator:
     """Train ``method`` on images in [0, 1] ([N, 1, S, S], ink bright) into ``out_dir``; also fit the
-    filtering classifier on the same images. Resumable (``resume=True``) like any engine run."""
+    filtering classifier on the same images. Resumable (``resume=True``) like any engine run. The
+    budget: one of ``steps``, ``epochs`` (passes over the images) or ``minutes``; the method's default
+    steps otherwise."""
     check_method(method)
     if len(images) == 0:
         raise UserError("no training images")
     out_dir = Path(out_dir)
     train = {**DEFAULTS[method]["train"], **(train_options or {}), "seed": seed, "device": device,
              "progress": progress}
-    if steps is not None:
-        train["steps"] = steps
     dev = resolve_device(device)
     # the classifier first, so that model/ is written once, whole, when training ends (a resumed run
     # fits it again: a minute on a CPU)
@@ -219,6 +220,8 @@ def train_generator(method: str, images: torch.Tensor, labels: torch.Tensor, cla
     torch.manual_seed(seed)
     model, data = _model_and_data(method, images, labels, len(classes), model_options or {}, seed)
     train["batch_size"] = min(train["batch_size"], len(data[0]))  # a tiny class set is one batch
+    budget = training_budget(steps, epochs, minutes, len(data[0]), train["batch_size"], train["steps"])
+    train.update({k: v for k, v in budget.items() if v is not None})
     cfg = TrainConfig.from_dict(train)
     info = {"method": method, "classes": classes, "image_size": int(images.shape[-1]), "seed": seed,
             "train_images": len(images), "data_digest": data_digest(images.cpu(), labels.cpu(), classes),
