@@ -153,9 +153,8 @@ def train(args) -> None:
         record = json.loads((args.carry / "record.json").read_text())
     if args.carry and not checkpoint.is_file():
         join_checkpoint(args.carry, checkpoint)
-        for log in ("log.jsonl",):
-            if (args.carry / log).is_file():
-                shutil.copy(args.carry / log, args.run / log)
+        if (args.carry / "log.jsonl").is_file():
+            shutil.copy(args.carry / "log.jsonl", args.run / "log.jsonl")
     torch.manual_seed(args.seed)
     model = build_codec(ARCH, lr=args.lr, **sizes(args))
     config = TrainConfig(steps=args.steps, batch_size=BATCH, seed=args.seed, device=args.device, bf16=False,

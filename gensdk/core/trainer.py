@@ -421,7 +421,8 @@ class Trainer:
             bar.update(1)
             if planning and self.step - first in (PLAN_FROM, PLAN_FROM + PLAN_STEPS):
                 planning = self._plan(started, self.step - first)
-                bar.total = cfg.steps if not planning else bar.total
+                if not planning:
+                    bar.total = cfg.steps
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 self._sync()
                 now = time.perf_counter()
@@ -448,10 +449,9 @@ class Trainer:
         if writer is not None:
             writer.close()
         self.throughput = timed_examples / timed_seconds if timed_seconds else None
-        if not self.finished:
-            self.model.eval()
-            return self.model
         self.model.eval()
+        if not self.finished:
+            return self.model
         self._apply_ema()
         if self.best is not None:
             self.model.load_state_dict(self.best["model"])

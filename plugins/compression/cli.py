@@ -51,11 +51,13 @@ def _pairs(source: Path, target: Path, in_suffixes: tuple[str, ...], kind: str,
 def _open(source: Optional[Path], device: str, header=None):
     """The codec of ``--model``: the shipped one by default; a model or run folder; or, to decode, a
     codecs folder of runs, where the file's header picks the run."""
+    from gensdk.core.artifact import artifact_folder
+
     from .training import load_codec, open_codec, shipped_codec
 
     if source is None:
         return shipped_codec(device)
-    if header is not None and source.is_dir() and not any((source / p / "config.json").is_file() for p in (".", "model")):
+    if header is not None and source.is_dir() and not (artifact_folder(source) / "config.json").is_file():
         return load_codec(source, header.model_name, header.quality, device)
     return open_codec(source, device)
 

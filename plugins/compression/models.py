@@ -400,42 +400,44 @@ class ChannelContextHyperprior(VariableRateHyperprior):
         C = self.slice_channels
         return [slice(s * C, (s + 1) * C) for s in range(self.config["slices"])]
 
+    def _float_groups(self, y: torch.Tensor, z_hat: torch.Tensor) -> tuple[torch.Tensor, list[tuple]]:
+        """The float twin of ``code_latent``: y (gained) group by group given the rounded hyper-latent.
+        Returns y_hat (gained) and, per group, (what its context network read or None, scale, mean)."""
+        scales, means = self.split(self.h_s(z_hat))
+        y_hats, groups = [], []
+        for s, group in enumerate(self._groups()):
+            scale, mean, seen = scales[:, group], means[:, group], None
+            if s:
+                seen = torch.cat(y_hats, 1)
+                d_scale, d_mean = self.context[s - 1](seen).chunk(2, 1)
+                scale, mean = scale + d_scale, mean + d_mean
+            y_hats.append(ste_round(y[:, group] - mean) + mean)
+            groups.append((seen, scale, mean))
+        return torch.cat(y_hats, 1), groups
+
     def quantize(self, y, rate=None):
         if rate is None:
             raise ValueError(f"{self.model_name}: quantize needs the quality index of each image")
         y = self.gained(y, rate)
         z = self.h_a(y)
         z_coded = uniform_noise(z) if self.training else torch.round(z)
-        scales, means = self.split(self.h_s(ste_round(z)))
-        y_hats, likelihoods = [], []
-        for s, group in enumerate(self._groups()):
-            scale, mean = scales[:, group], means[:, group]
-            if s:
-                d_scale, d_mean = self.context[s - 1](torch.cat(y_hats, 1)).chunk(2, 1)
-                scale, mean = scale + d_scale, mean + d_mean
+        y_hat, groups = self._float_groups(y, ste_round(z))
+        likelihoods = []
+        for group, (_, scale, mean) in zip(self._groups(), groups):
             part = y[:, group]
             coded = uniform_noise(part) if self.training else torch.round(part - mean) + mean
             likelihoods.append(self.y_conditional.likelihood(coded, scale, mean))
-            y_hats.append(ste_round(part - mean) + mean)
-        y_hat = torch.cat(y_hats, 1) * self.log_inverse_gain[rate].exp()[:, :, None, None]
+        y_hat = y_hat * self.log_inverse_gain[rate].exp()[:, :, None, None]
         return y_hat, {"y": torch.cat(likelihoods, 1), "z": self.z_prior.likelihood(z_coded)}
 
     @torch.no_grad()
     def calibrate_hyper(self, ys: list[torch.Tensor]) -> None:
         super().calibrate_hyper(ys)  # the hyper-synthesis, from the coded (gained) latents
-        was_training, self.training = self.training, False
         inputs: list[list[torch.Tensor]] = [[] for _ in self.context]
         for y in ys:  # the float decoded groups, as the context networks see them
-            z = torch.round(self.h_a(y))
-            scales, means = self.split(self.h_s(z))
-            y_hats = []
-            for s, group in enumerate(self._groups()):
-                mean = means[:, group]
-                if s:
-                    inputs[s - 1].append(torch.cat(y_hats, 1))
-                    mean = mean + self.context[s - 1](torch.cat(y_hats, 1)).chunk(2, 1)[1]
-                y_hats.append(torch.round(y[:, group] - mean) + mean)
-        self.training = was_training
+            _, groups = self._float_groups(y, torch.round(self.h_a(y)))
+            for s, (seen, _, _) in enumerate(groups[1:]):
+                inputs[s].append(seen)
         hyper_exp = self.int_h_s.output_exp
         for net, twin, xs in zip(self.context, self.int_context, inputs):
             twin.calibrate(net, xs, exponent_for(max(float(x.abs().max()) for x in xs), ACT_TARGET))

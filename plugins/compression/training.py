@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gensdk.core.artifact import artifact_folder
 from gensdk.core.io import write_folder
 from gensdk.core.model import load_model, read_model_config, save_model
 from gensdk.core.trainer import Trainer, TrainConfig
@@ -111,9 +112,7 @@ def load_codec(codecs: Path, model_name: str, quality: int, device: str = "cpu")
 def open_codec(folder: Path, device: str = "cpu") -> TransformCodec:
     """A prepared codec from a model folder, a training run's folder (its ``model/``), or an exported
     one (``export_codec``)."""
-    folder = Path(folder)
-    if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
-        folder = folder / "model"
+    folder = artifact_folder(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such codec folder")
     exported = read_model_config(folder).get("exported_for_coding", False)

@@ -54,15 +54,16 @@ def finish(text: str, runnable: bool, repair: bool, compiles_only: bool) -> tupl
     """A sample as it is written: ``(program, how)``, how being "as-generated", "repaired",
     "not-compiling", or "unchecked" where gcc is not asked; the program is None where
     ``compiles_only`` drops it."""
-    program = make_runnable(text) if runnable else text
     if not (compiles_only or (runnable and repair)):
-        return program, "unchecked"  # no gcc run: no sandbox to set up (about 14 ms a program)
+        # no gcc run: no sandbox to set up (about 14 ms a program)
+        return (make_runnable(text) if runnable else text), "unchecked"
     with Sandbox() as box:
         if runnable and repair:
             fixed = repair_program(text, box)
             if fixed.program is not None:
                 return fixed.program, "as-generated" if fixed.rounds == 0 else "repaired"
-            return (None if compiles_only else program), "not-compiling"
+            return (None if compiles_only else make_runnable(text)), "not-compiling"
+        program = make_runnable(text) if runnable else text
         return (program, "as-generated") if compiles(program, box) else (None, "not-compiling")
 
 
