@@ -26,9 +26,9 @@ import torch  # noqa: E402
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
 from gensdk.core.trainer import TrainConfig, Trainer  # noqa: E402
-from plugins.architectures.nasbench import distinct_archs, load_table  # noqa: E402
-from plugins.architectures.spaces import arch_key  # noqa: E402
-from plugins.architectures.dvae import DagVAE, from_graph, to_graph  # noqa: E402
+from gensdk_plugins.architectures.nasbench import distinct_archs, load_table  # noqa: E402
+from gensdk_plugins.architectures.spaces import arch_key  # noqa: E402
+from gensdk_plugins.architectures.dvae import DagVAE, from_graph, to_graph  # noqa: E402
 
 
 def main() -> None:

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
-from plugins.architectures.nasbench import distinct_archs, load_table, table_evaluator  # noqa: E402
-from plugins.architectures.generative import fit, generative_search, make_generator, sample_genomes  # noqa: E402
-from plugins.architectures.search import random_search, regularized_evolution  # noqa: E402
-from plugins.architectures.spaces import NasBenchGraphSpace, arch_key  # noqa: E402
+from gensdk_plugins.architectures.nasbench import distinct_archs, load_table, table_evaluator  # noqa: E402
+from gensdk_plugins.architectures.generative import fit, generative_search, make_generator, sample_genomes  # noqa: E402
+from gensdk_plugins.architectures.search import random_search, regularized_evolution  # noqa: E402
+from gensdk_plugins.architectures.spaces import NasBenchGraphSpace, arch_key  # noqa: E402
 
 SCREEN = 10
 # the generative settings were chosen on cora with seeds 100-109 (warm-up, batch, elite, screen); the
@@ -42,7 +42,7 @@ def unsupervised_dvae(steps: int):
     import torch
 
     from gensdk.core.trainer import TrainConfig, Trainer
-    from plugins.architectures.dvae import DagVAE, to_graph
+    from gensdk_plugins.architectures.dvae import DagVAE, to_graph
 
     types, adj = to_graph(distinct_archs())
     torch.manual_seed(0)
@@ -62,8 +62,8 @@ def generator_table(args: argparse.Namespace, record: dict) -> list[str]:
 
     import torch
 
-    from plugins.architectures.compiler import validate
-    from plugins.architectures.spaces import nas_bench_graph_description
+    from gensdk_plugins.architectures.compiler import validate
+    from gensdk_plugins.architectures.spaces import nas_bench_graph_description
 
     table, space = load_table("cora"), NasBenchGraphSpace()
     ranked = sorted(distinct_archs(), key=lambda a: table.lookup(*a)["valid_perf"], reverse=True)
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "architectures_nbg")
     parser.add_argument("--dvae-steps", type=int, default=3000, help="Training steps of the latent search's D-VAE.")
     args = parser.parse_args()
-    from plugins.architectures.dvae import latent_search
+    from gensdk_plugins.architectures.dvae import latent_search
 
     dvae = unsupervised_dvae(args.dvae_steps)
     methods = {**METHODS, "latent": lambda space, evaluate, budget, seed: latent_search(dvae, evaluate, budget, seed=seed)}

@@ -7,9 +7,9 @@ within 300). The winners are what benchmarks/architectures_nbg.py reports on see
 import sys, statistics, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent)); sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plugins.architectures.nasbench import load_table, table_evaluator
-from plugins.architectures.generative import generative_search
-from plugins.architectures.search import random_search, regularized_evolution
+from gensdk_plugins.architectures.nasbench import load_table, table_evaluator
+from gensdk_plugins.architectures.generative import generative_search
+from gensdk_plugins.architectures.search import random_search, regularized_evolution
 from architectures_nbg import censored_median
 ds = sys.argv[1]
 table = load_table(ds); space = table.space()

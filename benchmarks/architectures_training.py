@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
-from plugins.architectures.language import format_description  # noqa: E402
-from plugins.architectures.spaces import random_cnn  # noqa: E402
-from plugins.architectures.training import train_and_score  # noqa: E402
+from gensdk_plugins.architectures.language import format_description  # noqa: E402
+from gensdk_plugins.architectures.spaces import random_cnn  # noqa: E402
+from gensdk_plugins.architectures.training import train_and_score  # noqa: E402
 
 
 def main() -> None:
@@ -94,10 +94,10 @@ def timed(train, description, **options) -> dict:
 
 def searches(args: argparse.Namespace, record: dict) -> list[str]:
     """Each search method over the CNN space with the real-training evaluator, one seed each."""
-    from plugins.architectures.generative import generative_search
-    from plugins.architectures.search import random_search, regularized_evolution
-    from plugins.architectures.spaces import CnnSpace
-    from plugins.architectures.training import training_evaluator
+    from gensdk_plugins.architectures.generative import generative_search
+    from gensdk_plugins.architectures.search import random_search, regularized_evolution
+    from gensdk_plugins.architectures.spaces import CnnSpace
+    from gensdk_plugins.architectures.training import training_evaluator
 
     space = CnnSpace((1, 8, 8), 10)
     methods = {"random": random_search, "evolution": regularized_evolution, "generative": generative_search,

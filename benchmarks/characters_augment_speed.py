@@ -52,9 +52,9 @@ def main() -> None:
                                          "generators/ (the 110 classes match); else each is trained briefly here")
     args = parser.parse_args()
 
-    from plugins.characters.augment import augment
+    from gensdk_plugins.characters.augment import augment
     from gensdk.core.images import load_image_folder
-    from plugins.characters.generative import train_generator
+    from gensdk_plugins.characters.generative import train_generator
 
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)

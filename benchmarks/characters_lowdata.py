@@ -27,8 +27,8 @@ from benchmarks.common import provenance, write_results  # noqa: E402
 
 
 def render(args: argparse.Namespace) -> None:
-    from plugins.characters.data import render_set
-    from plugins.characters.fonts import chars_of, find_fonts, split_fonts, usable_fonts
+    from gensdk_plugins.characters.data import render_set
+    from gensdk_plugins.characters.fonts import chars_of, find_fonts, split_fonts, usable_fonts
 
     chars = chars_of(args.charset)
     fonts, _ = usable_fonts(find_fonts(), chars)
@@ -49,7 +49,7 @@ def render(args: argparse.Namespace) -> None:
 
 
 def load(path: str):
-    from plugins.characters.data import CharacterSet
+    from gensdk_plugins.characters.data import CharacterSet
 
     z = np.load(path)
     meta = json.loads(str(z["meta"]))
@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> None:
         codes = [p.wait() for p in procs]
         print("exit codes", codes)
         sys.exit(max(codes))
-    from plugins.characters.classifier import ClassifierRecipe
-    from plugins.characters.evaluate import low_data_benchmark
+    from gensdk_plugins.characters.classifier import ClassifierRecipe
+    from gensdk_plugins.characters.evaluate import low_data_benchmark
 
     train, test, meta = load(args.data)
     widths = {"cgan": {"width": args.width}, "dagan": {"width": args.width}, "cvae": {}}
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
 def report(args: argparse.Namespace) -> None:
     """Summarize a run's results.jsonl (the cells of every seed and budget) into ``--out``.{md,json}.
     The run's date, device, command and commit are given here: its *.run.json files stay on the device."""
-    from plugins.characters.evaluate import markdown, summarize
+    from gensdk_plugins.characters.evaluate import markdown, summarize
 
     records = [json.loads(line) for line in Path(args.results).read_text().splitlines() if line.strip()]
     table = summarize(records)

@@ -34,14 +34,14 @@ LADDER = [("mean-scale-hyperprior", q) for q in (1, 2, 3, 4)] + [("scale-hyperpr
 
 
 def _crops_of(job):
-    from plugins.compression.data import random_crops
+    from gensdk_plugins.compression.data import random_crops
 
     path, n, size, seed = job
     return random_crops([path], n, size, seed)
 
 
 def make_crops(photos: Path, n: int, size: int, path: Path) -> None:
-    from plugins.compression.data import image_files, save_crops
+    from gensdk_plugins.compression.data import image_files, save_crops
 
     files = image_files(photos)
     jobs = [(f, n // len(files) + (i < n % len(files)), size, 1000 + i) for i, f in enumerate(files)]
@@ -51,8 +51,8 @@ def make_crops(photos: Path, n: int, size: int, path: Path) -> None:
 
 
 def train(args) -> None:
-    from plugins.compression.data import load_crops
-    from plugins.compression.training import train_codec
+    from gensdk_plugins.compression.data import load_crops
+    from gensdk_plugins.compression.training import train_codec
 
     sizes = {"N": 16, "M": 24} if args.tiny else {}
     train_codec(args.model, args.quality, load_crops(args.work / "crops.npy"), args.work / "codecs", steps=0,
@@ -65,10 +65,10 @@ def digest(pixels: np.ndarray) -> str:
 
 
 def evaluate(args) -> dict:
-    from plugins.compression.codec import compress, decompress
-    from plugins.compression.data import load_test_photos
-    from plugins.compression.evaluate import codec_point
-    from plugins.compression.training import load_codec, trained_codecs
+    from gensdk_plugins.compression.codec import compress, decompress
+    from gensdk_plugins.compression.data import load_test_photos
+    from gensdk_plugins.compression.evaluate import codec_point
+    from gensdk_plugins.compression.training import load_codec, trained_codecs
 
     images = load_test_photos()
     codecs = args.work / "codecs"

@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
 from common import provenance, write_results  # noqa: E402
-from plugins.compression.classical import available_codecs, rd_points  # noqa: E402
-from plugins.compression.data import load_test_photos  # noqa: E402
-from plugins.compression.evaluate import rd_curves  # noqa: E402
-from plugins.compression.metrics import bd_table  # noqa: E402
-from plugins.compression.plot import plot_rd  # noqa: E402
+from gensdk_plugins.compression.classical import available_codecs, rd_points  # noqa: E402
+from gensdk_plugins.compression.data import load_test_photos  # noqa: E402
+from gensdk_plugins.compression.evaluate import rd_curves  # noqa: E402
+from gensdk_plugins.compression.metrics import bd_table  # noqa: E402
+from gensdk_plugins.compression.plot import plot_rd  # noqa: E402
 
 CLASSICAL = ("jpeg", "webp", "jpeg2000", "avif", "hevc")
 ANCHOR = "jpeg"

@@ -51,7 +51,7 @@ BATCH = 16
 
 # --- crops -----------------------------------------------------------------------------------------
 def _crops_of(job):
-    from plugins.compression.data import random_crops
+    from gensdk_plugins.compression.data import random_crops
 
     path, n, size, seed = job
     return random_crops([path], n, size, seed)
@@ -59,7 +59,7 @@ def _crops_of(job):
 
 def crops(args) -> None:
     """``--n`` random 256x256 crops, spread evenly over the photos, each photo with its own seed."""
-    from plugins.compression.data import image_files, save_crops
+    from gensdk_plugins.compression.data import image_files, save_crops
 
     files = image_files(args.photos)
     jobs = [(f, args.n // len(files) + (i < args.n % len(files)), 256, 1000 + i) for i, f in enumerate(files)]
@@ -71,7 +71,7 @@ def crops(args) -> None:
 
 
 def _data(path: Path) -> torch.Tensor:
-    from plugins.compression.data import load_crops
+    from gensdk_plugins.compression.data import load_crops
 
     return torch.from_numpy(np.ascontiguousarray(load_crops(path))).permute(0, 3, 1, 2).contiguous()
 
@@ -82,7 +82,7 @@ SPEED_VARIANTS = {"eager": {}, "cuda-graph": {"cuda_graph": True}, "compile": {"
 
 def speed_one(arch: str, variant: str, data: torch.Tensor, steps: int, device: str = "cuda") -> dict:
     from gensdk.core.trainer import Trainer, TrainConfig
-    from plugins.compression.models import build_codec
+    from gensdk_plugins.compression.models import build_codec
 
     torch.manual_seed(0)
     model = build_codec(arch, 3)
@@ -142,7 +142,7 @@ print(json.dumps({"arch": "mean-scale-hyperprior", "variant": "eager, before (ol
 # --- training in slices ----------------------------------------------------------------------------
 def train(args) -> None:
     from gensdk.core.trainer import Trainer, TrainConfig
-    from plugins.compression.models import build_codec
+    from gensdk_plugins.compression.models import build_codec
     from weight_shards import join_checkpoint, split_checkpoint
 
     torch.backends.cudnn.benchmark = True
@@ -187,8 +187,8 @@ def digest(pixels: np.ndarray) -> str:
 def _cpu_side(job):
     """Encode on the CPU, and decode the GPU's file and the CPU's own on the CPU."""
     shipped, name, quality, image, gpu_file = job
-    from plugins.compression.codec import compress, decompress
-    from plugins.compression.training import open_codec
+    from gensdk_plugins.compression.codec import compress, decompress
+    from gensdk_plugins.compression.training import open_codec
 
     torch.set_num_threads(1)
     cpu = open_codec(shipped, "cpu")
@@ -197,11 +197,11 @@ def _cpu_side(job):
 
 
 def finish(args) -> None:
-    from plugins.compression.codec import compress, decompress
-    from plugins.compression.models import build_codec
-    from plugins.compression.data import load_test_photos
-    from plugins.compression.evaluate import codec_point
-    from plugins.compression.training import CALIBRATION_CROPS, export_codec, open_codec
+    from gensdk_plugins.compression.codec import compress, decompress
+    from gensdk_plugins.compression.models import build_codec
+    from gensdk_plugins.compression.data import load_test_photos
+    from gensdk_plugins.compression.evaluate import codec_point
+    from gensdk_plugins.compression.training import CALIBRATION_CROPS, export_codec, open_codec
 
     record = json.loads((args.record).read_text()) if args.record and args.record.is_file() else {}
     # the weights from the checkpoint, which every slice leaves (a finished schedule also leaves model/)

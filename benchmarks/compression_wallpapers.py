@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from PIL import Image  # noqa: E402
 
 from common import provenance, write_results  # noqa: E402
-from plugins.compression.data import fetch_wallpapers, picture_name, read_image  # noqa: E402
-from plugins.compression.training import wallpapers_dir  # noqa: E402
+from gensdk_plugins.compression.data import fetch_wallpapers, picture_name, read_image  # noqa: E402
+from gensdk_plugins.compression.training import wallpapers_dir  # noqa: E402
 
 
 def main() -> None:

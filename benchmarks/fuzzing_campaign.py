@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write  # noqa: E402
-from plugins.fuzzing.corpus import c_files  # noqa: E402
-from plugins.fuzzing.harness import FOLDERS, available_compilers, run_campaign  # noqa: E402
+from gensdk_plugins.fuzzing.corpus import c_files  # noqa: E402
+from gensdk_plugins.fuzzing.harness import FOLDERS, available_compilers, run_campaign  # noqa: E402
 
 RESULTS = Path("benchmarks/results/fuzzing_campaign")
 FINDINGS = Path("benchmarks/results/fuzzing_findings")

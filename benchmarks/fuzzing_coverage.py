@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
-from plugins.fuzzing.baselines import CSMITH_INCLUDE  # noqa: E402
+from gensdk_plugins.fuzzing.baselines import CSMITH_INCLUDE  # noqa: E402
 
 FILES = ("tccgen.c", "tccpp.c", "x86_64-gen.c")
 SOURCES_D = Path("/etc/apt/sources.list.d")

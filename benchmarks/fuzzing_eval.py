@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write  # noqa: E402
-from plugins.fuzzing.corpus import COMPILE, c_files  # noqa: E402
-from plugins.fuzzing.harness import RUN_LIMITS, available_compilers, include_flags, test_program  # noqa: E402
-from plugins.fuzzing.program import make_runnable  # noqa: E402
-from plugins.fuzzing.repair import repair  # noqa: E402
-from plugins.fuzzing.sandbox import Sandbox  # noqa: E402
+from gensdk_plugins.fuzzing.corpus import COMPILE, c_files  # noqa: E402
+from gensdk_plugins.fuzzing.harness import RUN_LIMITS, available_compilers, include_flags, test_program  # noqa: E402
+from gensdk_plugins.fuzzing.program import make_runnable  # noqa: E402
+from gensdk_plugins.fuzzing.repair import repair  # noqa: E402
+from gensdk_plugins.fuzzing.sandbox import Sandbox  # noqa: E402
 
 RESULTS = Path("benchmarks/results/fuzzing_rates")
 WORK = Path("runs/fuzzing-eval")

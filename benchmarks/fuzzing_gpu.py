@@ -31,9 +31,9 @@ import torch  # noqa: E402
 from common import provenance  # noqa: E402
 from fuzzing_eval import repaired  # noqa: E402
 from gensdk.core.trainer import TrainConfig  # noqa: E402
-from plugins.fuzzing.corpus import build_corpus, load_corpus  # noqa: E402
-from plugins.fuzzing.generate import generate_programs  # noqa: E402
-from plugins.fuzzing.model import CodeModel  # noqa: E402
+from gensdk_plugins.fuzzing.corpus import build_corpus, load_corpus  # noqa: E402
+from gensdk_plugins.fuzzing.generate import generate_programs  # noqa: E402
+from gensdk_plugins.fuzzing.model import CodeModel  # noqa: E402
 
 
 def sweep_point(args: argparse.Namespace, temperature: float, training: set[str]) -> dict:

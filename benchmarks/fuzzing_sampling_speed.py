@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from common import provenance  # noqa: E402
 from gensdk.core.autoregressive import KVCache  # noqa: E402
 from gensdk.core.model import build_model  # noqa: E402
-from plugins.fuzzing.model import BracketBalance  # noqa: E402
+from gensdk_plugins.fuzzing.model import BracketBalance  # noqa: E402
 
 
 def sync() -> None:
@@ -101,7 +101,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     # one whole sample() call as the CLI makes it, 1,024 steps at most
-    from plugins.fuzzing.model import CodeModel
+    from gensdk_plugins.fuzzing.model import CodeModel
 
     code = CodeModel(model)
     if args.profile:

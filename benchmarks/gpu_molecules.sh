@@ -17,7 +17,7 @@ B="python benchmarks/molecules_moses.py"
 END=${2:-560}
 left() { local x=$(( END - SECONDS - ${1:-0} )); echo $(( x > 1 ? x : 1 )); }  # seconds to the end, less $1
 build_references() {  # the MOSES test and test-scaffolds statistics, cached under GENSDK_CACHE
-  python -c "from plugins.molecules.metrics import moses_reference as r; import time; t=time.time(); \
+  python -c "from gensdk_plugins.molecules.metrics import moses_reference as r; import time; t=time.time(); \
 r('test'); r('test_scaffolds'); print('references built in', round(time.time()-t, 1), 's')" > $OUT/logs/refs.log 2>&1
 }
 TR=transformer-r4 TL=transformer-r4-long GRAPH="--options {\"hidden\":128,\"layers\":4}"

@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.common import provenance  # noqa: E402
-from plugins.molecules.graph import train_graph_model  # noqa: E402
+from gensdk_plugins.molecules.graph import train_graph_model  # noqa: E402
 
 
 def moses_train(n: int) -> list[str]:

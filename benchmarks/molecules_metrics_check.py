@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import provenance, write_results
-from plugins.molecules import metrics as M
+from gensdk_plugins.molecules import metrics as M
 
 # MOSES's "Train" row: the training set scored as if it were generated
 MOSES_TRAIN_ROW = {

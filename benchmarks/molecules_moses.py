@@ -33,9 +33,9 @@ from common import provenance  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
 from gensdk.core.model import build_model  # noqa: E402
 from gensdk.core.trainer import TrainConfig, Trainer  # noqa: E402
-from plugins.molecules.data import load_smiles, parallel_map, randomized_smiles  # noqa: E402
-from plugins.molecules import graph, vae  # noqa: E402,F401 - register "mol-graph", "smiles-vae"
-from plugins.molecules.models import MoleculeGenerator, load_generator  # noqa: E402
+from gensdk_plugins.molecules.data import load_smiles, parallel_map, randomized_smiles  # noqa: E402
+from gensdk_plugins.molecules import graph, vae  # noqa: E402,F401 - register "mol-graph", "smiles-vae"
+from gensdk_plugins.molecules.models import MoleculeGenerator, load_generator  # noqa: E402
 
 RUNS = Path("runs/moses")
 # batch sizes per kind: large enough to fill an H100 (MOSES itself used 64 for its CharRNN)
@@ -104,7 +104,7 @@ def prepare(kind: str, run: Path, options: dict, limit: int = 0) -> tuple[Molecu
     options = dict(options)
     copies = options.pop("randomize", 0)
     if kind == "graph":
-        from plugins.molecules.graph import graph_dataset
+        from gensdk_plugins.molecules.graph import graph_dataset
 
         options = {k: v for k, v in options.items() if k != "max_atoms"}
         data, vocab, counts = graph_dataset(smiles, max_atoms=GRAPH_MAX_ATOMS, workers=os.cpu_count())
@@ -156,7 +156,7 @@ def sample(args: argparse.Namespace) -> None:
     out = generator.sample(args.n, batch_size=args.batch_size, seed=0, temperature=args.temperature)
     torch.cuda.synchronize() if torch.cuda.is_available() else None
     seconds = time.perf_counter() - started
-    from plugins.molecules.data import clean_smiles
+    from gensdk_plugins.molecules.data import clean_smiles
 
     started = time.perf_counter()
     valid, report = clean_smiles(out)
@@ -172,7 +172,7 @@ def sample(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from plugins.molecules.metrics import evaluate_smiles, moses_reference, moses_smiles
+    from gensdk_plugins.molecules.metrics import evaluate_smiles, moses_reference, moses_smiles
 
     run, tag = run_folder(args), samples_tag(args.temperature)
     generated = gzip.open(run / f"samples{tag}.smi.gz", "rt").read().splitlines()[:args.n]

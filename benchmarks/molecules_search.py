@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import provenance  # noqa: E402
 from gensdk.core.io import write_json  # noqa: E402
-from plugins.molecules.models import load_generator  # noqa: E402
-from plugins.molecules.objectives import Objective  # noqa: E402
-from plugins.molecules.search import optimize  # noqa: E402
+from gensdk_plugins.molecules.models import load_generator  # noqa: E402
+from gensdk_plugins.molecules.objectives import Objective  # noqa: E402
+from gensdk_plugins.molecules.search import optimize  # noqa: E402
 
 REWARD = {"plogp": {"type": "sigmoid", "low": -2.0, "high": 8.0}}
 

@@ -27,8 +27,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import provenance, write_results  # noqa: E402
-from plugins.tabular.family import DEFAULT_TARGET_FEATURES, FamilySpec, generate_family, read_family  # noqa: E402
-from plugins.tabular.metafeatures import (ClassificationView, MetaSpace, coverage, meta_features,  # noqa: E402
+from gensdk_plugins.tabular.family import DEFAULT_TARGET_FEATURES, FamilySpec, generate_family, read_family  # noqa: E402
+from gensdk_plugins.tabular.metafeatures import (ClassificationView, MetaSpace, coverage, meta_features,  # noqa: E402
                                           nearest_distances, reference_tables)
 
 # The region both generators draw from: the sizes of the real reference tables (after their caps).

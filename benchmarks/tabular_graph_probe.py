@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from gensdk.core import trainer  # noqa: E402
-from plugins.tabular.data import load_table  # noqa: E402
-from plugins.tabular.evaluate import quality_score  # noqa: E402
-from plugins.tabular.models import TableSynthesizer  # noqa: E402
+from gensdk_plugins.tabular.data import load_table  # noqa: E402
+from gensdk_plugins.tabular.evaluate import quality_score  # noqa: E402
+from gensdk_plugins.tabular.models import TableSynthesizer  # noqa: E402
 
 warnings.filterwarnings("ignore")
 table, epochs = sys.argv[1], int(sys.argv[2])

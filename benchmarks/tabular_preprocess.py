@@ -32,8 +32,8 @@ def _kinds(df: pd.DataFrame, meta) -> list[tuple[str, str]]:
 
 
 def time_tables(device: str, skip_ctgan: bool) -> list[dict]:
-    from plugins.tabular.data import load_table
-    from plugins.tabular.transform import TableTransformer
+    from gensdk_plugins.tabular.data import load_table
+    from gensdk_plugins.tabular.transform import TableTransformer
 
     rows = []
     for name in TABLES:
@@ -58,7 +58,7 @@ def time_tables(device: str, skip_ctgan: bool) -> list[dict]:
 
 
 def high_cardinality(device: str) -> dict:
-    from plugins.tabular.transform import TableTransformer
+    from gensdk_plugins.tabular.transform import TableTransformer
 
     rng = np.random.default_rng(0)
     n = 1_000_000

@@ -37,9 +37,9 @@ TEST_SHARE, SEED = 0.2, 0
 def run_one(table_name: str, model: str, epochs: int, device: str) -> dict:
     import torch
 
-    from plugins.tabular.data import load_table
-    from plugins.tabular.evaluate import evaluate_tables
-    from plugins.tabular.models import make_synthesizer
+    from gensdk_plugins.tabular.data import load_table
+    from gensdk_plugins.tabular.evaluate import evaluate_tables
+    from gensdk_plugins.tabular.models import make_synthesizer
 
     df, meta = load_table(table_name)
     test = df.sample(frac=TEST_SHARE, random_state=SEED)
@@ -67,8 +67,8 @@ def run_one(table_name: str, model: str, epochs: int, device: str) -> dict:
 def run(args) -> None:
     from benchmarks.common import device_description
 
-    from plugins.tabular.data import load_table
-    from plugins.tabular.models import make_synthesizer
+    from gensdk_plugins.tabular.data import load_table
+    from gensdk_plugins.tabular.models import make_synthesizer
 
     # One untimed 1-epoch fit of every model first: CUDA start-up and each kernel's first load then
     # land in no model's fit time (the first fit in a process otherwise pays seconds for them).

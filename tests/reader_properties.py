@@ -185,8 +185,8 @@ ARCH_EXAMPLES = sorted((ROOT / "plugins/architectures/examples").glob("*.arch"))
 
 
 def arch_property():
-    from plugins.architectures.compiler import validate
-    from plugins.architectures.language import parse, read_description
+    from gensdk_plugins.architectures.compiler import validate
+    from gensdk_plugins.architectures.language import parse, read_description
 
     valid = [p.read_text() for p in ARCH_EXAMPLES]
     scratch = Scratch()
@@ -210,8 +210,8 @@ def arch_property():
 
 
 def arch_json_property():
-    from plugins.architectures.compiler import validate
-    from plugins.architectures.language import from_json, parse, read_description, to_json
+    from gensdk_plugins.architectures.compiler import validate
+    from gensdk_plugins.architectures.language import from_json, parse, read_description, to_json
 
     valid = [to_json(parse(p.read_text())) for p in ARCH_EXAMPLES]
     scratch = Scratch()
@@ -231,8 +231,8 @@ def tiny_codecs(folder: Path) -> dict[str, Any]:
     """Two tiny trained codecs (N=16, M=24, 4 steps: seconds), as in tests/test_compression_codec.py."""
     import torch
 
-    from plugins.compression.data import load_test_photos
-    from plugins.compression.training import load_codec, train_codec
+    from gensdk_plugins.compression.data import load_test_photos
+    from gensdk_plugins.compression.training import load_codec, train_codec
 
     photos = load_test_photos(["astronaut"])["astronaut"]
     rng = np.random.default_rng(0)
@@ -255,7 +255,7 @@ def gsdk_files(draw, valid: bytes) -> bytes:
     stale: the reader must notice); mutated with the checksum recomputed (so that the layout and
     the tiles are read); or a header field replaced (height, width, tile side, a tile length) and
     the checksum recomputed."""
-    from plugins.compression.codec import _varint
+    from gensdk_plugins.compression.codec import _varint
 
     how = draw(st.sampled_from(["random", "mutated", "mutated+crc", "field"]))
     if how == "random":
@@ -297,8 +297,8 @@ def gsdk_files(draw, valid: bytes) -> bytes:
 
 
 def gsdk_property(models: dict[str, Any]):
-    from plugins.compression.codec import compress, decompress, read_header
-    from plugins.compression.data import load_test_photos
+    from gensdk_plugins.compression.codec import compress, decompress, read_header
+    from gensdk_plugins.compression.data import load_test_photos
 
     image = np.ascontiguousarray(load_test_photos(["coffee"])["coffee"][:40, :70])  # 1 x 2 tiles of 64
     files = [(name, compress(model, image, tile=64, quality=2)) for name, model in models.items()]
@@ -357,7 +357,7 @@ METADATA = {"columns": {"sepal_length": {"type": "numerical", "subtype": "float"
 
 
 def table_property():
-    from plugins.tabular.data import read_table
+    from gensdk_plugins.tabular.data import read_table
 
     scratch = Scratch()
     strategy = st.tuples(st.sampled_from(["t.csv", "t.tsv", "t.txt", "t.csv.gz"]), text_or_bytes(TABLE),
@@ -376,7 +376,7 @@ def table_property():
 
 
 def metadata_property():
-    from plugins.tabular.data import TableMetadata, read_table
+    from gensdk_plugins.tabular.data import TableMetadata, read_table
 
     scratch = Scratch()
     table = scratch.write("t.csv", TABLE.encode())
@@ -399,7 +399,7 @@ SMILES_CSV = "id,SMILES,score\n1,CC(=O)Nc1ccc(O)cc1,0.5\n2,c1ccccc1,\n3,\"CCO.Cl
 
 
 def smiles_property():
-    from plugins.molecules.data import load_smiles
+    from gensdk_plugins.molecules.data import load_smiles
 
     scratch = Scratch()
     strategy = st.one_of(
@@ -429,8 +429,8 @@ int main(void) { struct s v = {1, "ab"}; printf("%d %s\\n", f(5), v.b); return 0
 
 
 def corpus_property():
-    from plugins.fuzzing.corpus import load_corpus, read_text
-    from plugins.fuzzing.lexer import render, tokenize
+    from gensdk_plugins.fuzzing.corpus import load_corpus, read_text
+    from gensdk_plugins.fuzzing.lexer import render, tokenize
 
     scratch = Scratch()
     folder = scratch.path / "corpus"
@@ -488,7 +488,7 @@ def tiny_model(folder: Path) -> Path:
 
 # --- character augmentation pipelines (albumentations YAML) ------------------------------------------
 def pipeline_property():
-    from plugins.characters.classic import ClassicAugmenter, pipeline
+    from gensdk_plugins.characters.classic import ClassicAugmenter, pipeline
 
     scratch = Scratch()
     valid = []

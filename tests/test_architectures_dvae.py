@@ -9,13 +9,13 @@ import torch
 
 from gensdk.core.model import load_model
 from gensdk.core.trainer import TrainConfig, Trainer
-from plugins.architectures.spaces import NasBenchGraphSpace
+from gensdk_plugins.architectures.spaces import NasBenchGraphSpace
 
 
 def random_arch(rng):
     space = NasBenchGraphSpace()
     return space.arch(space.random(rng))
-from plugins.architectures.dvae import END, DagVAE, from_graph, to_graph
+from gensdk_plugins.architectures.dvae import END, DagVAE, from_graph, to_graph
 
 
 def test_graphs_round_trip_and_bad_graphs_are_refused():
@@ -49,7 +49,7 @@ def test_a_small_dvae_learns_to_reconstruct_what_it_saw(tmp_path):
 
 
 def test_latent_search_spends_its_budget_on_unseen_architectures_and_repeats():
-    from plugins.architectures.dvae import latent_search
+    from gensdk_plugins.architectures.dvae import latent_search
 
     def evaluate(genome):
         score = sum(op == "gcn" for op in NasBenchGraphSpace.arch(genome)[1]) / 4

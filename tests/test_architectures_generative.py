@@ -10,9 +10,9 @@ import random
 import pytest
 import torch
 
-from plugins.architectures.compiler import validate
-from plugins.architectures.generative import GenomeTokens, fit, generative_search, make_generator, sample_genomes
-from plugins.architectures.spaces import NBG_LINKS, CnnSpace, NasBenchGraphSpace
+from gensdk_plugins.architectures.compiler import validate
+from gensdk_plugins.architectures.generative import GenomeTokens, fit, generative_search, make_generator, sample_genomes
+from gensdk_plugins.architectures.spaces import NBG_LINKS, CnnSpace, NasBenchGraphSpace
 
 NBG, CNN = NasBenchGraphSpace(features=4, classes=2, hidden=4), CnnSpace()
 
@@ -92,7 +92,7 @@ def test_cnn_search_climbs_a_cheap_objective_and_never_dies_on_a_failing_candida
         score = sum(int(chosen[f"width{s}"]) for s in range(1, int(chosen["stages"]) + 1)) / 192
         return {"valid_perf": score, "perf": score}
 
-    from plugins.architectures.search import random_search
+    from gensdk_plugins.architectures.search import random_search
 
     trace, uniform = generative_search(CNN, evaluate, 80, seed=0), random_search(CNN, evaluate, 80, seed=0)
     assert len(trace.archs) == 80 and trace.errors
@@ -104,7 +104,7 @@ def test_cnn_search_climbs_a_cheap_objective_and_never_dies_on_a_failing_candida
 def test_cli_generate_writes_valid_descriptions_and_refuses_an_existing_folder(tmp_path):
     from helpers import gensdk
 
-    from plugins.architectures import read_description
+    from gensdk_plugins.architectures import read_description
 
     out = tmp_path / "gen"
     gensdk("architectures", "generate", out, "--space", "nas-bench-graph", "-n", "4", check=True)

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from helpers import gensdk
-from plugins.architectures import (DescriptionError, compile_network, format_description, from_json,
+from gensdk_plugins.architectures import (DescriptionError, compile_network, format_description, from_json,
                                    nas_bench_graph_arch, nas_bench_graph_description, parse, read_description,
                                    to_json, validate)
-from plugins.architectures.spaces import NBG_LINKS, NBG_OPS
+from gensdk_plugins.architectures.spaces import NBG_LINKS, NBG_OPS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "plugins" / "architectures" / "examples"
 SMALL_CNN = EXAMPLES / "small-cnn.arch"
@@ -141,7 +141,7 @@ def test_cli_parse_compile_and_errors(tmp_path):
 def test_random_cnns_are_always_valid_and_varied():
     import random
 
-    from plugins.architectures.spaces import random_cnn
+    from gensdk_plugins.architectures.spaces import random_cnn
 
     rng = random.Random(0)
     texts = set()

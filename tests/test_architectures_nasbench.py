@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("nas_bench_graph")
 
-from plugins.architectures import nasbench  # noqa: E402
-from plugins.architectures.nasbench import load_table, table_evaluator  # noqa: E402
-from plugins.architectures.search import random_search, regularized_evolution  # noqa: E402
-from plugins.architectures.spaces import NBG_LINKS, NasBenchGraphSpace, arch_key  # noqa: E402
+from gensdk_plugins.architectures import nasbench  # noqa: E402
+from gensdk_plugins.architectures.nasbench import load_table, table_evaluator  # noqa: E402
+from gensdk_plugins.architectures.search import random_search, regularized_evolution  # noqa: E402
+from gensdk_plugins.architectures.spaces import NBG_LINKS, NasBenchGraphSpace, arch_key  # noqa: E402
 
 SPACE = NasBenchGraphSpace()
 

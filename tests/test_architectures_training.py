@@ -12,7 +12,7 @@ import torch
 from gensdk.core.model import load_model
 from gensdk.errors import UserError
 from helpers import gensdk
-from plugins.architectures import ArchitectureClassifier, parse, read_description, to_json, train_and_score
+from gensdk_plugins.architectures import ArchitectureClassifier, parse, read_description, to_json, train_and_score
 
 DIGITS_CNN = Path(__file__).resolve().parents[1] / "plugins" / "architectures" / "examples" / "digits-cnn.arch"
 
@@ -56,7 +56,7 @@ def test_cli_train_writes_the_result(tmp_path):
 def test_an_image_folder_loads_through_the_core(tmp_path):
     from PIL import Image
 
-    from plugins.architectures.training import load_images
+    from gensdk_plugins.architectures.training import load_images
 
     for label, value in (("dark", 30), ("light", 220)):
         (tmp_path / label).mkdir()

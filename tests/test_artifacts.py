@@ -80,7 +80,7 @@ def test_unknown_artifact_or_plugin_is_one_clear_line(tmp_path, edit, message):
 # --- tabular ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def iris_tvae(tmp_path_factory):
-    from plugins.tabular.models import TableSynthesizer
+    from gensdk_plugins.tabular.models import TableSynthesizer
 
     folder = tmp_path_factory.mktemp("tabular") / "tvae"
     run_cli("tabular", "train", "iris", folder, "--model", "tvae", "--steps", "20", "--device", "cpu", "--quiet",
@@ -125,7 +125,7 @@ def test_registry_refuses_a_name_taken_by_another_class():
 def test_molecule_generator_is_an_artifact_and_old_folders_load(tmp_path):
     pytest.importorskip("rdkit")
     from helpers import DRUG_SMILES
-    from plugins.molecules.models import MoleculeGenerator, load_generator
+    from gensdk_plugins.molecules.models import MoleculeGenerator, load_generator
 
     torch.manual_seed(0)
     generator = MoleculeGenerator.create("char-rnn", DRUG_SMILES, d_model=16, layers=1)
@@ -143,7 +143,7 @@ def test_molecule_generator_is_an_artifact_and_old_folders_load(tmp_path):
 
 # --- fuzzing ---------------------------------------------------------------------------------------
 def test_c_program_model_samples_a_folder_of_c_files_and_evaluates(tmp_path):
-    from plugins.fuzzing.model import CodeModel
+    from gensdk_plugins.fuzzing.model import CodeModel
 
     torch.manual_seed(0)
     model = CodeModel.create(["int x;", "int f(void) { return 1; }", "int y = 2;"], size="tiny", max_len=32,
@@ -159,7 +159,7 @@ def test_c_program_model_samples_a_folder_of_c_files_and_evaluates(tmp_path):
 
 # --- compression -----------------------------------------------------------------------------------
 def test_gensdk_load_opens_codec_folders_and_sample_says_codecs_do_not_sample(tmp_path):
-    from plugins.compression.training import export_codec, train_codec
+    from gensdk_plugins.compression.training import export_codec, train_codec
 
     crops = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     trained = train_codec("factorized-prior", 2, crops, tmp_path / "codecs", steps=2, batch_size=2, device="cpu",
@@ -174,9 +174,9 @@ def test_gensdk_load_opens_codec_folders_and_sample_says_codecs_do_not_sample(tm
 
 # --- characters ------------------------------------------------------------------------------------
 def test_character_generator_is_an_artifact_and_old_folders_load(tmp_path):
-    from plugins.characters.classifier import ClassifierRecipe
-    from plugins.characters.data import load_characters
-    from plugins.characters.generative import CharacterGenerator, is_trained, load_generator, train_generator
+    from gensdk_plugins.characters.classifier import ClassifierRecipe
+    from gensdk_plugins.characters.data import load_characters
+    from gensdk_plugins.characters.generative import CharacterGenerator, is_trained, load_generator, train_generator
 
     chars = load_characters("sklearn-digits", size=8)
     generator = train_generator("cvae", chars.images[:200], chars.labels[:200], chars.classes, tmp_path / "run",

@@ -11,10 +11,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from helpers import gensdk
-from plugins.characters.augment import augment, plan, task_seed
-from plugins.characters.classifier import ClassifierRecipe, confident_mistakes, train_classifier
-from plugins.characters.dagan import DAGAN, same_class_pairs
-from plugins.characters.generative import generate_filtered, load_generator, train_generator
+from gensdk_plugins.characters.augment import augment, plan, task_seed
+from gensdk_plugins.characters.classifier import ClassifierRecipe, confident_mistakes, train_classifier
+from gensdk_plugins.characters.dagan import DAGAN, same_class_pairs
+from gensdk_plugins.characters.generative import generate_filtered, load_generator, train_generator
 from gensdk.core.model import StepContext
 from gensdk.errors import UserError
 

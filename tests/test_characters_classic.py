@@ -10,7 +10,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # before albumentations 
 import albumentations as A  # noqa: E402
 
 from gensdk.errors import UserError  # noqa: E402
-from plugins.characters.classic import PRESETS, ClassicAugmenter  # noqa: E402
+from gensdk_plugins.characters.classic import PRESETS, ClassicAugmenter  # noqa: E402
 
 
 def glyph(h: int, w: int, light: bool, color: bool = False) -> np.ndarray:

@@ -10,8 +10,8 @@ from PIL import Image
 
 from gensdk.core.data import load_dataset
 from gensdk.errors import UserError
-from plugins.characters import fonts as F
-from plugins.characters.data import CharacterSet, load_characters, load_digits, render_set
+from gensdk_plugins.characters import fonts as F
+from gensdk_plugins.characters.data import CharacterSet, load_characters, load_digits, render_set
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from gensdk.errors import UserError
-from plugins.compression import classical, data, metrics
+from gensdk_plugins.compression import classical, data, metrics
 
 # Published example: FAU-LMS "bjontegaard" package, test 1 (x265 at two presets). The expected
 # values are those of that package (v1.3.0) for the same methods; they agree with the JVET CTC
@@ -295,7 +295,7 @@ def test_fetch_wallpapers_without_apt(tmp_path, monkeypatch):
 
 def test_plot_rd(tmp_path):
     pytest.importorskip("matplotlib")
-    from plugins.compression.plot import plot_rd
+    from gensdk_plugins.compression.plot import plot_rd
 
     curves = {"a": ANCHOR, "b": [{"bpp": r, "psnr": d, "ms_ssim": 0.9} for r, d in TEST]}
     plot_rd(curves, tmp_path / "rd.png")

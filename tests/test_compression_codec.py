@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from gensdk.errors import UserError
-from plugins.compression import integer
-from plugins.compression.codec import (CorruptFile, compress, decode_groups, decompress, encode_groups, fingerprint,
+from gensdk_plugins.compression import integer
+from gensdk_plugins.compression.codec import (CorruptFile, compress, decode_groups, decompress, encode_groups, fingerprint,
                                        read_header)
-from plugins.compression.data import load_test_photos
-from plugins.compression.evaluate import estimated_bits
-from plugins.compression.models import CODECS, build_codec
-from plugins.compression.training import load_codec, train_codec, trained_codecs
+from gensdk_plugins.compression.data import load_test_photos
+from gensdk_plugins.compression.evaluate import estimated_bits
+from gensdk_plugins.compression.models import CODECS, build_codec
+from gensdk_plugins.compression.training import load_codec, train_codec, trained_codecs
 from helpers import gensdk
 
 TINY = {"N": 16, "M": 24}
@@ -158,7 +158,7 @@ LADDERS = ["variable-rate-hyperprior", "channel-context-hyperprior"]
 
 @pytest.mark.parametrize("name", LADDERS)
 def test_variable_rate_inverse_gains_are_exact_for_any_decodable_latent(codecs, name):
-    from plugins.compression.entropy import SYMBOL_LIMIT
+    from gensdk_plugins.compression.entropy import SYMBOL_LIMIT
 
     model = load_codec(codecs, name, 2)
     # a 16-bit symbol plus a mean (the context model's: the hyperprior's plus its group's correction)
@@ -189,7 +189,7 @@ def test_one_variable_rate_model_codes_every_quality(codecs, photo, name):
 
 @pytest.mark.parametrize("name", LADDERS)
 def test_a_codec_exported_for_coding_is_small_and_decodes_the_same_files(codecs, photo, tmp_path, name):
-    from plugins.compression.training import export_codec, open_codec, shipped_codec, training_only
+    from gensdk_plugins.compression.training import export_codec, open_codec, shipped_codec, training_only
 
     full = load_codec(codecs, name, 2)
     export_codec(full, tmp_path / "shipped", {"steps": 4, "note": "test"})
@@ -210,7 +210,7 @@ def test_a_codec_exported_for_coding_is_small_and_decodes_the_same_files(codecs,
     weights.write_bytes(weights.read_bytes()[:1000])  # a damaged shipped model is reported, never replaced
     with pytest.raises(UserError, match="cannot load weights"):
         open_codec(tmp_path / "shipped")
-    import plugins.compression.training as training
+    import gensdk_plugins.compression.training as training
 
     training.SHIPPED, saved = tmp_path / "nothing-here", training.SHIPPED
     try:
@@ -270,7 +270,7 @@ def test_bad_files_are_refused_with_a_clear_error(codecs, photo):
         read_header(huge + struct.pack("<I", zlib.crc32(huge)))
     # a decompression bomb: a few bytes, a valid checksum, one 16,320-pixel tile (the range decoder
     # would make zeros of an empty stream, and the synthesis would need tens of GB)
-    from plugins.compression.codec import pack
+    from gensdk_plugins.compression.codec import pack
 
     with pytest.raises(CorruptFile, match="beyond what gensdk decodes"):
         decompress(pack(model, 2, 16000, 16000, 255 * 64, [b""]), model)
@@ -296,7 +296,7 @@ def test_saved_codec_keeps_its_fingerprint(codecs):
 
 
 def test_training_resumes_to_the_same_weights(tmp_path, crops, monkeypatch):
-    from plugins.compression.models import TransformCodec
+    from gensdk_plugins.compression.models import TransformCodec
 
     options = dict(steps=4, batch_size=4, device="cpu", progress=False, checkpoint_every=2, **TINY)
     straight = train_codec("scale-hyperprior", 1, crops, tmp_path / "a", **options)
@@ -355,7 +355,7 @@ def test_cli_compress_decompress_folders_and_errors(codecs, tmp_path, photo):
     (tmp_path / "junk.png").write_text("not an image")
     result = gensdk("compress", tmp_path / "junk.png", tmp_path / "j.gsdk", "--model", msh, "--device", "cpu")
     assert result.returncode == 2 and "cannot read image" in result.stderr and not (tmp_path / "j.gsdk").exists()
-    from plugins.compression.training import SHIPPED
+    from gensdk_plugins.compression.training import SHIPPED
 
     if not (SHIPPED / "config.json").is_file():  # until a trained codec ships: one line asking for --model
         result = gensdk("compress", images / "a.png", tmp_path / "d.gsdk")

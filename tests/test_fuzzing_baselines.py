@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from plugins.fuzzing.baselines import CSMITH_INCLUDE, csmith_programs
+from gensdk_plugins.fuzzing.baselines import CSMITH_INCLUDE, csmith_programs
 
 pytestmark = pytest.mark.skipif(shutil.which("csmith") is None or not (CSMITH_INCLUDE / "csmith.h").is_file(),
                                 reason="csmith / libcsmith-dev not installed")

@@ -17,9 +17,9 @@ from typer.testing import CliRunner  # noqa: E402
 
 from gensdk.errors import UserError  # noqa: E402
 from helpers import assert_user_error, gensdk  # noqa: E402
-from plugins.fuzzing.cli import app  # noqa: E402
-from plugins.fuzzing.dictionary import KEYWORDS, frequent_tokens, read_dictionary  # noqa: E402
-from plugins.fuzzing.program import generated_part  # noqa: E402
+from gensdk_plugins.fuzzing.cli import app  # noqa: E402
+from gensdk_plugins.fuzzing.dictionary import KEYWORDS, frequent_tokens, read_dictionary  # noqa: E402
+from gensdk_plugins.fuzzing.program import generated_part  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("tcc")), reason="needs gcc and tcc")
 

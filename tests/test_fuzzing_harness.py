@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from gensdk.errors import UserError
-from plugins.fuzzing.harness import (Compiler, Limits, _crash_message, _normalize, available_compilers, run_campaign,
+from gensdk_plugins.fuzzing.harness import (Compiler, Limits, _crash_message, _normalize, available_compilers, run_campaign,
                                      still_interesting, test_program)
-from plugins.fuzzing.sandbox import Outcome
+from gensdk_plugins.fuzzing.sandbox import Outcome
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("tcc")), reason="needs gcc and tcc")
 

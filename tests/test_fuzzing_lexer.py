@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("tree_sitter_c")
 
-from plugins.fuzzing.dictionary import (KEYWORDS, MAX_TOKEN, PUNCTUATORS, dictionary_entries, escape,  # noqa: E402
+from gensdk_plugins.fuzzing.dictionary import (KEYWORDS, MAX_TOKEN, PUNCTUATORS, dictionary_entries, escape,  # noqa: E402
                                         frequent_tokens, read_dictionary, write_dictionary)
-from plugins.fuzzing.lexer import (CONTINUE, join_pieces, lex, rename_identifiers, render, spell,  # noqa: E402
+from gensdk_plugins.fuzzing.lexer import (CONTINUE, join_pieces, lex, rename_identifiers, render, spell,  # noqa: E402
                                    tokenize)
 
 needs_gcc = pytest.mark.skipif(not shutil.which("gcc"), reason="needs gcc")

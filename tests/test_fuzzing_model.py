@@ -15,11 +15,11 @@ from gensdk.core.model import save_model  # noqa: E402
 from gensdk.core.tokens import BOS_ID, EOS_ID, PAD_ID, Vocabulary  # noqa: E402
 from gensdk.core.trainer import TrainConfig  # noqa: E402
 from gensdk.errors import UserError  # noqa: E402
-from plugins.fuzzing.dictionary import frequent_tokens, read_dictionary  # noqa: E402
-from plugins.fuzzing.generate import MAX_BARREN, generate_programs  # noqa: E402
-from plugins.fuzzing.lexer import tokenize  # noqa: E402
-from plugins.fuzzing.model import BracketBalance, CodeModel  # noqa: E402
-from plugins.fuzzing.program import generated_part  # noqa: E402
+from gensdk_plugins.fuzzing.dictionary import frequent_tokens, read_dictionary  # noqa: E402
+from gensdk_plugins.fuzzing.generate import MAX_BARREN, generate_programs  # noqa: E402
+from gensdk_plugins.fuzzing.lexer import tokenize  # noqa: E402
+from gensdk_plugins.fuzzing.model import BracketBalance, CodeModel  # noqa: E402
+from gensdk_plugins.fuzzing.program import generated_part  # noqa: E402
 
 needs_gcc = pytest.mark.skipif(not shutil.which("gcc"), reason="needs gcc")
 CLOSER = {"(": ")", "[": "]", "{": "}"}

@@ -15,9 +15,9 @@ import pytest
 pytest.importorskip("tree_sitter_c")
 
 from gensdk.errors import UserError  # noqa: E402
-from plugins.fuzzing.corpus import REPORT, build_corpus, c_files, load_corpus, normalize, read_text  # noqa: E402
-from plugins.fuzzing.lexer import tokenize  # noqa: E402
-from plugins.fuzzing.program import ENTRY, Outline, make_runnable  # noqa: E402
+from gensdk_plugins.fuzzing.corpus import REPORT, build_corpus, c_files, load_corpus, normalize, read_text  # noqa: E402
+from gensdk_plugins.fuzzing.lexer import tokenize  # noqa: E402
+from gensdk_plugins.fuzzing.program import ENTRY, Outline, make_runnable  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gcc") and shutil.which("tcc")), reason="needs gcc and tcc")
 

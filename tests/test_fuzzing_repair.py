@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("tree_sitter_c")
 
-from plugins.fuzzing.program import generated_part, make_runnable  # noqa: E402
-from plugins.fuzzing.repair import repair  # noqa: E402
-from plugins.fuzzing.sandbox import Sandbox  # noqa: E402
+from gensdk_plugins.fuzzing.program import generated_part, make_runnable  # noqa: E402
+from gensdk_plugins.fuzzing.repair import repair  # noqa: E402
+from gensdk_plugins.fuzzing.sandbox import Sandbox  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not shutil.which("gcc"), reason="needs gcc")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from plugins.fuzzing.sandbox import Limits, Sandbox, _processes_of, parallel
+from gensdk_plugins.fuzzing.sandbox import Limits, Sandbox, _processes_of, parallel
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="uid drop and mount isolation need root")

@@ -13,15 +13,15 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("gensdk", "plugins")
+PACKAGES = {"gensdk": "gensdk", "gensdk_plugins": "plugins"}  # import name -> folder (pyproject package-dir)
 
 
 def module_names(root: Path, packages=PACKAGES) -> dict[str, Path]:
     """Dotted module name -> file, for every .py file under the given top-level packages."""
     names = {}
-    for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = list(path.relative_to(root).with_suffix("").parts)
+    for package, folder in packages.items():
+        for path in sorted((root / folder).rglob("*.py")):
+            parts = [package, *path.relative_to(root / folder).with_suffix("").parts]
             if parts[-1] == "__init__":
                 parts.pop()
             names[".".join(parts)] = path
@@ -126,16 +126,16 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def plugin_of(module: str) -> str | None:
     parts = module.split(".")
-    return parts[1] if parts[0] == "plugins" and len(parts) > 1 else None
+    return parts[1] if parts[0] == "gensdk_plugins" and len(parts) > 1 else None
 
 
 def layering_errors(graph: dict[str, set[str]]) -> list[str]:
     errors = [f"import cycle: {' -> '.join(cycle)}" for cycle in find_cycles(graph)]
     for module in sorted(graph):
         for target in sorted(graph[module]):
-            if module.split(".")[0] == "gensdk" and target.split(".")[0] == "plugins":
+            if module.split(".")[0] == "gensdk" and target.split(".")[0] == "gensdk_plugins":
                 errors.append(f"the core imports a plugin: {module} -> {target}")
-            elif plugin_of(module) and target.split(".")[0] == "plugins" and plugin_of(target) != plugin_of(module):
+            elif plugin_of(module) and target.split(".")[0] == "gensdk_plugins" and plugin_of(target) != plugin_of(module):
                 errors.append(f"a plugin imports another plugin: {module} -> {target}")
     return errors
 
@@ -172,18 +172,18 @@ def test_checker_finds_a_cycle_hidden_in_a_function(tmp_path):
 def test_checker_finds_imports_across_layers(tmp_path):
     _write(tmp_path, {
         "gensdk/__init__.py": "",
-        "gensdk/util.py": "import importlib\n\ndef f():\n    return importlib.import_module('plugins.one.data')\n",
+        "gensdk/util.py": "import importlib\n\ndef f():\n    return importlib.import_module('gensdk_plugins.one.data')\n",
         "plugins/__init__.py": "",
         "plugins/one/__init__.py": "from .data import load\n",
-        "plugins/one/data.py": "import gensdk.util\n\ndef load():\n    from plugins.two import helper\n",
+        "plugins/one/data.py": "import gensdk.util\n\ndef load():\n    from gensdk_plugins.two import helper\n",
         "plugins/two/__init__.py": "",
         "plugins/two/helper.py": "from gensdk import util\n",
     })
     graph = import_graph(tmp_path)
-    assert graph["plugins.one"] == {"plugins.one.data"}
-    assert graph["plugins.two.helper"] == {"gensdk.util"}
+    assert graph["gensdk_plugins.one"] == {"gensdk_plugins.one.data"}
+    assert graph["gensdk_plugins.two.helper"] == {"gensdk.util"}
     assert layering_errors(graph) == [
-        "import cycle: gensdk.util -> plugins.one.data -> gensdk.util",
-        "the core imports a plugin: gensdk.util -> plugins.one.data",
-        "a plugin imports another plugin: plugins.one.data -> plugins.two.helper",
+        "import cycle: gensdk.util -> gensdk_plugins.one.data -> gensdk.util",
+        "the core imports a plugin: gensdk.util -> gensdk_plugins.one.data",
+        "a plugin imports another plugin: gensdk_plugins.one.data -> gensdk_plugins.two.helper",
     ]

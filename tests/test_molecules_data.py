@@ -12,8 +12,8 @@ pytest.importorskip("rdkit")
 from rdkit import Chem  # noqa: E402
 
 from gensdk.errors import UserError  # noqa: E402
-from plugins.molecules import data  # noqa: E402
-from plugins.molecules.data import clean_smiles, load_smiles, read_smiles, to_smiles, to_text  # noqa: E402
+from gensdk_plugins.molecules import data  # noqa: E402
+from gensdk_plugins.molecules.data import clean_smiles, load_smiles, read_smiles, to_smiles, to_text  # noqa: E402
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 CAFFEINE = "Cn1c(=O)c2c(ncn2C)n(C)c1=O"  # RDKit's canonical form

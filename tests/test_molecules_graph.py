@@ -16,7 +16,7 @@ from rdkit import Chem  # noqa: E402
 from gensdk.core.model import build_model, load_model  # noqa: E402
 from gensdk.core.trainer import TrainConfig, Trainer  # noqa: E402
 from gensdk.errors import UserError  # noqa: E402
-from plugins.molecules.graph import (  # noqa: E402
+from gensdk_plugins.molecules.graph import (  # noqa: E402
     MolGraphModel,
     graph_dataset,
     make_graph_model,

@@ -14,7 +14,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from gensdk.errors import UserError
-from plugins.molecules import metrics as M
+from gensdk_plugins.molecules import metrics as M
 
 DRUGS = ["CC(=O)Oc1ccccc1C(=O)O", "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
          "CC(=O)Nc1ccc(O)cc1", "OC(=O)c1ccccc1O", "c1ccc2c(c1)cccc2", "CCN(CC)CCOC(=O)c1ccc(N)cc1",

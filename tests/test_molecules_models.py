@@ -17,7 +17,7 @@ from gensdk.core.model import save_model  # noqa: E402
 from gensdk.core.trainer import TrainConfig  # noqa: E402
 from gensdk.errors import UserError  # noqa: E402
 from helpers import DRUG_SMILES  # noqa: E402
-from plugins.molecules.models import MoleculeGenerator, load_generator  # noqa: E402
+from gensdk_plugins.molecules.models import MoleculeGenerator, load_generator  # noqa: E402
 
 RDLogger.DisableLog("rdApp.*")
 

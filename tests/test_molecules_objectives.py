@@ -14,8 +14,8 @@ from rdkit import Chem, RDConfig  # noqa: E402
 from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors  # noqa: E402
 
 from gensdk.errors import UserError  # noqa: E402
-from plugins.molecules import objectives  # noqa: E402
-from plugins.molecules.objectives import (  # noqa: E402
+from gensdk_plugins.molecules import objectives  # noqa: E402
+from gensdk_plugins.molecules.objectives import (  # noqa: E402
     NAMED_MOLECULES,
     PLOGP_NORMALIZATION,
     STANDARD_TASKS,

@@ -19,10 +19,10 @@ from rdkit.Chem import QED  # noqa: E402
 from gensdk.core.trainer import TrainConfig  # noqa: E402
 from helpers import DRUG_SMILES  # noqa: E402
 from gensdk.errors import UserError  # noqa: E402
-from plugins.molecules import search  # noqa: E402
-from plugins.molecules.models import MoleculeGenerator  # noqa: E402
-from plugins.molecules.objectives import Objective  # noqa: E402
-from plugins.molecules.search import Bookkeeper, ReinventConfig, optimize  # noqa: E402
+from gensdk_plugins.molecules import search  # noqa: E402
+from gensdk_plugins.molecules.models import MoleculeGenerator  # noqa: E402
+from gensdk_plugins.molecules.objectives import Objective  # noqa: E402
+from gensdk_plugins.molecules.search import Bookkeeper, ReinventConfig, optimize  # noqa: E402
 
 RDLogger.DisableLog("rdApp.*")
 

@@ -1,6 +1,7 @@
 """A third-party package registers a plugin through the entry point group alone."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +23,27 @@ def gensdk(args, site: Path):
                           env={**os.environ, "PYTHONPATH": env_path, "COLUMNS": "200"})
 
 
-def test_third_party_plugin_is_listed_and_its_sub_app_runs(tmp_path):
-    install_fake_distribution(tmp_path, "example = gensdk_example_plugin:plugin")
-    listed = gensdk(["plugins"], tmp_path)
+def test_a_third_party_plugin_built_and_installed_by_pip_is_listed_and_its_sub_app_runs(tmp_path):
+    """A real distribution: its own pyproject, built and installed by pip into a folder of its own."""
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(HERE / "example_plugin" / "gensdk_example_plugin.py", source)
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "gensdk-example-plugin"\nversion = "0.1.0"\n\n'
+        '[project.entry-points."gensdk.plugins"]\nexample = "gensdk_example_plugin:plugin"\n\n'
+        '[tool.setuptools]\npy-modules = ["gensdk_example_plugin"]\n')
+    site = tmp_path / "site"
+    built = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--no-index", "--target", str(site), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert (site / "gensdk_example_plugin.py").is_file()
+    run = lambda args: subprocess.run([sys.executable, "-m", "gensdk", *args], capture_output=True, text=True,
+                                      env={**os.environ, "PYTHONPATH": str(site), "COLUMNS": "200"})
+    listed = run(["plugins"])
     assert listed.returncode == 0, listed.stderr
     assert "example" in listed.stdout and "0.1.0" in listed.stdout and "example-gaussian" in listed.stdout
-    hello = gensdk(["example", "hello", "--name", "tests"], tmp_path)
+    hello = run(["example", "hello", "--name", "tests"])
     assert hello.returncode == 0, hello.stderr
     assert "hello tests from the example plugin" in hello.stdout
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from gensdk.errors import UserError
-from plugins.tabular.data import (
+from gensdk_plugins.tabular.data import (
     TableMetadata,
     apply_overrides,
     detect_metadata,

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from gensdk.errors import UserError
-from plugins.tabular.data import TableMetadata, detect_metadata, load_example
-from plugins.tabular.evaluate import (
+from gensdk_plugins.tabular.data import TableMetadata, detect_metadata, load_example
+from gensdk_plugins.tabular.evaluate import (
     distance_to_closest_record,
     evaluate_tables,
     ml_efficacy,

@@ -8,10 +8,10 @@ import pytest
 from helpers import gensdk
 
 from gensdk.errors import UserError
-from plugins.tabular.data import load_example
-from plugins.tabular.family import (TARGET, FamilySpec, generate_family, make_dataset, random_table, read_family,
+from gensdk_plugins.tabular.data import load_example
+from gensdk_plugins.tabular.family import (TARGET, FamilySpec, generate_family, make_dataset, random_table, read_family,
                                     scm_table, search_table)
-from plugins.tabular.metafeatures import classification_view, coverage, meta_features
+from gensdk_plugins.tabular.metafeatures import classification_view, coverage, meta_features
 
 FAST = {"groups": ["general", "statistical"], "summary": ["mean"]}  # meta-features in milliseconds
 

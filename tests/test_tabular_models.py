@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from gensdk.errors import UserError
-from plugins.tabular.data import ColumnSpec, TableMetadata
-from plugins.tabular.models import TableSynthesizer
+from gensdk_plugins.tabular.data import ColumnSpec, TableMetadata
+from gensdk_plugins.tabular.models import TableSynthesizer
 
 TINY = {"embedding_dim": 16}
 TINY_CTGAN = {**TINY, "generator_dims": (32, 32), "discriminator_dims": (32, 32)}

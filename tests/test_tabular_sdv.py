@@ -10,9 +10,9 @@ import pytest
 from helpers import gensdk
 
 from gensdk.errors import UserError
-from plugins.tabular.data import ColumnSpec, TableMetadata
-from plugins.tabular.models import load_synthesizer, make_synthesizer
-from plugins.tabular.sdv_backend import SDV_MODELS, SDVSynthesizer
+from gensdk_plugins.tabular.data import ColumnSpec, TableMetadata
+from gensdk_plugins.tabular.models import load_synthesizer, make_synthesizer
+from gensdk_plugins.tabular.sdv_backend import SDV_MODELS, SDVSynthesizer
 
 TINY = {"sdv-gaussiancopula": {}, "sdv-ctgan": {"epochs": 2, "embedding_dim": 16, "generator_dim": (32,),
                                                 "discriminator_dim": (32,), "batch_size": 60},

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from plugins.tabular.transform import TableTransformer, fit_gmms
+from gensdk_plugins.tabular.transform import TableTransformer, fit_gmms
 
 TRUE_MODES = [[0.0], [-3.0, 4.0], [-5.0, 0.0, 5.0], [-9.0, -3.0, 3.0, 9.0]]
 

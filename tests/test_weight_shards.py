@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from gensdk.core.trainer import Trainer, TrainConfig
-from plugins.compression.models import build_codec
+from gensdk_plugins.compression.models import build_codec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import weight_shards  # noqa: E402

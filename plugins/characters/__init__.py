@@ -2,7 +2,7 @@
 
 Python API (the CLI calls the same functions)::
 
-    from plugins import characters
+    from gensdk_plugins import characters
     characters.render_dataset("chars")                                  # fonts -> train/ test/ folders
     chars = characters.load_characters("chars/train")                   # or "sklearn-digits"
     gen = characters.train_generator("dagan", chars.images, chars.labels, chars.classes, "runs/dagan")

@@ -28,9 +28,9 @@ import torch
 
 from gensdk.core.images import MAX_PIXELS
 from gensdk.errors import UserError
-from plugins.compression.entropy import ESCAPE_RANGE, SYMBOL_LIMIT
-from plugins.compression.integer import power_of_two
-from plugins.compression.models import ARCH_IDS, Hyperprior, TransformCodec
+from gensdk_plugins.compression.entropy import ESCAPE_RANGE, SYMBOL_LIMIT
+from gensdk_plugins.compression.integer import power_of_two
+from gensdk_plugins.compression.models import ARCH_IDS, Hyperprior, TransformCodec
 
 MAGIC = b"GSDK"
 VERSION = 1

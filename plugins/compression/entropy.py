@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.compression.layers import lower_bound
+from gensdk_plugins.compression.layers import lower_bound
 
 LIKELIHOOD_BOUND = 1e-9
 ESCAPE_RANGE = 1 << 16       # an escaped symbol is sent as a 16-bit number: |symbol| <= 32767

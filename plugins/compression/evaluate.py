@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from plugins.compression.codec import DEFAULT_TILE, compress, decompress
-from plugins.compression.metrics import bd_table, ms_ssim, psnr
-from plugins.compression.models import TransformCodec
-from plugins.compression.training import load_codec, trained_codecs
+from gensdk_plugins.compression.codec import DEFAULT_TILE, compress, decompress
+from gensdk_plugins.compression.metrics import bd_table, ms_ssim, psnr
+from gensdk_plugins.compression.models import TransformCodec
+from gensdk_plugins.compression.training import load_codec, trained_codecs
 
 
 @torch.no_grad()
@@ -79,7 +79,7 @@ def evaluate(images: dict[str, np.ndarray], codecs: Path | None = None, classica
              device: str = "cpu", progress=None) -> dict:
     """RD points of every trained codec in ``codecs`` and every named classical codec, and the BD-rate
     (PSNR) of each curve against each."""
-    from plugins.compression.classical import rd_points
+    from gensdk_plugins.compression.classical import rd_points
 
     points = []
     for name, quality in (trained_codecs(codecs) if codecs is not None else []):

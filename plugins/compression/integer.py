@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plugins.compression.layers import GDN
+from gensdk_plugins.compression.layers import GDN
 
 ACT_LIMIT = 2 ** 23          # |activation| < 2**23 after every layer (clamped)
 ACT_TARGET = 2 ** 21         # calibration puts the largest activation seen near here (4x headroom)

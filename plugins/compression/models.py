@@ -17,10 +17,10 @@ from torch import nn
 
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.errors import UserError
-from plugins.compression.entropy import SYMBOL_LIMIT, EntropyBottleneck, GaussianConditional
-from plugins.compression.integer import (ACT_LIMIT, ACT_TARGET, EXACT, WEIGHT_LIMIT, IntegerNet, clamp,
+from gensdk_plugins.compression.entropy import SYMBOL_LIMIT, EntropyBottleneck, GaussianConditional
+from gensdk_plugins.compression.integer import (ACT_LIMIT, ACT_TARGET, EXACT, WEIGHT_LIMIT, IntegerNet, clamp,
                                          exponent_for, power_of_two, rescale)
-from plugins.compression.layers import GDN, conv, deconv
+from gensdk_plugins.compression.layers import GDN, conv, deconv
 
 # CompressAI's ladder: lambda per quality for MSE (x in [0, 1], distortion 255^2 * MSE) and MS-SSIM
 LAMBDAS = {"mse": (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800),
@@ -106,7 +106,7 @@ class TransformCodec(GenerativeModel):
         """Per image: 255^2 MSE, or 1 - MS-SSIM."""
         if self.distortion == "mse":
             return 255 ** 2 * (x_hat.float() - x).pow(2).mean((1, 2, 3))
-        from plugins.compression.metrics import ms_ssim_torch
+        from gensdk_plugins.compression.metrics import ms_ssim_torch
 
         return 1 - ms_ssim_torch(x_hat.float().clamp(0, 1), x)
 

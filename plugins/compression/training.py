@@ -24,7 +24,7 @@ from gensdk.core.io import write_folder
 from gensdk.core.model import load_model, read_model_config, save_model
 from gensdk.core.trainer import Trainer, TrainConfig
 from gensdk.errors import UserError
-from plugins.compression.models import CODECS, TransformCodec, VariableRateHyperprior, build_codec
+from gensdk_plugins.compression.models import CODECS, TransformCodec, VariableRateHyperprior, build_codec
 
 CALIBRATION_CROPS = 32
 
@@ -49,7 +49,7 @@ def wallpapers_dir() -> Path:
 def training_crops(source: str, n: int, size: int = 256, seed: int = 0) -> np.ndarray:
     """uint8 crops (n, size, size, 3) for training: ``wallpapers`` (Debian's packages, fetched once
     into the cache), an image folder (random crops of its photos), or a .npy of crops."""
-    from plugins.compression.data import fetch_wallpapers, image_files, load_crops, random_crops
+    from gensdk_plugins.compression.data import fetch_wallpapers, image_files, load_crops, random_crops
 
     if source == "wallpapers":
         return random_crops(fetch_wallpapers(wallpapers_dir()), n, size, seed)

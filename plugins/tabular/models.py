@@ -35,9 +35,9 @@ from gensdk.core.model import GenerativeModel, StepContext, build_model, read_mo
 from gensdk.core.trainer import TrainConfig, Trainer
 from gensdk.errors import UserError
 from gensdk.extras import require
-from plugins.tabular.data import METADATA_FILE, TableMetadata, checked_metadata, datetime_seconds
-from plugins.tabular.sdv_backend import SDV_MODELS, SDVSynthesizer  # SDV itself is imported only when used
-from plugins.tabular.transform import TableTransformer
+from gensdk_plugins.tabular.data import METADATA_FILE, TableMetadata, checked_metadata, datetime_seconds
+from gensdk_plugins.tabular.sdv_backend import SDV_MODELS, SDVSynthesizer  # SDV itself is imported only when used
+from gensdk_plugins.tabular.transform import TableTransformer
 
 
 def _activate(raw: torch.Tensor, output_info: Sequence[Sequence[Any]], hard: bool) -> torch.Tensor:
@@ -445,8 +445,8 @@ class TableSynthesizer(Artifact):
 
     def evaluate(self, data: str | None = None, n: int | None = None, seed: int = 0) -> dict[str, Any]:
         """``evaluate_tables`` of the real table ``data`` against as many synthetic rows (or ``n``)."""
-        from plugins.tabular.data import load_table
-        from plugins.tabular.evaluate import evaluate_tables
+        from gensdk_plugins.tabular.data import load_table
+        from gensdk_plugins.tabular.evaluate import evaluate_tables
 
         if data is None:
             raise UserError("evaluating a table synthesizer needs the real table: pass --data TABLE")

@@ -28,7 +28,7 @@ from gensdk.core.device import resolve_device
 from gensdk.core.io import write_folder, write_json
 from gensdk.core.model import read_model_config
 from gensdk.errors import UserError
-from plugins.tabular.data import METADATA_FILE, TableMetadata, checked_metadata
+from gensdk_plugins.tabular.data import METADATA_FILE, TableMetadata, checked_metadata
 
 SDV_MODELS = {"sdv-gaussiancopula": "GaussianCopulaSynthesizer", "sdv-ctgan": "CTGANSynthesizer",
               "sdv-tvae": "TVAESynthesizer"}
