@@ -224,6 +224,65 @@ def test_a_run_stopped_and_resumed_gives_bit_identical_weights(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+# --- a context vector beside the label (e.g. a style embedding) and given starting noise ----------
+def test_denoisers_with_a_context_see_it_and_refuse_a_missing_one():
+    torch.manual_seed(0)
+    for net in (MLPDenoiser(4, width=16, depth=1, num_classes=3, context_dim=5),
+                UNet(1, 8, width=8, channel_mult=[1, 2], blocks=1, num_classes=3, context_dim=5)):
+        for p in net.parameters():  # the zero-initialised output layers would hide everything else
+            torch.nn.init.normal_(p, std=0.1)
+        x = torch.randn(2, 4) if isinstance(net, MLPDenoiser) else torch.randn(2, 1, 8, 8)
+        t, y, c = torch.rand(2), torch.tensor([0, 1]), torch.randn(2, 5)
+        assert net(x, t, y, c).shape == x.shape
+        assert not torch.allclose(net(x, t, y, c), net(x, t, y, c.flip(0)))
+        with pytest.raises(ValueError, match=r"context of shape \[2, 5\]"):
+            net(x, t, y)
+
+
+def context_model(name="diffusion", **kw):
+    torch.manual_seed(0)
+    return build_model(name, data_shape=[2], width=16, depth=1, num_classes=3, context_dim=4, **kw)
+
+
+def test_context_is_dropped_with_the_label_and_guidance_contrasts_both():
+    model = context_model(label_dropout=0.5)
+    seen = {}
+    for key, module in (("y", model.net.cond.label), ("c", model.net.cond.context)):
+        module.register_forward_hook(lambda m, args, out, key=key: seen.update({key: args[0].clone()}))
+    model.train_step((torch.randn(256, 2), torch.randint(3, (256,)), torch.randn(256, 4) + 5), _NoOptimizer())
+    dropped_label, zero_context = seen["y"] == 3, (seen["c"] == 0).all(1)
+    assert 0.35 < dropped_label.float().mean() < 0.65 and torch.equal(dropped_label, zero_context)
+    model.eval()
+    x, y, c, t = torch.randn(6, 2), torch.arange(6) % 3, torch.randn(6, 4), torch.full((6,), 0.3)
+    uncond = model.net(x, t, torch.full_like(y, 3), torch.zeros_like(c))
+    torch.testing.assert_close(model.guided(x, 0.3, y, 0.0, c), uncond, rtol=0, atol=1e-6)
+    torch.testing.assert_close(model.guided(x, 0.3, y, 1.0, c), model.net(x, t, y, c), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["diffusion", "flow"])
+def test_given_noise_gives_each_sample_whatever_the_batch(name):
+    model = context_model(name, **({"sampler": "ddim"} if name == "diffusion" else {})).eval()
+    noise, c, y = torch.randn(6, 2), torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    whole = model.sample(6, steps=5, labels=y, guidance=2.0, context=c, noise=noise)
+    part = model.sample(2, steps=5, labels=y[3:5], guidance=2.0, context=c[3:5], noise=noise[3:5])
+    torch.testing.assert_close(whole[3:5], part, rtol=0, atol=1e-5)
+    other = model.sample(6, steps=5, labels=y, guidance=2.0, context=c.flip(0), noise=noise)
+    assert not torch.allclose(whole, other)  # the context matters
+
+
+@pytest.mark.parametrize("options, fragment", [
+    ({}, "takes a context per sample"),
+    ({"context": torch.zeros(3, 4)}, "context must be a tensor of 4 rows"),
+    ({"context": torch.zeros(4, 4), "noise": torch.zeros(4, 3)}, "noise must be a tensor of shape [4, 2]"),
+])
+def test_bad_context_or_noise_is_one_clear_error(options, fragment):
+    with pytest.raises(UserError) as err:
+        context_model().sample(4, **options)
+    assert fragment in str(err.value)
+    with pytest.raises(UserError, match="takes no context"):
+        conditional_model().sample(4, context=torch.zeros(4, 4))
+
+
 # --- the user's mistakes ------------------------------------------------------------------------
 @pytest.mark.parametrize("options, fragment", [
     ({"schedule": "quadratic"}, "unknown noise schedule 'quadratic'"),

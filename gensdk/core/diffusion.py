@@ -20,7 +20,12 @@ Samplers (``sample(n, steps=..., sampler=...)``):
 Classifier-free guidance (Ho & Salimans 2021): a conditional model (``num_classes > 0``) replaces
 the label by a "no label" class with probability ``label_dropout`` while training; sampling with
 ``guidance=w`` uses uncond + w * (cond - uncond), so w = 0 is unconditional, w = 1 conditional and
-w > 1 guided. The trainer's EMA averages the denoiser (``ema_module``) and the saved model holds the
+w > 1 guided. A model built with ``context_dim > 0`` also takes a context per example (data
+``(x, y, context)``; ``sample(..., context=)``), e.g. a style embedding, which the net adds to its
+conditioning; it is zeroed together with the dropped labels, and guidance contrasts (label,
+context) with (no label, zero context). ``sample(..., noise=)`` takes the starting noise, so that a
+deterministic sampler maps each noise to one image (reproducible per image, whatever the batch).
+The trainer's EMA averages the denoiser (``ema_module``) and the saved model holds the
 average, so sampling uses the EMA weights.
 
 The training step is static (no host syncs, no branches on data or step): the trainer may replay
@@ -145,7 +150,7 @@ class _Denoising(GenerativeModel):
 
     def __init__(self, *, data_shape: Sequence[int], arch: str, width: int, depth: int, channel_mult: Sequence[int],
                  attention: bool, dropout: float, num_classes: int, label_dropout: float, lr: float,
-                 sampler: str, sample_steps: int):
+                 sampler: str, sample_steps: int, context_dim: int = 0):
         super().__init__()
         self.data_shape = tuple(int(s) for s in data_shape)
         if not self.data_shape or min(self.data_shape) < 1:
@@ -153,15 +158,18 @@ class _Denoising(GenerativeModel):
         if num_classes < 0 or not 0.0 <= label_dropout < 1.0:
             raise ValueError(f"num_classes must be >= 0 and label_dropout in [0, 1), "
                              f"got {num_classes}, {label_dropout}")
+        if context_dim < 0:
+            raise ValueError(f"context_dim must be >= 0, got {context_dim}")
         self.num_classes, self.label_dropout, self.lr = num_classes, label_dropout, lr
+        self.context_dim = context_dim
         self.sampler, self.sample_steps = self.check_sampler(sampler), self.check_steps(sample_steps)
         if arch == "mlp":
-            self.net = MLPDenoiser(math.prod(self.data_shape), width, depth, num_classes)
+            self.net = MLPDenoiser(math.prod(self.data_shape), width, depth, num_classes, context_dim)
         elif arch == "unet":
             if len(self.data_shape) != 3 or self.data_shape[1] != self.data_shape[2]:
                 raise ValueError(f"arch unet needs square images [C, H, H], got data_shape {list(self.data_shape)}")
             self.net = UNet(self.data_shape[0], self.data_shape[1], width, channel_mult, depth, attention, dropout,
-                            num_classes)
+                            num_classes, context_dim)
         else:
             raise ValueError(f"unknown arch {arch!r}; known: {', '.join(ARCHS)}")
 
@@ -180,15 +188,21 @@ class _Denoising(GenerativeModel):
         x = batch[0].float()
         if tuple(x.shape[1:]) != self.data_shape:
             raise ValueError(f"expected data of shape [N, {', '.join(map(str, self.data_shape))}], got {list(x.shape)}")
-        y = None
-        if self.num_classes:
-            if len(batch) < 2:
-                raise ValueError(f"{type(self).__name__} has num_classes={self.num_classes} but the data has no labels")
+        y = context = None
+        wanted = 1 + bool(self.num_classes) + bool(self.context_dim)
+        if len(batch) < wanted:
+            raise ValueError(f"{type(self).__name__} has num_classes={self.num_classes} and context_dim="
+                             f"{self.context_dim}: the data needs {wanted} tensors, got {len(batch)}")
+        if self.num_classes or self.context_dim:
             # drawn for every example and applied with where(): the same kernels whatever the draw
             drop = torch.rand(len(x), device=x.device) < self.label_dropout
+        if self.num_classes:
             y = torch.where(drop, torch.full_like(batch[1], self.num_classes), batch[1]).long()
+        if self.context_dim:
+            context = batch[wanted - 1].float()
+            context = torch.where(drop.view((-1,) + (1,) * (context.dim() - 1)), 0.0, context)
         noisy, time, target = self.corrupt(x)
-        loss = F.mse_loss(self.net(noisy, time, y).float(), target)
+        loss = F.mse_loss(self.net(noisy, time, y, context).float(), target)
         ctx.optimize("net", loss)
         return {"loss": loss.detach()}
 
@@ -207,9 +221,9 @@ class _Denoising(GenerativeModel):
     def labels_for_sampling(self, n: int, labels: Any, guidance: float | None) -> torch.Tensor | None:
         """Validated class indices for ``n`` samples (None: unconditional); default: 0, 1, 2, ... in turn."""
         if not self.num_classes:
-            if guidance is not None or labels is not None:
+            if labels is not None or (guidance is not None and not self.context_dim):
                 raise UserError(f"model {self.model_name!r} is unconditional (num_classes=0): "
-                                f"it takes no {'guidance scale' if guidance is not None else 'labels'}")
+                                f"it takes no {'guidance scale' if labels is None else 'labels'}")
             return None
         if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
                                      or not math.isfinite(guidance)):
@@ -224,21 +238,38 @@ class _Denoising(GenerativeModel):
             raise UserError(f"labels must be one integer or {n} integers in [0, {self.num_classes})")
         return y.long().to(self.device)
 
-    def guided(self, x: torch.Tensor, time: float, y: torch.Tensor | None, guidance: float | None) -> torch.Tensor:
+    def guided(self, x: torch.Tensor, time: float, y: torch.Tensor | None, guidance: float | None,
+               context: torch.Tensor | None = None) -> torch.Tensor:
         """The net's output at x, with classifier-free guidance: both passes as one batch."""
         t = torch.full((len(x),), time, device=x.device)
-        if y is None or guidance is None or guidance == 1:
-            return self.net(x, t, y).float()
-        null = torch.full_like(y, self.num_classes)
-        cond, uncond = self.net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null])).float().chunk(2)
+        if (y is None and context is None) or guidance is None or guidance == 1:
+            return self.net(x, t, y, context).float()
+        both = lambda a, null: None if a is None else torch.cat([a, null])  # noqa: E731
+        cond, uncond = self.net(torch.cat([x, x]), torch.cat([t, t]),
+                                both(y, None if y is None else torch.full_like(y, self.num_classes)),
+                                both(context, None if context is None else torch.zeros_like(context))
+                                ).float().chunk(2)
         return uncond + guidance * (cond - uncond)
 
-    def _prepare(self, n: int, steps: int | None, sampler: str | None, labels: Any, guidance: float | None
-                 ) -> tuple[int, str, torch.Tensor | None, torch.Tensor]:
+    def _prepare(self, n: int, steps: int | None, sampler: str | None, labels: Any, guidance: float | None,
+                 context: torch.Tensor | None = None, noise: torch.Tensor | None = None
+                 ) -> tuple[int, str, torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+        """Checked sampling options: (steps, sampler, labels, context, starting noise)."""
         steps = self.check_steps(self.sample_steps if steps is None else steps)
         sampler = self.check_sampler(self.sampler if sampler is None else sampler)
         y = self.labels_for_sampling(n, labels, guidance)
-        return steps, sampler, y, torch.randn(n, *self.data_shape, device=self.device)
+        if bool(self.context_dim) != (context is not None):
+            raise UserError(f"model {self.model_name!r} " + ("takes a context per sample (context=...)"
+                                                             if self.context_dim else "takes no context"))
+        if context is not None:
+            if not isinstance(context, torch.Tensor) or len(context) != n:
+                raise UserError(f"context must be a tensor of {n} rows, one per sample")
+            context = context.to(self.device).float()
+        if noise is None:
+            noise = torch.randn(n, *self.data_shape, device=self.device)
+        elif not isinstance(noise, torch.Tensor) or tuple(noise.shape) != (n, *self.data_shape):
+            raise UserError(f"noise must be a tensor of shape [{n}, {', '.join(map(str, self.data_shape))}]")
+        return steps, sampler, y, context, noise.to(self.device).float()
 
 
 @register_model("diffusion")
@@ -251,7 +282,7 @@ class Diffusion(_Denoising):
                  prediction: str = "eps", clip: float | None = None, arch: str = "mlp", width: int = 256,
                  depth: int = 3, channel_mult: list[int] = (1, 2), attention: bool = True, dropout: float = 0.0,
                  num_classes: int = 0, label_dropout: float = 0.1, lr: float = 1e-3, sampler: str = "dpm++2m",
-                 sample_steps: int = 50):
+                 sample_steps: int = 50, context_dim: int = 0):
         if prediction not in PREDICTIONS:
             raise ValueError(f"unknown prediction {prediction!r}; known: {', '.join(PREDICTIONS)}")
         if timesteps < 2:
@@ -260,7 +291,7 @@ class Diffusion(_Denoising):
             raise ValueError(f"clip must be positive (or null for none), got {clip!r}")
         super().__init__(data_shape=data_shape, arch=arch, width=width, depth=depth, channel_mult=channel_mult,
                          attention=attention, dropout=dropout, num_classes=num_classes, label_dropout=label_dropout,
-                         lr=lr, sampler=sampler, sample_steps=sample_steps)
+                         lr=lr, sampler=sampler, sample_steps=sample_steps, context_dim=context_dim)
         self.timesteps, self.prediction, self.clip = timesteps, prediction, clip
         self.alpha_bar = alpha_bar_schedule(schedule, timesteps)  # float64 on the CPU: the samplers' coefficients
         # a_t and s_t on the model's device for the training step (not saved: rebuilt from the config)
@@ -275,12 +306,13 @@ class Diffusion(_Denoising):
         target = eps if self.prediction == "eps" else v_target(x, eps, a, s)
         return a * x + s * eps, t.float() / self.timesteps, target
 
-    def denoiser(self, y: torch.Tensor | None = None, guidance: float | None = None) -> Denoise:
+    def denoiser(self, y: torch.Tensor | None = None, guidance: float | None = None,
+                 context: torch.Tensor | None = None) -> Denoise:
         """The trained net as the samplers' (x, t) -> (x0, eps), with guidance and the x0 clip."""
 
         def denoise(x: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
             a, s = math.sqrt(float(self.alpha_bar[t])), math.sqrt(1 - float(self.alpha_bar[t]))
-            x0, eps = to_x0_eps(self.guided(x, t / self.timesteps, y, guidance), x, a, s, self.prediction)
+            x0, eps = to_x0_eps(self.guided(x, t / self.timesteps, y, guidance, context), x, a, s, self.prediction)
             if self.clip is not None:  # keep x0 in the data's range; eps then follows from x0
                 x0 = x0.clamp(-self.clip, self.clip)
                 eps = (x - a * x0) / s
@@ -290,17 +322,19 @@ class Diffusion(_Denoising):
 
     @torch.no_grad()
     def sample(self, n: int, steps: int | None = None, sampler: str | None = None, eta: float | None = None,
-               guidance: float | None = None, labels: Any = None) -> torch.Tensor:
+               guidance: float | None = None, labels: Any = None, context: torch.Tensor | None = None,
+               noise: torch.Tensor | None = None) -> torch.Tensor:
         """``n`` samples of shape ``[n, *data_shape]`` in ``steps`` sampler steps (default: the model's
         ``sample_steps`` and ``sampler``). ``eta``: DDIM's noise (ddim only). A conditional model takes
-        ``labels`` (one int or n ints; default 0, 1, 2, ... in turn) and a ``guidance`` scale."""
-        steps, sampler, y, x = self._prepare(n, steps, sampler, labels, guidance)
+        ``labels`` (one int or n ints; default 0, 1, 2, ... in turn) and a ``guidance`` scale; a model
+        with ``context_dim`` a ``context`` per sample; ``noise``: the starting noise."""
+        steps, sampler, y, context, x = self._prepare(n, steps, sampler, labels, guidance, context, noise)
         if steps > self.timesteps:
             raise UserError(f"steps must be at most the model's {self.timesteps} diffusion steps, got {steps}")
         if eta is not None and (sampler != "ddim" or isinstance(eta, bool) or not isinstance(eta, (int, float))
                                 or not 0 <= eta <= 1):
             raise UserError(f"eta is a number in [0, 1] for the ddim sampler, got eta={eta!r} with sampler {sampler!r}")
-        denoise = self.denoiser(y, guidance)
+        denoise = self.denoiser(y, guidance, context)
         if sampler == "dpm++2m":
             return dpm_solver_2m(denoise, x, self.alpha_bar, steps)
         return ddim(denoise, x, self.alpha_bar, steps, eta=1.0 if sampler == "ddpm" else float(eta or 0.0))
@@ -314,10 +348,11 @@ class FlowMatching(_Denoising):
 
     def __init__(self, *, data_shape: list[int], arch: str = "mlp", width: int = 256, depth: int = 3,
                  channel_mult: list[int] = (1, 2), attention: bool = True, dropout: float = 0.0, num_classes: int = 0,
-                 label_dropout: float = 0.1, lr: float = 1e-3, sampler: str = "heun", sample_steps: int = 25):
+                 label_dropout: float = 0.1, lr: float = 1e-3, sampler: str = "heun", sample_steps: int = 25,
+                 context_dim: int = 0):
         super().__init__(data_shape=data_shape, arch=arch, width=width, depth=depth, channel_mult=channel_mult,
                          attention=attention, dropout=dropout, num_classes=num_classes, label_dropout=label_dropout,
-                         lr=lr, sampler=sampler, sample_steps=sample_steps)
+                         lr=lr, sampler=sampler, sample_steps=sample_steps, context_dim=context_dim)
 
     def corrupt(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         t = torch.rand(len(x), device=x.device)
@@ -327,9 +362,11 @@ class FlowMatching(_Denoising):
 
     @torch.no_grad()
     def sample(self, n: int, steps: int | None = None, sampler: str | None = None, guidance: float | None = None,
-               labels: Any = None) -> torch.Tensor:
+               labels: Any = None, context: torch.Tensor | None = None, noise: torch.Tensor | None = None
+               ) -> torch.Tensor:
         """``n`` samples of shape ``[n, *data_shape]`` in ``steps`` steps of ``sampler`` (euler: one net call
-        a step, heun: two). A conditional model takes ``labels`` and a ``guidance`` scale."""
-        steps, sampler, y, x = self._prepare(n, steps, sampler, labels, guidance)
-        return flow_ode(lambda v, t: self.guided(v, t, y, guidance), x, steps, sampler)
+        a step, heun: two). A conditional model takes ``labels`` and a ``guidance`` scale; a model with
+        ``context_dim`` a ``context`` per sample; ``noise``: the starting noise."""
+        steps, sampler, y, context, x = self._prepare(n, steps, sampler, labels, guidance, context, noise)
+        return flow_ode(lambda v, t: self.guided(v, t, y, guidance, context), x, steps, sampler)
 

@@ -2,8 +2,10 @@
 
 ``t`` is a float time in [0, 1] per example (each model family says what it means); ``y`` holds
 class indices, where index ``num_classes`` is the "no label" class that classifier-free guidance
-trains with (so a conditional net has ``num_classes + 1`` embeddings). Both nets add the time and
-label embeddings into every block, as the DDPM U-Net does (Ho et al. 2020).
+trains with (so a conditional net has ``num_classes + 1`` embeddings). ``context`` (optional, nets
+built with ``context_dim > 0``) is a further vector per example beside the label, e.g. a style
+embedding; a zero vector stands for "no context". Both nets add the time, label and context
+embeddings into every block, as the DDPM U-Net does with time (Ho et al. 2020).
 """
 
 from __future__ import annotations
@@ -30,20 +32,29 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0
 
 
 class Conditioning(nn.Module):
-    """The embedding of time (sinusoidal, then a 2-layer MLP) plus, when conditional, of the label."""
+    """The embedding of time (sinusoidal, then a 2-layer MLP) plus, when conditional, of the label and
+    of the context vector (a linear map without bias, so the zero vector adds nothing)."""
 
-    def __init__(self, base: int, dim: int, num_classes: int):
+    def __init__(self, base: int, dim: int, num_classes: int, context_dim: int = 0):
         super().__init__()
+        if context_dim < 0:
+            raise ValueError(f"context_dim must be >= 0, got {context_dim}")
         self.base = base
         self.time = nn.Sequential(nn.Linear(base, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.label = nn.Embedding(num_classes + 1, dim) if num_classes else None
+        self.context = nn.Linear(context_dim, dim, bias=False) if context_dim else None
 
-    def forward(self, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, t: torch.Tensor, y: torch.Tensor | None, context: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.time(sinusoidal_embedding(t, self.base))
         if self.label is not None:
             if y is None:
                 raise ValueError("a conditional denoiser needs labels")
             emb = emb + self.label(y)
+        if self.context is not None:
+            if context is None or context.shape != (len(t), self.context.in_features):
+                raise ValueError(f"this denoiser needs a context of shape [{len(t)}, {self.context.in_features}], "
+                                 f"got {None if context is None else list(context.shape)}")
+            emb = emb + self.context(context.to(emb.dtype))
         return emb
 
 
@@ -51,19 +62,20 @@ class MLPDenoiser(nn.Module):
     """Residual MLP for vectors ``[N, D]``: ``depth`` blocks of width ``width``, each reading the
     conditioning embedding (LayerNorm keeps the residual stream's scale in check)."""
 
-    def __init__(self, dim: int, width: int = 256, depth: int = 3, num_classes: int = 0):
+    def __init__(self, dim: int, width: int = 256, depth: int = 3, num_classes: int = 0, context_dim: int = 0):
         super().__init__()
         if dim < 1 or width < 2 or depth < 1:
             raise ValueError(f"MLP denoiser: dim, width >= 2 and depth >= 1 are needed, got {dim}, {width}, {depth}")
-        self.cond = Conditioning(width, width, num_classes)
+        self.cond = Conditioning(width, width, num_classes, context_dim)
         self.inp = nn.Linear(dim, width)
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.LayerNorm(width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
             for _ in range(depth))
         self.out = nn.Sequential(nn.LayerNorm(width), nn.SiLU(), nn.Linear(width, dim))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        emb = self.cond(t, y)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
+                context: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.cond(t, y, context)
         h = self.inp(x.flatten(1))
         for block in self.blocks:
             h = h + block(h + emb)
@@ -101,7 +113,8 @@ class UNet(nn.Module):
     2 ** (levels - 1): 8x8 digits with [1, 2] go 8 -> 4, 32x32 characters with [1, 2, 2] go 32 -> 8."""
 
     def __init__(self, channels: int, image_size: int, width: int = 64, channel_mult: Sequence[int] = (1, 2),
-                 blocks: int = 2, attention: bool = True, dropout: float = 0.0, num_classes: int = 0):
+                 blocks: int = 2, attention: bool = True, dropout: float = 0.0, num_classes: int = 0,
+                 context_dim: int = 0):
         super().__init__()
         mult = [int(m) for m in channel_mult]
         if not mult or min(mult) < 1 or width < 1 or blocks < 1:
@@ -110,7 +123,7 @@ class UNet(nn.Module):
             raise ValueError(f"U-Net: image size {image_size} is not divisible by 2^{len(mult) - 1} "
                              f"(channel_mult {mult} has {len(mult)} levels)")
         emb_dim = 4 * width
-        self.cond = Conditioning(width, emb_dim, num_classes)
+        self.cond = Conditioning(width, emb_dim, num_classes, context_dim)
         self.inp = nn.Conv2d(channels, width, 3, padding=1)
         self.down = nn.ModuleList()
         skips, ch = [width], width
@@ -137,8 +150,9 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        emb = self.cond(t, y)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
+                context: torch.Tensor | None = None) -> torch.Tensor:
+        emb = self.cond(t, y, context)
         h = self.inp(x)
         hs = [h]
         for layer in self.down:
