@@ -137,6 +137,13 @@ def test_denoisers_keep_the_shape_and_see_time_and_label():
         torch.nn.init.normal_(p, std=0.1)
     img = torch.randn(2, 3, 32, 32)
     assert unet(img, torch.rand(2)).shape == img.shape
+    # width 8: a GroupNorm group per channel, which would erase an embedding added before it
+    unet = UNet(1, 8, width=8, channel_mult=[1, 2], blocks=1, attention=False, num_classes=3)
+    for p in unet.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    img, t, y = torch.randn(4, 1, 8, 8), torch.rand(4), torch.tensor([0, 1, 2, 3])
+    assert (unet(img, t, y) - unet(img, t, y.flip(0))).abs().mean() > 1e-3
+    assert (unet(img, t, y) - unet(img, t + 0.3, y)).abs().mean() > 1e-3
     with pytest.raises(ValueError, match="not divisible"):
         UNet(1, 12, channel_mult=[1, 2, 2, 2])
 

@@ -87,21 +87,26 @@ def group_norm(channels: int) -> nn.GroupNorm:
 
 
 class ResBlock(nn.Module):
-    """GroupNorm, SiLU, 3x3 conv; add the embedding per channel; again; plus a (1x1) skip. The last conv
-    starts at zero, so each block starts as the identity (Ho et al. 2020's initialisation)."""
+    """GroupNorm, SiLU, 3x3 conv; GroupNorm again, scaled and shifted per channel by the embedding;
+    SiLU, dropout, 3x3 conv; plus a (1x1) skip. The scale and shift come after the norm (the
+    "scale-shift norm" of Dhariwal & Nichol 2021) because an embedding added before a GroupNorm is
+    removed by it wherever a group holds a single channel, as at small widths: the net would see
+    neither time nor label. The last conv starts at zero, so each block starts as the identity (Ho
+    et al. 2020's initialisation)."""
 
     def __init__(self, cin: int, cout: int, emb_dim: int, dropout: float = 0.0):
         super().__init__()
         self.in_layers = nn.Sequential(group_norm(cin), nn.SiLU(), nn.Conv2d(cin, cout, 3, padding=1))
-        self.emb = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, cout))
-        self.out_layers = nn.Sequential(group_norm(cout), nn.SiLU(), nn.Dropout(dropout),
-                                        nn.Conv2d(cout, cout, 3, padding=1))
+        self.emb = nn.Sequential(nn.SiLU(), nn.Linear(emb_dim, 2 * cout))
+        self.out_norm = group_norm(cout)
+        self.out_layers = nn.Sequential(nn.SiLU(), nn.Dropout(dropout), nn.Conv2d(cout, cout, 3, padding=1))
         nn.init.zeros_(self.out_layers[-1].weight)
         nn.init.zeros_(self.out_layers[-1].bias)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.in_layers(x) + self.emb(emb)[:, :, None, None]
+        scale, shift = self.emb(emb)[:, :, None, None].chunk(2, dim=1)
+        h = self.out_norm(self.in_layers(x)) * (1 + scale) + shift
         return self.skip(x) + self.out_layers(h)
 
 
