@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from helpers import gensdk
 from gensdk_plugins.characters.augment import augment, plan, task_seed
-from gensdk_plugins.characters.classifier import ClassifierRecipe, confident_mistakes, train_classifier
+from gensdk_plugins.characters.classifier import ClassifierRecipe, SampleFilter, train_classifier
 from gensdk_plugins.characters.dagan import DAGAN, same_class_pairs
 from gensdk_plugins.characters.generative import generate_filtered, load_generator, train_generator
 from gensdk.core.model import StepContext
@@ -94,18 +94,35 @@ def test_classifier_learns_separable_classes_and_filters_confident_mistakes():
     clf = train_classifier(x, y, kinds, ClassifierRecipe(steps=60, width=8), seed=0)
     assert clf.accuracy(x, y) == 1.0
     wrong = (y + 1) % 3
-    assert confident_mistakes(clf, x, wrong, 0.5).all()      # every image claims another class
-    assert not confident_mistakes(clf, x, y, 0.5).any()
-    assert not confident_mistakes(clf, x, wrong, 1.01).any()  # nothing is that confident
+    mistakes, unsure = SampleFilter(confidence=0.5), SampleFilter(confidence=None, min_prob=0.5)
+    assert mistakes.rejects(clf, x, wrong).all()      # every image claims another class
+    assert not mistakes.rejects(clf, x, y).any()
+    assert unsure.rejects(clf, x, wrong).all() and not unsure.rejects(clf, x, y).any()
+    _, probs = clf.predict(x)
+    middle = float(probs.max(1).values.median())  # half the images are below the median's confidence
+    assert 0 < SampleFilter(confidence=None, min_prob=middle).rejects(clf, x, y).sum() < len(x)
+    for spec in ("off", "wrong:0.9", "unsure:0.3", "wrong:0.8+unsure:0.2"):
+        rule = SampleFilter.parse(spec)
+        assert (rule.describe() if rule else "off") == spec
+    for bad in ("wrong", "unsure:x", "maybe:0.5", "wrong:0.9+wrong:0.8"):
+        with pytest.raises(UserError, match="expected off, wrong:C"):
+            SampleFilter.parse(bad)
+    with pytest.raises(UserError, match=r"confidence must be in \(0, 1\]"):
+        SampleFilter(confidence=1.5)
 
 
-@pytest.mark.parametrize("method", ["cgan", "cvae", "dagan"])
+TINY_DIFFUSION = {"width": 8, "channel_mult": [1, 2], "depth": 1, "attention": False, "sample_steps": 2}
+TINY_OPTIONS = {"cvae": {}, "diffusion": TINY_DIFFUSION, "style": {**TINY_DIFFUSION, "style_dim": 4, "style_width": 4}}
+
+
+@pytest.mark.parametrize("method", ["cgan", "cvae", "dagan", "diffusion", "style"])
 def test_generator_trains_saves_and_reloads_identically(tmp_path, method):
     x = (torch.rand(12, 1, 16, 16) > 0.7).float()
     y = torch.arange(3).repeat(4)
-    opts = {} if method == "cvae" else {"width": 8}
+    opts = TINY_OPTIONS.get(method, {"width": 8})
+    groups = [f"font{i // 3}" for i in range(12)]  # 4 fonts, each with one image of every class
     gen = train_generator(method, x, y, ["a", "b", "c"], tmp_path / "g", steps=3, device="cpu", model_options=opts,
-                          classifier_recipe=TINY, progress=False)
+                          classifier_recipe=TINY, progress=False, groups=groups)
     again = load_generator(tmp_path / "g")
     assert again.classes == ["a", "b", "c"] and again.method == method
     seeds = list(range(6))
@@ -113,7 +130,7 @@ def test_generator_trains_saves_and_reloads_identically(tmp_path, method):
     out2 = again.generate(y[:6], x[:6], seeds)
     assert out1.shape == (6, 1, 16, 16) and 0 <= out1.min() and out1.max() <= 1
     assert torch.allclose(out1, out2, atol=1e-6)  # the same seeds give the same images after reload
-    images, accepted, dropped = generate_filtered(gen, y[:6], x[:6], seeds, filter_confidence=0.9)
+    images, accepted, dropped = generate_filtered(gen, y[:6], x[:6], seeds, SampleFilter(confidence=0.9))
     assert images.shape == (6, 1, 16, 16) and len(dropped) == 6
 
 
@@ -238,6 +255,8 @@ def test_cli_train_then_augment_with_a_saved_generator(tmp_path):
     (["IN", "OUT", "--method", "gan"], "unknown method"),
     (["IN", "OUT", "--factor", "0"], "--factor"),
     (["IN", "OUT", "--method", "cgan", "--model", "IN"], "not a trained character generator"),
+    (["IN", "OUT", "--method", "style", "--steps", "1"], "needs images that share a style group"),
+    (["IN", "OUT", "--method", "mix", "--mix-with", "diffusion", "--filter-min-prob", "1.5"], "--filter-min-prob"),
 ])
 def test_augment_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     root = make_folder(tmp_path / "IN", per_class=1)

@@ -29,6 +29,8 @@ from gensdk.core.io import atomic_write, write_json, write_png
 from gensdk.errors import UserError
 
 from .classic import ClassicAugmenter, light_background
+from .classifier import SampleFilter
+from .data import style_groups
 from .generative import METHODS as GENERATIVE
 from .generative import (
     CharacterGenerator,
@@ -52,7 +54,7 @@ class Task:
     output: str        # path relative to OUTPUT_DIR
     source: str        # input file relative to INPUT_DIR
     label: int
-    method: str        # original | classic | cgan | cvae | dagan
+    method: str        # original | classic | one of generative.METHODS
     seed: int
     k: int
 
@@ -138,7 +140,7 @@ def chunks(items: list[Task], size: int) -> Iterator[list[Task]]:
 def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, method: str = "classic",
             pipeline: str = "default", mix_with: str = "dagan", model_dir: str | Path | None = None,
             seed: int = 0, filter_samples: bool = True, filter_confidence: float = 0.9,
-            keep_originals: bool = True, steps: int | None = None, size: int = 32, device: str = "auto",
+            filter_min_prob: float | None = None, keep_originals: bool = True, steps: int | None = None, size: int = 32, device: str = "auto",
             resume: bool = False, overwrite: bool = False, progress: bool = True) -> Summary:
     """Write an enlarged copy of INPUT_DIR (one subfolder per class) to OUTPUT_DIR; see the module doc."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
@@ -150,12 +152,16 @@ def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, m
         raise UserError(f"--factor must be a positive integer, got {factor}")
     if not 0.0 < filter_confidence <= 1.0:
         raise UserError(f"--filter-confidence must be in (0, 1], got {filter_confidence}")
+    if filter_min_prob is not None and not 0.0 < filter_min_prob <= 1.0:
+        raise UserError(f"--filter-min-prob must be in (0, 1], got {filter_min_prob}")
+    rule = SampleFilter(filter_confidence, filter_min_prob) if filter_samples else None
     folder = scan_folder(input_dir, verify=True)
     classic = ClassicAugmenter(pipeline) if method in ("classic", "mix") else None
     state = {"input": str(input_dir.resolve()), "factor": factor, "method": method, "seed": seed,
              "mix_with": mix_with if method == "mix" else None, "keep_originals": keep_originals,
              "pipeline": classic.to_dict() if classic else None, "classes": folder.classes,
-             "filter": filter_confidence if filter_samples else None, "size": size}
+             "filter": filter_confidence if filter_samples else None,
+             "filter_min_prob": filter_min_prob if filter_samples else None, "size": size}
     prepare_output(input_dir, output_dir, state, resume, overwrite)
     tasks = plan(folder.files, folder.labels, input_dir, factor, method, seed, mix_with, keep_originals)
     summary = Summary(inputs=len(folder.files), classes=len(folder.classes), planned=len(tasks),
@@ -182,8 +188,8 @@ def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, m
             summary.written += 1
         generative = [t for t in chunk if t.method in GENERATIVE]
         if generative:
-            summary.written += _generate(generator, generative, sources, output_dir, filter_samples,
-                                         filter_confidence, summary, redraws)
+            summary.written += _generate(generator, generative, sources, folder, size, output_dir, rule, summary,
+                                         redraws)
             with open(output_dir / REDRAW_LOG, "a") as log:
                 log.writelines(json.dumps({"output": t.output, "redraws": redraws[t.output]}) + "\n"
                                for t in generative)
@@ -206,12 +212,16 @@ def _read_sources(chunk: list[Task], input_dir: Path, size: int) -> dict[str, tu
     return sources
 
 
-def _generate(generator: CharacterGenerator, tasks: list[Task], sources: dict[str, Any], output_dir: Path,
-              filter_samples: bool, confidence: float, summary: Summary, redraws: dict[str, int]) -> int:
+def _generate(generator: CharacterGenerator, tasks: list[Task], sources: dict[str, Any], folder: Any, size: int,
+              output_dir: Path, rule: SampleFilter | None, summary: Summary, redraws: dict[str, int]) -> int:
     labels = torch.tensor([t.label for t in tasks])
-    images = torch.stack([sources[t.source][1] for t in tasks])
-    out, accepted, dropped = generate_filtered(generator, labels, images, [t.seed for t in tasks],
-                                               confidence if filter_samples else None)
+    if generator.method == "style":  # the look of another input image (of any class), chosen by the task's seed
+        references = [folder.files[t.seed % len(folder.files)] for t in tasks]
+        images = torch.stack([torch.from_numpy(to_gray_square(read_image(r, keep_gray=True), size))[None]
+                              for r in references])
+    else:
+        images = torch.stack([sources[t.source][1] for t in tasks])
+    out, accepted, dropped = generate_filtered(generator, labels, images, [t.seed for t in tasks], rule)
     written = 0
     for i, t in enumerate(tasks):
         summary.filter_dropped += dropped[i]
@@ -249,7 +259,7 @@ def _generator(method: str, folder: Any, input_dir: Path, model_dir: str | Path 
             print(f"training a {method} generator on {len(chars)} images of {input_dir} into {model_dir}")
         generator = train_generator(method, chars.images, chars.labels, chars.classes, model_dir, steps=steps,
                                     seed=seed, device=dev, resume=(Path(model_dir) / "checkpoint.pt").is_file(),
-                                    progress=progress)
+                                    progress=progress, groups=style_groups(chars))
     generator.info["folder"] = str(model_dir)
     return generator
 

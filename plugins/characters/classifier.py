@@ -128,13 +128,56 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, classes: list[s
     return Classifier(net.eval(), list(classes), recipe)
 
 
-def confident_mistakes(classifier: Classifier, images: torch.Tensor, intended: torch.Tensor,
-                       confidence: float) -> torch.Tensor:
-    """Mask of generated images that the classifier puts in another class than ``intended`` with
-    probability >= ``confidence``: the samples that sample filtering drops."""
-    _, probs = classifier.predict(images)
-    top, predicted = probs.max(1)
-    return (predicted != intended.cpu()) & (top >= confidence)
+@dataclass(frozen=True)
+class SampleFilter:
+    """Which generated images to redraw, judged by a classifier of the real images:
+    ``confidence``: it puts the image in another class with at least this probability (a clear mistake);
+    ``min_prob``: it gives the intended class less than this probability (it is unsure: off-class or
+    simply unlike the real images; the stricter rule, and the one that can also drop new styles).
+    None switches a rule off."""
+
+    confidence: float | None = 0.9
+    min_prob: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("confidence", "min_prob"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value <= 1.0:
+                raise UserError(f"filter {name} must be in (0, 1], got {value}")
+
+    def rejects(self, classifier: Classifier, images: torch.Tensor, intended: torch.Tensor) -> torch.Tensor:
+        _, probs = classifier.predict(images)
+        intended = intended.cpu()
+        top, predicted = probs.max(1)
+        drop = torch.zeros(len(images), dtype=torch.bool)
+        if self.confidence is not None:
+            drop |= (predicted != intended) & (top >= self.confidence)
+        if self.min_prob is not None:
+            drop |= probs.gather(1, intended.view(-1, 1)).squeeze(1) < self.min_prob
+        return drop
+
+    def describe(self) -> str:
+        """The rule as ``parse`` reads it: ``wrong:0.9``, ``unsure:0.5``, both joined by ``+``."""
+        return "+".join(([f"wrong:{self.confidence}"] if self.confidence is not None else [])
+                        + ([f"unsure:{self.min_prob}"] if self.min_prob is not None else []))
+
+    @classmethod
+    def parse(cls, spec: str) -> "SampleFilter | None":
+        """``off`` (None), ``wrong:C``, ``unsure:P`` or ``wrong:C+unsure:P``."""
+        if spec == "off":
+            return None
+        values: dict[str, float] = {}
+        for part in spec.split("+"):
+            name, _, value = part.partition(":")
+            key = {"wrong": "confidence", "unsure": "min_prob"}.get(name.strip())
+            try:
+                number = float(value)
+            except ValueError:
+                key = None
+            if key is None or key in values:
+                raise UserError(f"filter {spec!r}: expected off, wrong:C, unsure:P or wrong:C+unsure:P")
+            values[key] = number
+        return cls(confidence=values.get("confidence"), min_prob=values.get("min_prob"))
 
 
 def quality(reference: Classifier, real: torch.Tensor, fake: torch.Tensor, seed: int) -> dict[str, float]:

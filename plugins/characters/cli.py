@@ -23,7 +23,8 @@ console = Console()
 def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfolder per class (PNG/JPEG/BMP)."),
             output_dir: Path = typer.Argument(..., help="Where the enlarged data set goes (same layout)."),
             factor: int = typer.Option(4, "--factor", "-k", help="New images per input image."),
-            method: str = typer.Option("classic", help="classic, cgan, cvae, dagan or mix (classic + --mix-with)."),
+            method: str = typer.Option("classic", help="classic, cgan, cvae, dagan, diffusion, style or mix "
+                                       "(classic + --mix-with)."),
             mix_with: str = typer.Option("dagan", help="The generative half of --method mix."),
             pipeline: str = typer.Option("default", help="Classic pipeline: default, light, strong or a YAML file."),
             model: Optional[Path] = typer.Option(None, "--model", help="Generator folder: reused if trained, "
@@ -32,6 +33,8 @@ def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfol
             filter_samples: bool = typer.Option(True, "--filter/--no-filter",
                                                 help="Drop generated images a real-data classifier puts in another class."),
             filter_confidence: float = typer.Option(0.9, help="Confidence above which a wrong class is dropped."),
+            filter_min_prob: Optional[float] = typer.Option(None, help="Also drop images whose own class gets "
+                                                            "less than this probability."),
             keep_originals: bool = typer.Option(True, "--originals/--no-originals", help="Copy the inputs too."),
             size: int = typer.Option(32, help="Image side the generators work at."),
             seed: int = typer.Option(0, help="Random seed (recorded per file in manifest.csv)."),
@@ -44,7 +47,7 @@ def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfol
 
     s = run(input_dir, output_dir, factor=factor, method=method, pipeline=pipeline, mix_with=mix_with,
             model_dir=model, seed=seed, filter_samples=filter_samples, filter_confidence=filter_confidence,
-            keep_originals=keep_originals, steps=steps, size=size, device=device, resume=resume,
+            filter_min_prob=filter_min_prob, keep_originals=keep_originals, steps=steps, size=size, device=device, resume=resume,
             overwrite=overwrite, progress=not quiet)
     table = Table(title=f"gensdk augment -> {output_dir}")
     table.add_column("")
@@ -96,7 +99,7 @@ def pipeline_(out: Path = typer.Argument(..., help="YAML file to write."),
 @app.command()
 def train(input_dir: str = typer.Argument(..., help="Image folder, or 'sklearn-digits'."),
           model_dir: Path = typer.Argument(..., help="Folder for the trained generator."),
-          method: str = typer.Option("dagan", help="cgan, cvae or dagan."),
+          method: str = typer.Option("dagan", help="cgan, cvae, dagan, diffusion or style."),
           steps: Optional[int] = typer.Option(None, help="Training steps (default per method)."),
           epochs: Optional[float] = typer.Option(None, help="Or passes over the images."),
           minutes: Optional[float] = typer.Option(None, help="Or a time budget (the step rate is measured first)."),
@@ -108,7 +111,7 @@ def train(input_dir: str = typer.Argument(..., help="Image folder, or 'sklearn-d
           overwrite: bool = typer.Option(False, help="Replace a model already in the folder."),
           quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Train a character generator (and its filtering classifier) on an image folder."""
-    from .data import load_characters
+    from .data import load_characters, style_groups
     from .generative import train_generator
 
     options = {}
@@ -119,8 +122,8 @@ def train(input_dir: str = typer.Argument(..., help="Image folder, or 'sklearn-d
     for skipped in chars.skipped:
         console.print(f"skipped {skipped.path}: {skipped.reason}")
     train_generator(method, chars.images, chars.labels, chars.classes, model_dir, steps=steps, epochs=epochs,
-                    minutes=minutes, seed=seed,
-                    device=device, model_options=options, resume=resume, overwrite=overwrite, progress=not quiet)
+                    minutes=minutes, seed=seed, device=device, model_options=options, resume=resume,
+                    overwrite=overwrite, progress=not quiet, groups=style_groups(chars))
     console.print(f"trained {method} on {len(chars)} images ({len(chars.classes)} classes) -> {model_dir}")
 
 
@@ -129,14 +132,15 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained generator folde
            out: Path = typer.Argument(..., help="A .png grid, or a folder (one subfolder per class)."),
            n: int = typer.Option(8, "-n", help="Images per class."),
            class_: list[str] = typer.Option([], "--class", help="Class folder names (default: all)."),
-           source: Optional[Path] = typer.Option(None, help="dagan: an image folder whose images are varied."),
+           source: Optional[Path] = typer.Option(None, help="dagan: an image folder whose images are varied; "
+                                                 "style: one whose images' look is taken."),
            seed: int = typer.Option(0, help="Random seed."),
            device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N.")) -> None:
     """Draw images of given classes from a trained generator."""
     from gensdk.core.device import resolve_device
 
     from .data import load_characters
-    from .generative import load_generator, to_uint8
+    from .generative import REFERENCE_METHODS, load_generator, to_uint8
 
     generator = load_generator(model_dir, str(resolve_device(device)))
     wanted = class_ or generator.classes
@@ -147,12 +151,16 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained generator folde
         raise UserError(f"-n must be positive, got {n}")
     labels = torch.tensor([generator.classes.index(c) for c in wanted]).repeat_interleave(n)
     sources = None
-    if generator.method == "dagan":
+    if generator.method in REFERENCE_METHODS:
         if source is None:
-            raise UserError("a dagan generator varies given images: pass --source IMAGE_FOLDER")
+            raise UserError(f"a {generator.method} generator draws from given images: pass --source IMAGE_FOLDER")
         chars = load_characters(str(source), size=generator.image_size)
         if chars.classes != generator.classes:
             raise UserError(f"{source}: its classes differ from the model's")
+        if generator.method == "style":  # n references spread over the folder: column j of a grid is one style
+            references = torch.linspace(0, len(chars) - 1, n).round().long()
+            sources = chars.images[references[torch.arange(len(labels)) % n]]
+    if generator.method == "dagan":
         picks = []
         for label in labels.tolist():
             of_class = (chars.labels == label).nonzero().squeeze(1)
@@ -176,7 +184,8 @@ def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e
              out: Path = typer.Option(Path("runs/characters-evaluate"), "--out", help="Results folder."),
              per_class: list[int] = typer.Option([5, 20], "--per-class", help="Real images per class."),
              seeds: int = typer.Option(3, help="Number of seeds (0..N-1)."),
-             methods: str = typer.Option("cgan,cvae,dagan", help="Generators to compare, comma-separated."),
+             methods: str = typer.Option("cgan,cvae,dagan", help="Generators to compare, comma-separated "
+                                         "(cgan, cvae, dagan, diffusion, style)."),
              factor: int = typer.Option(10, help="Classic / generated images per real image."),
              steps: Optional[int] = typer.Option(None, help="Generator training steps."),
              classifier_steps: int = typer.Option(2000, help="Classifier training steps."),

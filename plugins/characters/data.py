@@ -62,6 +62,22 @@ def render_set(fonts: Sequence[font_render.Font] | None = None, chars: str = "al
                          "confusables": out.confusables})
 
 
+def style_group(source: str) -> str:
+    """The style group (a font, a writer) of an image, from its source: ``font:NAME`` (rendered in
+    memory) is NAME; a file named ``<group>-<k>.<ext>`` (as ``gensdk characters render`` writes
+    ``<class>/<font>-<k>.png``) is <group>, shared by that font's images of every class; any other
+    file is a group of its own."""
+    if source.startswith("font:"):
+        return source[len("font:"):]
+    stem = Path(source).stem
+    group, dash, _ = stem.rpartition("-")
+    return group if dash and group else source
+
+
+def style_groups(chars: CharacterSet) -> list[str]:
+    return [style_group(s) for s in chars.sources]
+
+
 @register_dataset("characters")
 def characters(source: str = "sklearn-digits", size: int = 32, scale: str = "tanh", per_class: int = 0,
                seed: int = 0) -> Dataset:

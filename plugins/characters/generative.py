@@ -1,10 +1,15 @@
 """Generative augmentation: train a character generator on the engine and draw labelled images.
 
-Three methods, each a core model with settings suited to 32x32 characters:
+Five methods, each a core model with settings suited to 32x32 characters:
 - ``cgan``: class-conditional DCGAN (projection discriminator, hinge loss, spectral norm,
   minibatch std, generator EMA);
 - ``cvae``: conditional VAE (Bernoulli decoder on [0, 1] ink);
-- ``dagan``: image-conditioned GAN (``dagan.py``) that draws variants of one given image.
+- ``dagan``: image-conditioned GAN (``dagan.py``) that draws variants of one given image;
+- ``diffusion``: class-conditional diffusion (the core's U-Net, v-prediction, cosine schedule,
+  EMA), sampled with DPM-Solver++ and classifier-free guidance;
+- ``style``: the same conditioned also on the style of a reference image of any class (``style.py``),
+  so that a class is drawn in fonts the data show only for other classes. It trains on style groups
+  (which images share a font: ``data.style_groups``) and draws in the style of given references.
 
 A trained generator is the trainer's run folder (``checkpoint.pt``, ``log.jsonl``) whose ``model/`` is
 the artifact: the generator's weights, its settings under "characters" in config.json (method, classes,
@@ -18,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +41,13 @@ import gensdk.core.gan  # noqa: F401  (importing a model family registers its mo
 import gensdk.core.vae  # noqa: F401
 
 from . import dagan as _dagan  # noqa: F401
-from .classifier import Classifier, ClassifierRecipe, confident_mistakes, quality, train_classifier
+from .classifier import Classifier, ClassifierRecipe, SampleFilter, quality, train_classifier
 from .dagan import same_class_pairs
+from .style import pair_data
 
-METHODS = ("cgan", "cvae", "dagan")
+METHODS = ("cgan", "cvae", "dagan", "diffusion", "style")
+REFERENCE_METHODS = ("dagan", "style")  # they draw from given images: dagan varies them, style copies their look
+DIFFUSION_METHODS = ("diffusion", "style")
 INFO = "characters.json"  # the settings' file of folders written before artifacts
 CLASSIFIER_DIR = "classifier"
 
@@ -53,8 +61,22 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
              "train": {"steps": 3000, "batch_size": 128}},
     "dagan": {"model": {"name": "dagan", "width": 32, "z_dim": 64},
               "train": {"steps": 3000, "batch_size": 64, "ema_decay": 0.999}},
+    # v-prediction with x0 clipped to the ink range; 20 DPM-Solver++ steps are near its 50-step samples
+    "diffusion": {"model": {"name": "diffusion", "arch": "unet", "width": 32, "channel_mult": [1, 2, 2], "depth": 1,
+                            "attention": True, "prediction": "v", "schedule": "cosine", "clip": 1.0, "lr": 2e-4,
+                            "label_dropout": 0.1, "sampler": "dpm++2m", "sample_steps": 20},
+                  "train": {"steps": 3000, "batch_size": 64, "ema_decay": 0.999, "warmup_steps": 200},
+                  "sampling": {"guidance": 2.0}},
+    "style": {"model": {"name": "style-diffusion", "width": 32, "channel_mult": [1, 2, 2], "depth": 1,
+                        "attention": True, "prediction": "v", "schedule": "cosine", "clip": 1.0, "lr": 2e-4,
+                        "label_dropout": 0.1, "sampler": "dpm++2m", "sample_steps": 20, "style_dim": 64,
+                        "style_width": 32},
+              "train": {"steps": 3000, "batch_size": 64, "ema_decay": 0.999, "warmup_steps": 200},
+              "sampling": {"guidance": 2.0}},
 }
+SAMPLING_OPTIONS = ("guidance",)  # options of drawing, not of the model: kept in the generator's settings
 MAX_PAIRS = 50_000
+STYLE_REFERENCES = 20  # style: references per training image (pairs with other images of its group)
 # The filtering classifier by default: small enough to train in a minute on a CPU.
 # No label smoothing: it caps the top probability near 0.9, below the filter's confidence threshold.
 FILTER_RECIPE = ClassifierRecipe(steps=600, width=16, label_smoothing=0.0)
@@ -100,36 +122,57 @@ class CharacterGenerator(Artifact):
     def device(self) -> torch.device:
         return self.model.device
 
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """How a diffusion method draws (its guidance scale): the method's defaults and what training set."""
+        return {**DEFAULTS[self.method].get("sampling", {}), **self.info.get("sampling", {})}
+
+    def with_sampling(self, **options: Any) -> "CharacterGenerator":
+        """The same generator drawing with other sampling options (e.g. ``guidance=3.0``)."""
+        unknown = set(options) - set(SAMPLING_OPTIONS)
+        if unknown or self.method not in DIFFUSION_METHODS:
+            raise UserError(f"{self.method}: no sampling option {', '.join(sorted(unknown or options))}")
+        return replace(self, info={**self.info, "sampling": {**self.sampling, **options}})
+
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, sources: torch.Tensor | None = None,
                  noise_seeds: list[int] | None = None) -> torch.Tensor:
         """One image per label. ``sources`` ([N, 1, S, S] in [0, 1]) are the images that a DAGAN
-        varies; ``noise_seeds`` (one per image) make each image reproducible on its own."""
+        varies (of the label's class) or whose style ``style`` takes (of any class); ``noise_seeds``
+        (one per image) make each image reproducible on its own."""
         self.model.eval()
         n = len(labels)
+        if self.method in REFERENCE_METHODS and sources is None:
+            raise ValueError(f"{self.method} draws from given images: pass sources")
         if self.method == "dagan":
-            if sources is None:
-                raise ValueError("dagan generates variants of given images: pass sources")
-            z = self._noise(n, self.model.z_dim, noise_seeds)
+            z = self._noise(n, (self.model.z_dim,), noise_seeds)
             return (self.model.generate(sources.to(self.device) * 2 - 1, z) + 1) / 2
         y = labels.to(self.device)
+        if self.method in DIFFUSION_METHODS:
+            context = sources.to(self.device) * 2 - 1 if self.method == "style" else None
+            noise = self._noise(n, self.model.data_shape, noise_seeds)
+            # bf16 on a GPU, as in training; the samplers' arithmetic stays in float32
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                x = self.model.sample(n, labels=y, guidance=float(self.sampling["guidance"]), context=context,
+                                      noise=noise)
+            return ((x.float() + 1) / 2).clamp(0, 1)
         if self.method == "cgan":
-            z = self._noise(n, self.model.z_dim, noise_seeds)
+            z = self._noise(n, (self.model.z_dim,), noise_seeds)
             return ((self.model.generator(z, y).float() + 1) / 2).clamp(0, 1)
-        z = self._noise(n, self.model.latent_dim, noise_seeds)
+        z = self._noise(n, (self.model.latent_dim,), noise_seeds)
         return self.model.decode(z, self.model.one_hot(y, n)).sigmoid().view(n, 1, self.image_size, self.image_size)
 
-    def _noise(self, n: int, dim: int, seeds: list[int] | None) -> torch.Tensor:
+    def _noise(self, n: int, shape: tuple[int, ...], seeds: list[int] | None) -> torch.Tensor:
         if seeds is None:
-            return torch.randn(n, dim, device=self.device)
-        rows = [torch.randn(dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
-        return torch.stack(rows).to(self.device)
+            return torch.randn(n, *shape, device=self.device)
+        rows = [torch.randn(*shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+        return torch.stack(rows).to(self.device) if rows else torch.zeros(0, *shape, device=self.device)
 
-    def filtered(self, images: torch.Tensor, labels: torch.Tensor, confidence: float) -> torch.Tensor:
-        """Mask of images to drop (confidently put in another class by the real-data classifier)."""
+    def filtered(self, images: torch.Tensor, labels: torch.Tensor, rule: SampleFilter) -> torch.Tensor:
+        """Mask of images to drop by ``rule``, judged by the classifier of the real images."""
         if self.classifier is None:
             return torch.zeros(len(images), dtype=torch.bool)
-        return confident_mistakes(self.classifier, images, labels, confidence)
+        return rule.rejects(self.classifier, images, labels)
 
     # --- the artifact -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -153,8 +196,9 @@ class CharacterGenerator(Artifact):
 
     def write_samples(self, n: int, out: Path, seed: int = 0) -> Path:
         """``n`` images, the classes in turn, as PNGs in one subfolder per class of ``out``."""
-        if self.method == "dagan":
-            raise UserError("a dagan generator varies given images: use `gensdk characters sample --source FOLDER`")
+        if self.method in REFERENCE_METHODS:
+            raise UserError(f"a {self.method} generator draws from given images: "
+                            "use `gensdk characters sample --source FOLDER`")
         if out.suffix:
             raise UserError(f"{out}: give a folder for the images (one subfolder per class)")
         labels = self._labels(n)
@@ -177,14 +221,23 @@ class CharacterGenerator(Artifact):
             raise UserError(f"{data}: its classes differ from the model's")
         pick = torch.arange(len(real) if n is None else n) % len(real)
         labels, sources = real.labels[pick], real.images[pick] if self.method == "dagan" else None
+        if self.method == "style":  # each class in the style of a random real image
+            sources = real.images[torch.randint(len(real), (len(pick),), generator=torch.Generator().manual_seed(seed))]
         fake = self.generate(labels, sources, [seed * 1_000_000 + i for i in range(len(labels))]).cpu()
         return quality(self.classifier, real.images, fake, seed=seed)
 
 
 def _model_and_data(method: str, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                    model_options: dict[str, Any], seed: int) -> tuple[Any, tuple[torch.Tensor, ...]]:
+                    model_options: dict[str, Any], seed: int, groups: list[str] | None
+                    ) -> tuple[Any, tuple[torch.Tensor, ...]]:
     options = {k: v for k, v in {**DEFAULTS[method]["model"], **model_options}.items() if k != "name"}
     size = images.shape[-1]
+    if method in DIFFUSION_METHODS:
+        model = build_model(DEFAULTS[method]["model"]["name"], data_shape=list(images.shape[1:]),
+                            num_classes=num_classes, **options)
+        if method == "diffusion":
+            return model, (images * 2 - 1, labels)
+        return model, pair_data(images, labels, groups, STYLE_REFERENCES, seed)
     if method == "cgan":
         model = build_model("gan", data_shape=list(images.shape[1:]), num_classes=num_classes, **options)
         return model, (images * 2 - 1, labels)
@@ -202,11 +255,13 @@ def train_generator(method: str, images: torch.Tensor, labels: torch.Tensor, cla
                     minutes: float | None = None, seed: int = 0, device: str = "auto",
                     model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
                     classifier_recipe: ClassifierRecipe | None = None, resume: bool = False,
-                    overwrite: bool = False, progress: bool = True) -> CharacterGenerator:
+                    overwrite: bool = False, progress: bool = True,
+                    groups: list[str] | None = None) -> CharacterGenerator:
     """Train ``method`` on images in [0, 1] ([N, 1, S, S], ink bright) into ``out_dir``; also fit the
     filtering classifier on the same images. Resumable (``resume=True``) like any engine run. The
     budget: one of ``steps``, ``epochs`` (passes over the images) or ``minutes``; the method's default
-    steps otherwise."""
+    steps otherwise. ``groups``: the style group of every image (the style method needs them).
+    ``model_options`` may also hold sampling options (``guidance``), kept in the settings."""
     check_method(method)
     if len(images) == 0:
         raise UserError("no training images")
@@ -216,16 +271,30 @@ def train_generator(method: str, images: torch.Tensor, labels: torch.Tensor, cla
     dev = resolve_device(device)
     # the classifier first, so that model/ is written once, whole, when training ends (a resumed run
     # fits it again: a minute on a CPU)
+    if method == "style":
+        if groups is None or len(groups) != len(images):
+            raise UserError("the style method needs the style group (font, writer) of every image")
+        if len(set(groups)) == len(groups):
+            raise UserError("the style method needs images that share a style group (e.g. files named "
+                            "<group>-<k>.png, as `gensdk characters render` writes); here every image is its own")
+    options = dict(model_options or {})
+    sampling = {k: options.pop(k) for k in SAMPLING_OPTIONS if k in options}
+    if sampling and method not in DIFFUSION_METHODS:
+        raise UserError(f"{method}: no sampling option {', '.join(sampling)}")
+    if "guidance" in sampling and (isinstance(sampling["guidance"], bool)
+                                   or not isinstance(sampling["guidance"], (int, float))):
+        raise UserError(f"guidance must be a number, got {sampling['guidance']!r}")
     classifier = train_classifier(images, labels, classes, classifier_recipe or FILTER_RECIPE, seed=seed, device=dev)
     torch.manual_seed(seed)
-    model, data = _model_and_data(method, images, labels, len(classes), model_options or {}, seed)
+    model, data = _model_and_data(method, images, labels, len(classes), options, seed, groups)
     train["batch_size"] = min(train["batch_size"], len(data[0]))  # a tiny class set is one batch
     budget = training_budget(steps, epochs, minutes, len(data[0]), train["batch_size"], train["steps"])
     train.update({k: v for k, v in budget.items() if v is not None})
     cfg = TrainConfig.from_dict(train)
     info = {"method": method, "classes": classes, "image_size": int(images.shape[-1]), "seed": seed,
             "train_images": len(images), "data_digest": data_digest(images.cpu(), labels.cpu(), classes),
-            "train": {k: v for k, v in train.items() if k != "progress"}}
+            "train": {k: v for k, v in train.items() if k != "progress"},
+            **({"sampling": {**DEFAULTS[method].get("sampling", {}), **sampling}} if method in DIFFUSION_METHODS else {})}
     generator = CharacterGenerator(method, model, classes, int(images.shape[-1]), info, classifier)
     Trainer(model, data, cfg, out_dir).fit(resume=resume, overwrite=overwrite, save=generator.save)
     return load_generator(out_dir, device=str(dev))
@@ -261,10 +330,10 @@ def load_generator(folder: str | os.PathLike, device: str = "cpu") -> CharacterG
 
 
 def generate_filtered(generator: CharacterGenerator, labels: torch.Tensor, sources: torch.Tensor | None,
-                      seeds: list[int], filter_confidence: float | None, max_tries: int = 10,
+                      seeds: list[int], rule: SampleFilter | None, max_tries: int = 10,
                       ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """One image per label, redrawing (with the seed's next noise) those the filter drops, up to
-    ``max_tries`` times. Returns (images, accepted mask, dropped count per image)."""
+    """One image per label, redrawing (with the seed's next noise) those that ``rule`` drops (None:
+    no filter), up to ``max_tries`` times. Returns (images, accepted mask, dropped count per image)."""
     n = len(labels)
     images = torch.zeros(n, 1, generator.image_size, generator.image_size)
     accepted = torch.zeros(n, dtype=torch.bool)
@@ -273,7 +342,7 @@ def generate_filtered(generator: CharacterGenerator, labels: torch.Tensor, sourc
     for attempt in range(max_tries):
         noise_seeds = [seeds[int(i)] * 1_000 + attempt for i in todo]
         batch = generator.generate(labels[todo], None if sources is None else sources[todo], noise_seeds).cpu()
-        bad = (generator.filtered(batch, labels[todo], filter_confidence) if filter_confidence is not None
+        bad = (generator.filtered(batch, labels[todo], rule) if rule is not None
                else torch.zeros(len(todo), dtype=torch.bool))
         images[todo[~bad]] = batch[~bad]
         accepted[todo[~bad]] = True
