@@ -32,8 +32,11 @@ def provenance() -> dict[str, Any]:
 
 def write_results(path: str | Path, record: dict[str, Any], table: list[str]) -> None:
     """``path``.json holds everything; ``path``.md a human summary headed by the provenance."""
+    from gensdk.core.io import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     head = [f"- {key}: {record[key]}" for key in ("date", "device", "command", "commit") if key in record]
-    path.with_suffix(".md").write_text("\n".join([f"# {record.get('title', path.stem)}", "", *head, "", *table]) + "\n")
+    texts = {".json": json.dumps(record, indent=2) + "\n",
+             ".md": "\n".join([f"# {record.get('title', path.stem)}", "", *head, "", *table]) + "\n"}
+    for suffix, text in texts.items():  # each file whole or not at all
+        atomic_write(path.with_suffix(suffix), lambda tmp, text=text: Path(tmp).write_text(text))

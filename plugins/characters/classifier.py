@@ -181,8 +181,11 @@ class SampleFilter:
 
 
 def quality(reference: Classifier, real: torch.Tensor, fake: torch.Tensor, seed: int) -> dict[str, float]:
-    """Frechet distance and precision/recall (k = 3) in the reference CNN's feature space."""
+    """Frechet distance and precision/recall (k = 3) in the reference CNN's feature space; None for
+    each when there are too few images (a filter that rejected nearly every draw)."""
     n = min(len(real), len(fake), 5000)
+    if n <= 3:
+        return {"fd": None, "precision": None, "recall": None}
     gen = torch.Generator().manual_seed(seed)
     real = real[torch.randperm(len(real), generator=gen)[:n]]
     fake = fake[torch.randperm(len(fake), generator=gen)[:n]]

@@ -222,8 +222,9 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row = {"per_class": budget, "condition": condition, "seeds": len(rs), "accuracy_mean": statistics.mean(acc),
                "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0}
         for key in ("fd", "precision", "recall", "filter_dropped", "generated"):
-            if key in rs[0]:
-                row[key] = statistics.mean(r[key] for r in rs)
+            values = [r[key] for r in rs if r.get(key) is not None]
+            if values:
+                row[key] = statistics.mean(values)
         if "mix" in rs[0]:
             row["mix"] = rs[0]["mix"]
         table.append(row)
