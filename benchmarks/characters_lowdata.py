@@ -4,7 +4,9 @@ seeds; FD / precision / recall of the generated images; grids of real vs generat
 
 Round 2 (issue 24) adds the diffusion and style-crossing generators and tunes how their images are
 mixed in (images per real image, redraw filter, guidance) on a validation split of the *training*
-fonts: the ``tune`` verb reads the training arrays of the data file only.
+fonts: the ``tune`` verb reads the training arrays of the data file only. The row ``style-pre`` is the
+style generator trained once on every training image (all training fonts, no test font), standing for
+a generator shipped pretrained; it is its own row beside those trained on the subset alone.
 
 Step 1, here (fonts are on this machine): render the font data set into one .npz to carry:
     python benchmarks/characters_lowdata.py render --out data/characters.npz
@@ -34,10 +36,11 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import provenance, write_results  # noqa: E402
 
-NEW_METHODS = ["diffusion", "style"]
-# The generators of round 2 on the GPU: the plugin's defaults (U-Net width 32, one block a level) with
-# batch 128; 3,000 steps are ~700 passes over a 5-per-class subset (550 images).
-GPU_STEPS = 3000
+NEW_METHODS = ["diffusion", "style", "style-pre"]
+# The generators of round 2 on the GPU: the plugin's defaults (U-Net width 32, one block a level, batch
+# 64); 2,000 steps are ~230 passes over a 5-per-class subset (550 images), ~60 over 20 per class.
+GPU_STEPS = 2000
+PRETRAIN_STEPS = 6000  # the -pre generators: ~20 passes over the ~20,000 training renders
 
 
 def render(args: argparse.Namespace) -> None:
@@ -90,6 +93,9 @@ def load(path: str, splits: tuple[str, ...] = ("train", "test")):
     return (*sets, meta)
 
 
+VALIDATION_FRACTION = 0.25  # of the training fonts' images, held out (whole designs) for tuning
+
+
 def train_families(train, meta) -> list[str]:
     """The design of every training image's font (the validation split's groups)."""
     if "train_font_designs" not in meta:
@@ -110,8 +116,22 @@ def generator_options(args: argparse.Namespace) -> dict[str, dict]:
 
 def _common(args: argparse.Namespace) -> list[str]:
     return ["--data", args.data, "--methods", *args.methods, "--factor", str(args.factor), "--steps", str(args.steps),
-            "--width", str(args.width), "--classifier-steps", str(args.classifier_steps), "--device", args.device,
-            "--no-parallel", *[x for o in args.option for x in ("--option", o)]]
+            "--pretrain-steps", str(args.pretrain_steps), "--width", str(args.width), "--classifier-steps",
+            str(args.classifier_steps), "--device", args.device, "--no-parallel",
+            *[x for o in args.option for x in ("--option", o)]]
+
+
+def pretrain(args: argparse.Namespace, pool, folder: Path) -> None:
+    """Train the ``-pre`` rows' generators on ``pool`` into ``folder`` before the cells' processes
+    start, which then load them (one copy for every budget and seed)."""
+    from gensdk_plugins.characters.classifier import ClassifierRecipe
+    from gensdk_plugins.characters.evaluate import PRETRAINED, trained_generator
+
+    for method in (m for m in args.methods if m.endswith(PRETRAINED)):
+        print(f"pretraining {method} on {len(pool)} images", flush=True)
+        trained_generator(method, pool, folder / method, steps=args.pretrain_steps, seed=0, device=args.device,
+                          options=generator_options(args).get(method.removesuffix(PRETRAINED), {}),
+                          recipe=ClassifierRecipe(steps=args.classifier_steps), progress=False)
 
 
 def _parallel(args: argparse.Namespace, out: Path, jobs: list[tuple[str, list[str]]]) -> None:
@@ -129,26 +149,32 @@ def tune(args: argparse.Namespace) -> None:
     training arrays only: the test set cannot steer a choice (tests/test_characters_tuning.py)."""
     from gensdk.core.io import write_json
     from gensdk_plugins.characters.classifier import ClassifierRecipe
-    from gensdk_plugins.characters.tuning import TUNED, Grid, tune_mixing
+    from gensdk_plugins.characters.evaluate import PRETRAINED
+    from gensdk_plugins.characters.tuning import TUNED, Grid, tune_mixing, validation_split
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(m, b) for m in args.methods for b in args.per_class]
+    train, meta = load(args.data, splits=("train",))
+    families = train_families(train, meta)
+    # one job per subset method and budget; a -pre method's one generator serves both budgets
+    jobs = [(m, [b]) for m in args.methods if not m.endswith(PRETRAINED) for b in args.per_class]
+    jobs += [(m, args.per_class) for m in args.methods if m.endswith(PRETRAINED)]
     if args.seeds_parallel and len(jobs) > 1:
-        _parallel(args, out, [(f"{m}-{b}", ["--methods", m, "--per-class", str(b), *_grid_args(args)])
-                              for m, b in jobs])
+        pretrain(args, validation_split(train, families, VALIDATION_FRACTION, args.seed_tune)[0], out / "pretrained")
+        _parallel(args, out, [(f"{m}-{'-'.join(map(str, bs))}", ["--methods", m, "--per-class", *map(str, bs),
+                                                                 *_grid_args(args)]) for m, bs in jobs])
     else:
-        (train, meta) = load(args.data, splits=("train",))
         grid = Grid(ratios=args.ratios, filters=args.filters, guidance=args.guidance)
-        for m, b in jobs:
-            tune_mixing(train, train_families(train, meta), out / f"{m}-{b}", methods=[m], per_class=[b], grid=grid,
-                        factor=args.factor, seed=args.seed_tune, generator_steps=args.steps,
-                        generator_options=generator_options(args),
+        for m, bs in jobs:
+            tune_mixing(train, families, out / f"{m}-{'-'.join(map(str, bs))}", methods=[m], per_class=bs, grid=grid,
+                        factor=args.factor, seed=args.seed_tune, validation_fraction=VALIDATION_FRACTION,
+                        generator_steps=args.steps, pretrain_steps=args.pretrain_steps,
+                        pretrained_dir=out / "pretrained", generator_options=generator_options(args),
                         classifier_recipe=ClassifierRecipe(steps=args.classifier_steps), device=args.device,
                         progress=False)
     merged = {}  # one tuned.json for every method and budget
-    for m, b in jobs:
-        part = out / f"{m}-{b}" / TUNED
+    for m, bs in jobs:
+        part = out / f"{m}-{'-'.join(map(str, bs))}" / TUNED
         if part.is_file():
             merged.setdefault(m, {}).update(json.loads(part.read_text())["tuned"][m])
     write_json(out / TUNED, {"tuned": merged, "data": args.data, **provenance()})
@@ -166,6 +192,7 @@ def run(args: argparse.Namespace) -> None:
     cells = [(s, b) for s in args.seed for b in args.per_class]
     tuned = ["--tuned", args.tuned] if args.tuned else []
     if args.seeds_parallel and len(cells) > 1:  # one process per seed and budget: the GPU has room for all
+        pretrain(args, load(args.data, splits=("train",))[0], out / "pretrained")
         _parallel(args, out, [(f"seed{s}-pc{b}", ["--seed", str(s), "--per-class", str(b), *tuned])
                               for s, b in cells])
         return
@@ -183,7 +210,8 @@ def run(args: argparse.Namespace) -> None:
         low_data_benchmark(train, test, out / f"seed{s}-pc{b}", per_class=[b], seeds=[s], methods=args.methods,
                            factor=args.factor, generator_steps=args.steps, generator_options=generator_options(args),
                            classifier_recipe=ClassifierRecipe(steps=args.classifier_steps), mixes=mixes,
-                           device=args.device, progress=False)
+                           pretrained_dir=out / "pretrained", pretrain_steps=args.pretrain_steps, device=args.device,
+                           progress=False)
     from gensdk.core.io import write_json
 
     record = {"seconds": time.perf_counter() - start, "args": vars(args), **provenance()}
@@ -237,9 +265,10 @@ def plan(args: argparse.Namespace) -> None:
     gpu_gan = 256 / 32_819  # seconds per step on the H200
     scale = gpu_gan / cpu_gan
     options = {k: v for k, v in DEFAULTS["diffusion"]["model"].items() if k != "name"}
+    batch = DEFAULTS["diffusion"]["train"]["batch_size"]
     unet = build_model("diffusion", data_shape=[1, 32, 32], num_classes=110, **options)
     ctx = StepContext(unet.make_optimizers(), 0, 10)
-    x, y = torch.randn(128, 1, 32, 32), torch.randint(110, (128,))
+    x, y = torch.randn(batch, 1, 32, 32), torch.randint(110, (batch,))
     cpu_step = timed(lambda: unet.train_step((x, y), ctx))
     unet.eval()
     steps = options["sample_steps"]
@@ -257,24 +286,30 @@ def plan(args: argparse.Namespace) -> None:
         opt.step()
 
     cpu_clf = timed(classifier_step)
-    classes, budgets, seeds, methods = 110, args.per_class, 3, len(NEW_METHODS)
+    classes, budgets, seeds = 110, args.per_class, 3
+    methods = len(args.methods)
+    pre = sum(m.endswith("-pre") for m in args.methods)
     grid = len(args.ratios) * len(args.filters) * len(args.guidance)
-    # generators: one per method and budget for tuning, one per method, budget and seed for the table
-    generators = methods * len(budgets) * (1 + seeds)
-    # images drawn: tuning draws max(ratio) per real image once per (guidance, filter); the table
-    # draws the tuned ratio (assumed max(ratio)); +30% for the filter's redraws
+    # generators: a subset method trains one per budget for tuning and one per budget and seed for the
+    # table; a -pre method one on the fit fonts (tuning) and one on all training fonts (the table)
+    generator_steps = (methods - pre) * len(budgets) * (1 + seeds) * args.steps + pre * 2 * args.pretrain_steps
+    # images drawn: tuning draws max(ratio) per real image once per (guidance, filter); the table the
+    # tuned ratio (counted as max(ratio)) per seed; +30% for the filter's redraws
     reals = sum(b * classes for b in budgets)
     draws = 1.3 * methods * reals * max(args.ratios) * (len(args.filters) * len(args.guidance) + seeds)
-    classifiers = len(budgets) * (1 + methods * grid) + len(budgets) * seeds * (2 + 2 * methods) + 6
-    seconds = {"generators": generators * GPU_STEPS * cpu_step * scale, "sampling": draws * cpu_image * scale,
+    # classifier cells (2,000 steps): tuning's classic and grid, the table's real, classic, X, classic+X;
+    # plus a reference CNN per table process and the generators' filter CNNs (600 steps, narrower: ~1/4)
+    classifiers = (len(budgets) * (1 + methods * grid) + len(budgets) * seeds * (2 + 2 * methods)
+                   + len(budgets) * seeds + 0.1 * (methods * len(budgets) * (1 + seeds)))
+    seconds = {"generators": generator_steps * cpu_step * scale, "sampling": draws * cpu_image * scale,
                "classifiers": classifiers * args.classifier_steps * cpu_clf * scale}
     print(f"CPU ({args.threads} thread): DCGAN step {cpu_gan * 1e3:.0f} ms (H200: {gpu_gan * 1e3:.1f} ms, "
-          f"scale {scale:.4f}); U-Net step {cpu_step * 1e3:.0f} ms; one image ({steps} guided steps) "
-          f"{cpu_image * 1e3:.0f} ms; classifier step {cpu_clf * 1e3:.0f} ms")
-    print(f"{generators} generators x {GPU_STEPS} steps, {draws:,.0f} images drawn, {classifiers} classifiers x "
+          f"scale {scale:.4f}); U-Net step (batch {batch}) {cpu_step * 1e3:.0f} ms; one image ({steps} guided "
+          f"steps) {cpu_image * 1e3:.0f} ms; classifier step {cpu_clf * 1e3:.0f} ms")
+    print(f"{generator_steps:,} generator steps, {draws:,.0f} images drawn, {classifiers:.0f} classifiers x "
           f"{args.classifier_steps} steps")
-    for key, s in seconds.items():
-        print(f"  {key}: about {s / 60:.1f} GPU-minutes")
+    for key, value in seconds.items():
+        print(f"  {key}: about {value / 60:.1f} GPU-minutes")
     print(f"  total: about {sum(seconds.values()) / 60:.1f} GPU-minutes if the processes kept one GPU as busy as "
           "one DCGAN run does (an estimate, not a measurement)")
 
@@ -298,6 +333,7 @@ def main() -> None:
         b.add_argument("--factor", type=int, default=10, help="Classic copies per real image (and the default "
                                                               "generated ones when no mix is tuned).")
         b.add_argument("--steps", type=int, default=GPU_STEPS)
+        b.add_argument("--pretrain-steps", type=int, default=PRETRAIN_STEPS)
         b.add_argument("--width", type=int, default=64, help="Width of the GANs (cgan, dagan).")
         b.add_argument("--classifier-steps", type=int, default=2000)
         b.add_argument("--device", default="auto")
@@ -306,7 +342,7 @@ def main() -> None:
     verbs["run"].add_argument("--seed", type=int, action="extend", nargs="+", default=[])
     verbs["run"].add_argument("--tuned", default="", help="tuned.json of the tune verb (default: untuned mixes)")
     for name in ("tune", "plan"):
-        verbs[name].add_argument("--ratios", type=int, nargs="+", default=[2, 5])
+        verbs[name].add_argument("--ratios", type=int, nargs="+", default=[1, 3])
         verbs[name].add_argument("--filters", nargs="+", default=["wrong:0.9", "unsure:0.5"])
         verbs[name].add_argument("--guidance", type=float, nargs="+", default=[1.5, 3.0])
     verbs["tune"].add_argument("--seed-tune", type=int, default=100, help="Seed of the tuning subset (not a test seed).")

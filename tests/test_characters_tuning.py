@@ -14,6 +14,7 @@ import torch
 from gensdk_plugins.characters.classifier import SampleFilter
 from gensdk_plugins.characters.data import CharacterSet
 from gensdk_plugins.characters.evaluate import Mix
+from gensdk_plugins.characters.generative import load_generator
 from gensdk_plugins.characters.tuning import read_tuned, validation_split
 from gensdk.errors import UserError
 
@@ -58,7 +59,7 @@ def tiny_data(path: Path, test_seed: int = 1, with_test: bool = True) -> Path:
     return path
 
 
-TINY = ["--per-class", "2", "--methods", "diffusion", "--steps", "2", "--classifier-steps", "3", "--factor", "1",
+TINY = ["--per-class", "2", "--methods", "diffusion", "diffusion-pre", "--steps", "2", "--pretrain-steps", "2", "--classifier-steps", "3", "--factor", "1",
         "--device", "cpu", "--no-parallel", "--option", "diffusion:width=8", "--option", "diffusion:channel_mult=[1,2]",
         "--option", "diffusion:attention=false", "--option", "diffusion:sample_steps=2"]
 GRID = ["--ratios", "1", "2", "--filters", "off", "wrong:0.9", "--guidance", "1.0"]
@@ -94,7 +95,7 @@ def test_tuning_never_reads_the_test_set_and_its_choice_feeds_the_table(tmp_path
         data = tiny_data(tmp_path / f"{name}.npz", **kwargs)
         script("tune", "--data", data, "--out", tmp_path / name, *TINY, *GRID, "--seed-tune", "3")
         outs.append(json.loads((tmp_path / name / "tuned.json").read_text())["tuned"])
-    assert outs[0] == outs[1] == outs[2]
+    assert outs[0] == outs[1] == outs[2] and set(outs[0]) == {"diffusion", "diffusion-pre"}
     chosen = outs[0]["diffusion"]["2"]
     cells = [json.loads(line) for line in (tmp_path / "no-test" / "diffusion-2" / "results.jsonl").read_text().splitlines()]
     grid_cells = [c for c in cells if c["condition"].startswith("classic+diffusion")]
@@ -104,7 +105,11 @@ def test_tuning_never_reads_the_test_set_and_its_choice_feeds_the_table(tmp_path
     tuned = tmp_path / "test-a" / "tuned.json"
     script("run", "--data", tmp_path / "test-a.npz", "--out", tmp_path / "run", "--tuned", tuned, "--seed", "0", *TINY)
     records = [json.loads(line) for line in (tmp_path / "run" / "seed0-pc2" / "results.jsonl").read_text().splitlines()]
-    assert {r["condition"] for r in records} == {"real", "classic", "diffusion", "classic+diffusion"}
+    assert {r["condition"] for r in records} == {"real", "classic", "diffusion", "classic+diffusion", "diffusion-pre",
+                                                 "classic+diffusion-pre"}
+    # the -pre row's generator learnt from every training image, the subset's from 2 per class
+    assert load_generator(tmp_path / "run" / "pretrained" / "diffusion-pre").info["train_images"] == 36
+    assert load_generator(tmp_path / "run" / "seed0-pc2" / "generators" / "diffusion-2-0").info["train_images"] == 6
     mixed = next(r for r in records if r["condition"] == "classic+diffusion")
     assert mixed["mix"] == chosen["mix"] and {"fd", "precision", "recall"} <= set(mixed)
     report = script("report", "--results", tmp_path / "run" / "seed0-pc2" / "results.jsonl", "--tuned", tuned,

@@ -7,6 +7,9 @@ training). The generators and the filtering classifier are trained on the same r
 How generated images join (d) is a ``Mix``: how many per real image, the redraw filter, the guidance
 scale of a diffusion method, and whether they also pass through the classic pipeline; ``tuning.py``
 chooses it on a validation split of the training fonts, never on the test set.
+A method named ``<method>-pre`` (e.g. ``style-pre``) is its own row: a generator trained once on
+*every* training image (all training fonts, none of the test fonts), standing for a generator shipped
+pretrained, then used with each small subset (the style method takes the subset's images as references).
 Sample quality: Frechet distance and precision/recall of each generator's images against the real
 training images, in the feature space of a reference CNN trained on all the real training images.
 Results go to a JSON-lines file one finished cell at a time, so an interrupted run resumes.
@@ -95,17 +98,34 @@ def mixed_set(x: torch.Tensor, y: torch.Tensor, classic: torch.Tensor, classic_y
     return torch.cat([x, classic, fake]), torch.cat([y, classic_y, fake_y])
 
 
-def subset_generator(method: str, x: torch.Tensor, y: torch.Tensor, groups: list[str], classes: list[str],
-                     folder: Path, *, steps: int | None, seed: int, device: Any, options: dict[str, Any],
-                     recipe: ClassifierRecipe, progress: bool) -> CharacterGenerator:
-    """The generator of one real subset: loaded if trained before an interruption, resumed from its
-    checkpoint, or trained (with the filtering classifier, no label smoothing)."""
+PRETRAINED = "-pre"  # a method's row whose generator is trained on every training image, not the subset
+
+
+def trained_generator(method: str, data: CharacterSet, folder: Path, *, steps: int | None, seed: int, device: Any,
+                      options: dict[str, Any], recipe: ClassifierRecipe, progress: bool) -> CharacterGenerator:
+    """The generator of ``data`` (a small subset, or a whole pool for a ``-pre`` row): loaded if trained
+    before an interruption, resumed from its checkpoint, or trained (with the filtering classifier,
+    no label smoothing)."""
     if is_trained(folder):
         return load_generator(folder, str(device))
     resume = (folder / "checkpoint.pt").is_file()
-    return train_generator(method, x, y, classes, folder, steps=steps, seed=seed, device=str(device),
-                           model_options=options, classifier_recipe=replace(recipe, label_smoothing=0.0),
-                           resume=resume, overwrite=not resume, progress=progress, groups=groups)
+    return train_generator(method.removesuffix(PRETRAINED), data.images, data.labels, data.classes, folder,
+                           steps=steps, seed=seed, device=str(device), model_options=options,
+                           classifier_recipe=replace(recipe, label_smoothing=0.0), resume=resume,
+                           overwrite=not resume, progress=progress, groups=style_groups(data))
+
+
+def row_generator(method: str, subset: CharacterSet, pool: CharacterSet, folder: Path, pretrained_dir: Path, *,
+                  steps: int | None, pretrain_steps: int | None, seed: int, device: Any,
+                  options: dict[str, dict[str, Any]], recipe: ClassifierRecipe, progress: bool) -> CharacterGenerator:
+    """A row's generator: for ``<method>-pre`` the one trained on the whole ``pool`` (kept in
+    ``pretrained_dir``, shared by every budget and seed), else the one of this ``subset``."""
+    base = method.removesuffix(PRETRAINED)
+    if method.endswith(PRETRAINED):
+        return trained_generator(method, pool, pretrained_dir / method, steps=pretrain_steps, seed=0, device=device,
+                                 options=options.get(base, {}), recipe=recipe, progress=progress)
+    return trained_generator(method, subset, folder, steps=steps, seed=seed, device=device,
+                             options=options.get(base, {}), recipe=recipe, progress=progress)
 
 
 def with_guidance(generator: CharacterGenerator, mix: Mix) -> CharacterGenerator:
@@ -140,11 +160,13 @@ def low_data_benchmark(train: CharacterSet, test: CharacterSet, out_dir: str | P
                        methods: list[str] = ("cgan", "cvae", "dagan"), factor: int = 10,
                        generator_steps: int | None = None, generator_options: dict[str, dict[str, Any]] | None = None,
                        classifier_recipe: ClassifierRecipe | None = None,
-                       mixes: dict[str, dict[int, Mix]] | None = None,
-                       device: str = "auto", progress: bool = True, log: Any = print) -> dict[str, Any]:
+                       mixes: dict[str, dict[int, Mix]] | None = None, pretrained_dir: str | Path | None = None,
+                       pretrain_steps: int | None = None, device: str = "auto", progress: bool = True,
+                       log: Any = print) -> dict[str, Any]:
     """Run the protocol (module doc) into ``out_dir``: ``results.jsonl`` (one line per cell), grids,
     and returns the summary table (mean and std over seeds per budget and condition). ``mixes``:
-    the Mix of each method and budget (as tuned on validation); default ``Mix(ratio=factor)``."""
+    the Mix of each method and budget (as tuned on validation); default ``Mix(ratio=factor)``.
+    ``pretrained_dir``: where ``-pre`` rows keep their generator (default ``out_dir/pretrained``)."""
     if train.classes != test.classes:
         raise ValueError("train and test sets must have the same classes")
     out_dir = Path(out_dir)
@@ -179,10 +201,10 @@ def low_data_benchmark(train: CharacterSet, test: CharacterSet, out_dir: str | P
                 if all((budget, seed, c) in done for c in (method, f"classic+{method}")):
                     continue
                 mix = (mixes or {}).get(method, {}).get(budget, Mix(ratio=factor))
-                generator = subset_generator(method, x, y, style_groups(subset), train.classes,
-                                             out_dir / "generators" / f"{method}-{budget}-{seed}", steps=generator_steps,
-                                             seed=seed, device=dev, options=(generator_options or {}).get(method, {}),
-                                             recipe=recipe, progress=progress)
+                generator = row_generator(method, subset, train, out_dir / "generators" / f"{method}-{budget}-{seed}",
+                                          Path(pretrained_dir or out_dir / "pretrained"), steps=generator_steps,
+                                          pretrain_steps=pretrain_steps, seed=seed, device=dev,
+                                          options=generator_options or {}, recipe=recipe, progress=progress)
                 fake, fake_y, dropped = generated_copies(with_guidance(generator, mix), x, y, mix.ratio, seed,
                                                          mix.filter)
                 if reference is None:

@@ -61,10 +61,10 @@ class StyleDiffusion(Diffusion):
     ``(image, class, reference)``; ``sample(n, labels=, context=references)``."""
 
     def __init__(self, *, data_shape: list[int], timesteps: int = 1000, schedule: str = "cosine",
-                 prediction: str = "v", clip: float | None = 1.0, width: int = 64, depth: int = 2,
+                 prediction: str = "v", clip: float | None = 1.0, width: int = 32, depth: int = 1,
                  channel_mult: list[int] = (1, 2, 2), attention: bool = True, dropout: float = 0.0,
-                 num_classes: int = 0, label_dropout: float = 0.1, lr: float = 2e-4, sampler: str = "dpm++2m",
-                 sample_steps: int = 20, style_dim: int = 64, style_width: int = 32):
+                 num_classes: int = 0, label_dropout: float = 0.1, lr: float = 3e-4, sampler: str = "dpm++2m",
+                 sample_steps: int = 12, style_dim: int = 64, style_width: int = 32):
         if style_dim < 1 or style_width < 1:
             raise ValueError(f"style_dim and style_width must be >= 1, got {style_dim}, {style_width}")
         super().__init__(data_shape=data_shape, timesteps=timesteps, schedule=schedule, prediction=prediction,

@@ -25,9 +25,9 @@ from gensdk.core.io import write_json
 from gensdk.errors import UserError
 
 from .classifier import ClassifierRecipe, SampleFilter, train_classifier
-from .data import CharacterSet, style_groups
-from .evaluate import (Mix, append_record, classic_copies, draw, mixed_set, read_records, subset_generator,
-                       with_guidance)
+from .data import CharacterSet
+from .evaluate import (PRETRAINED, Mix, append_record, classic_copies, draw, mixed_set, read_records,
+                       row_generator, with_guidance)
 from .generative import DIFFUSION_METHODS
 
 TUNED = "tuned.json"
@@ -63,7 +63,7 @@ def validation_split(train: CharacterSet, families: Sequence[str], fraction: flo
 class Grid:
     """The mixes tried: every ratio x filter x guidance (guidance for diffusion methods only)."""
 
-    ratios: list[int] = field(default_factory=lambda: [3, 10])
+    ratios: list[int] = field(default_factory=lambda: [1, 3])
     filters: list[str] = field(default_factory=lambda: ["wrong:0.9", "unsure:0.5"])
     guidance: list[float] = field(default_factory=lambda: [1.5, 3.0])
 
@@ -77,12 +77,15 @@ class Grid:
 def tune_mixing(train: CharacterSet, families: Sequence[str], out_dir: str | Path, *, methods: Sequence[str],
                 per_class: Sequence[int], grid: Grid | None = None, factor: int = 10, seed: int = 100,
                 validation_fraction: float = 0.25, generator_steps: int | None = None,
+                pretrain_steps: int | None = None, pretrained_dir: str | Path | None = None,
                 generator_options: dict[str, dict[str, Any]] | None = None,
                 classifier_recipe: ClassifierRecipe | None = None, device: str = "auto", progress: bool = True,
                 log: Any = print) -> dict[str, dict[int, dict[str, Any]]]:
     """Score every mix of ``grid`` on the validation split (module doc) into ``out_dir``
     (``results.jsonl``, one line per cell, so a killed run resumes) and write ``tuned.json``: per
-    method and budget the best mix, its validation accuracy and that of classic alone."""
+    method and budget the best mix, its validation accuracy and that of classic alone. A ``-pre``
+    method's generator is trained on every image of the fit fonts (in ``pretrained_dir``, default
+    ``out_dir/pretrained``)."""
     grid = grid or Grid()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,12 +115,12 @@ def tune_mixing(train: CharacterSet, families: Sequence[str], out_dir: str | Pat
         classic_y = y.repeat(factor)
         baseline = cell(budget, "classic", torch.cat([x, classic]), torch.cat([y, classic_y]))
         for method in methods:
-            generator = subset_generator(method, x, y, style_groups(subset), train.classes,
-                                         out_dir / "generators" / f"{method}-{budget}", steps=generator_steps,
-                                         seed=seed, device=dev, options=(generator_options or {}).get(method, {}),
-                                         recipe=recipe, progress=progress)
+            generator = row_generator(method, subset, fit, out_dir / "generators" / f"{method}-{budget}",
+                                      Path(pretrained_dir or out_dir / "pretrained"), steps=generator_steps,
+                                      pretrain_steps=pretrain_steps, seed=seed, device=dev,
+                                      options=generator_options or {}, recipe=recipe, progress=progress)
             scores = []
-            scales = grid.guidance if method in DIFFUSION_METHODS else [None]
+            scales = grid.guidance if method.removesuffix(PRETRAINED) in DIFFUSION_METHODS else [None]
             for guidance, spec in itertools.product(scales, grid.filters):
                 rule = SampleFilter.parse(spec)
                 mixes = [Mix(r, rule, guidance) for r in sorted(grid.ratios)]
