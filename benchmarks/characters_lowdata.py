@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -138,6 +139,13 @@ def _parallel(args: argparse.Namespace, out: Path, jobs: list[tuple[str, list[st
     """Each job (log name, extra arguments) as its own process sharing the GPU; exit with the worst code."""
     procs = [subprocess.Popen([sys.executable, __file__, args.verb, *_common(args), "--out", str(out), *extra],
                               stdout=open(out / f"{name}.log", "a"), stderr=subprocess.STDOUT) for name, extra in jobs]
+
+    def stop(signum: int, frame: object) -> None:  # a timeout stops the processes too, not only this one
+        for p in procs:  # no wait() here: the interrupted wait() below holds the lock it would take
+            p.terminate()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     codes = [p.wait() for p in procs]
     print("exit codes", codes)
     if max(codes):
@@ -159,8 +167,13 @@ def tune(args: argparse.Namespace) -> None:
     # one job per subset method and budget; a -pre method's one generator serves both budgets
     jobs = [(m, [b]) for m in args.methods if not m.endswith(PRETRAINED) for b in args.per_class]
     jobs += [(m, args.per_class) for m in args.methods if m.endswith(PRETRAINED)]
-    if args.seeds_parallel and len(jobs) > 1:
-        pretrain(args, validation_split(train, families, VALIDATION_FRACTION, args.seed_tune)[0], out / "pretrained")
+    finished = lambda m, bs: (out / f"{m}-{'-'.join(map(str, bs))}" / TUNED).is_file()  # noqa: E731
+    if all(finished(m, bs) for m, bs in jobs):
+        print("tuning: every job done before")
+    elif args.seeds_parallel and len(jobs) > 1:
+        if not all(finished(m, bs) for m, bs in jobs if m.endswith(PRETRAINED)):
+            pretrain(args, validation_split(train, families, VALIDATION_FRACTION, args.seed_tune)[0],
+                     out / "pretrained")
         _parallel(args, out, [(f"{m}-{'-'.join(map(str, bs))}", ["--methods", m, "--per-class", *map(str, bs),
                                                                  *_grid_args(args)]) for m, bs in jobs])
     else:
@@ -192,7 +205,12 @@ def run(args: argparse.Namespace) -> None:
     cells = [(s, b) for s in args.seed for b in args.per_class]
     tuned = ["--tuned", args.tuned] if args.tuned else []
     if args.seeds_parallel and len(cells) > 1:  # one process per seed and budget: the GPU has room for all
-        pretrain(args, load(args.data, splits=("train",))[0], out / "pretrained")
+        from gensdk_plugins.characters.evaluate import read_records
+
+        done = {(r["per_class"], r["seed"], r["condition"]) for s, b in cells
+                for r in read_records(out / f"seed{s}-pc{b}" / "results.jsonl")}
+        if any((b, s, f"classic+{m}") not in done for s, b in cells for m in args.methods if m.endswith("-pre")):
+            pretrain(args, load(args.data, splits=("train",))[0], out / "pretrained")
         _parallel(args, out, [(f"seed{s}-pc{b}", ["--seed", str(s), "--per-class", str(b), *tuned])
                               for s, b in cells])
         return

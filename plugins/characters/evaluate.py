@@ -193,6 +193,9 @@ def low_data_benchmark(train: CharacterSet, test: CharacterSet, out_dir: str | P
                 log(f"{budget}/class seed {seed} {condition:>14}: accuracy {record['test_accuracy']:.4f} "
                     f"({len(images)} training images)")
 
+            conditions = ["real", "classic", *methods, *(f"classic+{m}" for m in methods)]
+            if all((budget, seed, c) in done for c in conditions):
+                continue  # finished before an interruption
             cell("real", x, y)
             classic = classic_copies(x, factor, seed)
             classic_y = y.repeat(factor)

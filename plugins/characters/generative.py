@@ -76,7 +76,8 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 SAMPLING_OPTIONS = ("guidance",)  # options of drawing, not of the model: kept in the generator's settings
 MAX_PAIRS = 50_000
-STYLE_REFERENCES = 20  # style: references per training image (pairs with other images of its group)
+STYLE_REFERENCES = 20  # style: references per training image (pairs with other images of its group) ...
+STYLE_MAX_PAIRS = 60_000  # ... fewer for a large set: the pairs are stored as images (60k pairs: ~0.5 GB)
 # The filtering classifier by default: small enough to train in a minute on a CPU.
 # No label smoothing: it caps the top probability near 0.9, below the filter's confidence threshold.
 FILTER_RECIPE = ClassifierRecipe(steps=600, width=16, label_smoothing=0.0)
@@ -237,7 +238,8 @@ def _model_and_data(method: str, images: torch.Tensor, labels: torch.Tensor, num
                             num_classes=num_classes, **options)
         if method == "diffusion":
             return model, (images * 2 - 1, labels)
-        return model, pair_data(images, labels, groups, STYLE_REFERENCES, seed)
+        per_image = max(1, min(STYLE_REFERENCES, STYLE_MAX_PAIRS // len(images)))
+        return model, pair_data(images, labels, groups, per_image, seed)
     if method == "cgan":
         model = build_model("gan", data_shape=list(images.shape[1:]), num_classes=num_classes, **options)
         return model, (images * 2 - 1, labels)

@@ -115,26 +115,30 @@ def tune_mixing(train: CharacterSet, families: Sequence[str], out_dir: str | Pat
         classic_y = y.repeat(factor)
         baseline = cell(budget, "classic", torch.cat([x, classic]), torch.cat([y, classic_y]))
         for method in methods:
-            generator = row_generator(method, subset, fit, out_dir / "generators" / f"{method}-{budget}",
-                                      Path(pretrained_dir or out_dir / "pretrained"), steps=generator_steps,
-                                      pretrain_steps=pretrain_steps, seed=seed, device=dev,
-                                      options=generator_options or {}, recipe=recipe, progress=progress)
-            scores = []
             scales = grid.guidance if method.removesuffix(PRETRAINED) in DIFFUSION_METHODS else [None]
-            for guidance, spec in itertools.product(scales, grid.filters):
-                rule = SampleFilter.parse(spec)
-                mixes = [Mix(r, rule, guidance) for r in sorted(grid.ratios)]
-                names = [f"classic+{method} {json.dumps(m.to_dict(), sort_keys=True)}" for m in mixes]
-                if any((budget, n) not in done for n in names):  # one draw serves every ratio: its first r * N
-                    fake, fake_y, ok, _ = draw(with_guidance(generator, mixes[0]), x, y, mixes[-1].ratio, seed, rule)
-                for mix, name in zip(mixes, names):
-                    if (budget, name) not in done:
+            cells = {(g, spec): [Mix(r, SampleFilter.parse(spec), g) for r in sorted(grid.ratios)]
+                     for g, spec in itertools.product(scales, grid.filters)}
+            name = lambda mix: f"classic+{method} {json.dumps(mix.to_dict(), sort_keys=True)}"  # noqa: E731
+            if all((budget, name(m)) in done for mixes in cells.values() for m in mixes):
+                generator = None  # every cell done before an interruption: no need to train it again
+            else:
+                generator = row_generator(method, subset, fit, out_dir / "generators" / f"{method}-{budget}",
+                                          Path(pretrained_dir or out_dir / "pretrained"), steps=generator_steps,
+                                          pretrain_steps=pretrain_steps, seed=seed, device=dev,
+                                          options=generator_options or {}, recipe=recipe, progress=progress)
+            scores = []
+            for (guidance, spec), mixes in cells.items():
+                if any((budget, name(m)) not in done for m in mixes):  # one draw serves every ratio: its first r * N
+                    fake, fake_y, ok, _ = draw(with_guidance(generator, mixes[0]), x, y, mixes[-1].ratio, seed,
+                                               mixes[0].filter)
+                for mix in mixes:
+                    if (budget, name(mix)) not in done:
                         first = torch.zeros_like(ok)
                         first[:mix.ratio * len(x)] = True
                         keep = ok & first
-                        cell(budget, name, *mixed_set(x, y, classic, classic_y, fake[keep], fake_y[keep], mix, seed),
-                             method=method, mix=mix.to_dict())
-                    scores.append((done[(budget, name)]["val_accuracy"], mix))
+                        cell(budget, name(mix), *mixed_set(x, y, classic, classic_y, fake[keep], fake_y[keep], mix,
+                                                           seed), method=method, mix=mix.to_dict())
+                    scores.append((done[(budget, name(mix))]["val_accuracy"], mix))
             accuracy, best = max(scores, key=lambda s: s[0])
             tuned.setdefault(method, {})[budget] = {"mix": best.to_dict(), "val_accuracy": accuracy,
                                                     "classic_val_accuracy": baseline}
