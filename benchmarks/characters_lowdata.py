@@ -363,7 +363,8 @@ def main() -> None:
         verbs[name].add_argument("--ratios", type=int, nargs="+", default=[1, 3])
         verbs[name].add_argument("--filters", nargs="+", default=["wrong:0.9", "unsure:0.5"])
         verbs[name].add_argument("--guidance", type=float, nargs="+", default=[1.5, 3.0])
-    verbs["tune"].add_argument("--seed-tune", type=int, default=100, help="Seed of the tuning subset (not a test seed).")
+    verbs["tune"].add_argument("--seed-tune", type=int, default=100,
+                               help="Seed of the tuning subset (not a test seed).")
     verbs["plan"].add_argument("--threads", type=int, default=1)
     p = sub.add_parser("report")
     p.add_argument("--results", required=True, help="The run's merged results.jsonl")

@@ -267,3 +267,28 @@ def test_augment_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_augment_mixes_in_style_crossed_images_from_font_named_files(tmp_path):
+    """Files named <font>-<k>.png (as `characters render` writes) give the style method its groups;
+    each generated image takes the look of another input, chosen by its seed; resuming is exact."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "in"
+    for kind in ("bar", "box", "dash"):
+        (root / kind).mkdir(parents=True)
+        for font in ("thin", "bold"):
+            shape_image(kind, rng).save(root / kind / f"{font}-0.png")
+    out = tmp_path / "out"
+    summary = augment(root, out, factor=2, method="mix", mix_with="style", model_dir=tmp_path / "style", steps=2,
+                      size=16, device="cpu", filter_samples=False, progress=False)
+    rows = read_manifest(out)
+    assert summary.written == 6 + 12 and {r["method"] for r in rows} == {"original", "classic", "style"}
+    generated = [r for r in rows if r["method"] == "style"]
+    assert len(generated) == 6 and all((out / r["output"]).is_file() for r in generated)
+    assert load_generator(tmp_path / "style").info["train_images"] == 6
+    first = tree_digest(out)
+    (out / generated[0]["output"]).unlink()
+    again = augment(root, out, factor=2, method="mix", mix_with="style", model_dir=tmp_path / "style", size=16,
+                    device="cpu", filter_samples=False, progress=False, resume=True)
+    images = lambda digest: {k: v for k, v in digest.items() if k.endswith((".png", ".csv"))}  # noqa: E731
+    assert again.written == 1 and images(tree_digest(out)) == images(first)  # the same image drawn again

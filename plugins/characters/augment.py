@@ -140,8 +140,9 @@ def chunks(items: list[Task], size: int) -> Iterator[list[Task]]:
 def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, method: str = "classic",
             pipeline: str = "default", mix_with: str = "dagan", model_dir: str | Path | None = None,
             seed: int = 0, filter_samples: bool = True, filter_confidence: float = 0.9,
-            filter_min_prob: float | None = None, keep_originals: bool = True, steps: int | None = None, size: int = 32, device: str = "auto",
-            resume: bool = False, overwrite: bool = False, progress: bool = True) -> Summary:
+            filter_min_prob: float | None = None, keep_originals: bool = True, steps: int | None = None,
+            size: int = 32, device: str = "auto", resume: bool = False, overwrite: bool = False,
+            progress: bool = True) -> Summary:
     """Write an enlarged copy of INPUT_DIR (one subfolder per class) to OUTPUT_DIR; see the module doc."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if method not in AUGMENT_METHODS:

@@ -47,8 +47,8 @@ def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfol
 
     s = run(input_dir, output_dir, factor=factor, method=method, pipeline=pipeline, mix_with=mix_with,
             model_dir=model, seed=seed, filter_samples=filter_samples, filter_confidence=filter_confidence,
-            filter_min_prob=filter_min_prob, keep_originals=keep_originals, steps=steps, size=size, device=device, resume=resume,
-            overwrite=overwrite, progress=not quiet)
+            filter_min_prob=filter_min_prob, keep_originals=keep_originals, steps=steps, size=size, device=device,
+            resume=resume, overwrite=overwrite, progress=not quiet)
     table = Table(title=f"gensdk augment -> {output_dir}")
     table.add_column("")
     table.add_column("", justify="right")

@@ -296,7 +296,8 @@ def train_generator(method: str, images: torch.Tensor, labels: torch.Tensor, cla
     info = {"method": method, "classes": classes, "image_size": int(images.shape[-1]), "seed": seed,
             "train_images": len(images), "data_digest": data_digest(images.cpu(), labels.cpu(), classes),
             "train": {k: v for k, v in train.items() if k != "progress"},
-            **({"sampling": {**DEFAULTS[method].get("sampling", {}), **sampling}} if method in DIFFUSION_METHODS else {})}
+            **({"sampling": {**DEFAULTS[method].get("sampling", {}), **sampling}}
+               if method in DIFFUSION_METHODS else {})}
     generator = CharacterGenerator(method, model, classes, int(images.shape[-1]), info, classifier)
     Trainer(model, data, cfg, out_dir).fit(resume=resume, overwrite=overwrite, save=generator.save)
     return load_generator(out_dir, device=str(dev))

@@ -142,7 +142,8 @@ def tune_mixing(train: CharacterSet, families: Sequence[str], out_dir: str | Pat
             accuracy, best = max(scores, key=lambda s: s[0])
             tuned.setdefault(method, {})[budget] = {"mix": best.to_dict(), "val_accuracy": accuracy,
                                                     "classic_val_accuracy": baseline}
-            log(f"tuned {method} at {budget}/class: {best.to_dict()} (validation {accuracy:.4f}, classic {baseline:.4f})")
+            log(f"tuned {method} at {budget}/class: {best.to_dict()} "
+                f"(validation {accuracy:.4f}, classic {baseline:.4f})")
     record = {"tuned": tuned, "seed": seed, "validation_fraction": validation_fraction, "fit_images": len(fit),
               "validation_images": len(val), "grid": {"ratios": grid.ratios, "filters": grid.filters,
                                                       "guidance": grid.guidance}}
