@@ -239,15 +239,16 @@ def run(args: argparse.Namespace) -> None:
 def report(args: argparse.Namespace) -> None:
     """Summarize a run's results.jsonl (the cells of every seed and budget) into ``--out``.{md,json}.
     The run's date, device, command and commit are given here: its *.run.json files stay on the device."""
-    from gensdk_plugins.characters.evaluate import markdown, summarize
+    from gensdk_plugins.characters.evaluate import markdown, mix_text, summarize
 
     records = [json.loads(line) for line in Path(args.results).read_text().splitlines() if line.strip()]
     table = summarize(records)
     tuned = json.loads(Path(args.tuned).read_text())["tuned"] if args.tuned else {}
     lines = [args.note, ""] if args.note else []
     if tuned:
-        lines += ["Mixes chosen on the validation split of the training fonts (accuracy there; classic alone):", ""]
-        lines += [f"- {m} at {b}/class: {v['mix']} ({100 * v['val_accuracy']:.2f}%; classic "
+        lines += ["Mixes chosen on the validation split of the training fonts (per real, filter, guidance, classic "
+                  "on generated; accuracy there, and classic alone's):", ""]
+        lines += [f"- {m} at {b}/class: {mix_text(v['mix'])} ({100 * v['val_accuracy']:.2f}%; classic "
                   f"{100 * v['classic_val_accuracy']:.2f}%)" for m, per in tuned.items() for b, v in per.items()]
         lines.append("")
     record = {"title": "Characters: low-data accuracy with classic and generative augmentation",

@@ -261,15 +261,19 @@ def _order(condition: str) -> tuple[int, str]:
 
 
 def markdown(table: list[dict[str, Any]]) -> str:
-    lines = ["| per class | training set | test accuracy (mean ± std) | seeds | FD | precision | recall | filtered "
-             "| mix: per real, filter, guidance, classic on generated |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| per class | training set | test accuracy (mean ± std) | seeds | FD | precision | recall | generated "
+             "| filtered | mix: per real, filter, guidance, classic on generated |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table:
         q = lambda k, f="{:.3f}": f.format(r[k]) if k in r else ""  # noqa: E731
-        mix = r.get("mix")
-        mix_text = (f"{mix['ratio']}, {mix['filter']}, {mix['guidance'] if mix['guidance'] is not None else '-'}, "
-                    f"{'yes' if mix['classic'] else 'no'}") if mix else ""
         lines.append(f"| {r['per_class']} | {r['condition']} | {100 * r['accuracy_mean']:.2f} ± "
                      f"{100 * r['accuracy_std']:.2f} | {r['seeds']} | {q('fd', '{:.2f}')} | {q('precision')} | "
-                     f"{q('recall')} | {q('filter_dropped', '{:.0f}')} | {mix_text} |")
+                     f"{q('recall')} | {q('generated', '{:.0f}')} | {q('filter_dropped', '{:.0f}')} | "
+                     f"{mix_text(r['mix']) if 'mix' in r else ''} |")
     return "\n".join(lines)
+
+
+def mix_text(mix: dict[str, Any]) -> str:
+    """A Mix's dict as the table shows it: per real, filter, guidance, classic on generated."""
+    guidance = mix["guidance"] if mix["guidance"] is not None else "-"
+    return f"{mix['ratio']}, {mix['filter']}, {guidance}, {'yes' if mix['classic'] else 'no'}"
