@@ -295,6 +295,21 @@ def test_saved_codec_keeps_its_fingerprint(codecs):
                                             + [(name, q) for name in ladders for q in range(1, 9)])
 
 
+def test_the_cached_fingerprint_follows_changes_to_the_decoder_numbers(codecs):
+    model = load_codec(codecs, "mean-scale-hyperprior", 2)
+    before = fingerprint(model)
+    assert fingerprint(model) == before
+    name, tensor = next((n, t) for n, t in model.state_dict().items() if n.startswith("int_"))
+    with torch.no_grad():
+        tensor.view(-1)[0] += 1  # in place: the cache must notice
+    assert fingerprint(model) != before
+    with torch.no_grad():
+        tensor.view(-1)[0] -= 1
+    assert fingerprint(model) == before
+    model.load_state_dict({**model.state_dict(), name: tensor.clone() + 1})  # a load replaces the numbers
+    assert fingerprint(model) != before
+
+
 def test_training_resumes_to_the_same_weights(tmp_path, crops, monkeypatch):
     from gensdk_plugins.compression.models import TransformCodec
 
