@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -110,7 +109,7 @@ def speed(args) -> None:
         ).stdout.splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     # compilation takes minutes of device time: tried on the mean-scale model only
-    plan = [("mean-scale-hyperprior", v) for v in SPEED_VARIANTS] + [
+    plan = [("mean-scale-hyperprior", v) for v in args.variants.split(",")] + [
         ("variable-rate-hyperprior", "cuda-graph"), (ARCH, "eager"), (ARCH, "cuda-graph")]
     for arch, variant in plan:
         rows.append(speed_one(arch, variant, data, args.steps))
@@ -147,14 +146,14 @@ def train(args) -> None:
 
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    args.run.mkdir(parents=True, exist_ok=True)
     checkpoint = args.run / "checkpoint.pt"
     record = {"slices": []}
     if args.carry and (args.carry / "record.json").is_file():
         record = json.loads((args.carry / "record.json").read_text())
     if args.carry and not checkpoint.is_file():
         join_checkpoint(args.carry, checkpoint)
-        if (args.carry / "log.jsonl").is_file():
-            shutil.copy(args.carry / "log.jsonl", args.run / "log.jsonl")
+        (args.run / "log.jsonl").write_text(record.get("log_jsonl", ""))
     torch.manual_seed(args.seed)
     model = build_codec(ARCH, lr=args.lr, **sizes(args))
     config = TrainConfig(steps=args.steps, batch_size=BATCH, seed=args.seed, device=args.device, bf16=False,
@@ -170,10 +169,12 @@ def train(args) -> None:
     record.update({"total_steps": args.steps, "steps_done": trainer.step, "finished": trainer.finished,
                    "gpu_minutes": round(sum(s["gpu_seconds"] for s in record["slices"]) / 60, 2),
                    "crops": str(args.crops), "lr": args.lr, "seed": args.seed})
-    split_checkpoint(checkpoint, args.out)
+    # the training log rides inside record.json; the full model's 7 shards and their index fill the 8 files a device
+    # command returns, so --record-to can put the record elsewhere (finish returns it)
     if (args.run / "log.jsonl").is_file():
-        shutil.copy(args.run / "log.jsonl", args.out / "log.jsonl")
-    write(args.out / "record.json", record)
+        record["log_jsonl"] = (args.run / "log.jsonl").read_text()
+    split_checkpoint(checkpoint, args.out)
+    write(args.record_to or args.out / "record.json", record)
     last = trainer.history[-1] if trainer.history else {}
     print(json.dumps({"step": trainer.step, "finished": trainer.finished, "seconds": round(seconds, 1),
                       **{k: last.get(k) for k in ("loss", "bpp", "psnr")}}), flush=True)
@@ -211,7 +212,7 @@ def finish(args) -> None:
     data = _data(args.crops)
     model.prepare_codec([data[i:i + 1].float().div(255) for i in range(CALIBRATION_CROPS)])
     shipped = args.out / "shipped"
-    export_codec(model, shipped, {**record, "data": f"{len(data)} random 256x256 crops of the {args.photos_count} "
+    export_codec(model, shipped, {**{k: v for k, v in record.items() if k != "log_jsonl"}, "data": f"{len(data)} random 256x256 crops of the {args.photos_count} "
                                   "photographs listed in plugins/compression/data.py (WALLPAPER_PHOTOS)",
                                   "calibration": f"the first {CALIBRATION_CROPS} crops"})
     gpu = open_codec(shipped, args.device)
@@ -237,6 +238,8 @@ def finish(args) -> None:
     result["cross_device_identical"] = f"{sum(checks)} of {len(checks)}"
     print(f"cross-device identical: {result['cross_device_identical']}", flush=True)
     write(args.out / "compression_shipped_gpu.json", result)
+    if record:
+        write(args.out / "record.json", record)
 
 
 def sizes(args) -> dict:
@@ -259,6 +262,7 @@ def main() -> None:
     s.add_argument("--crops", type=Path, required=True)
     s.add_argument("--steps", type=int, default=400)
     s.add_argument("--old-code", type=Path, default=None)
+    s.add_argument("--variants", default=",".join(SPEED_VARIANTS), help="of the mean-scale model (compile takes minutes)")
     s.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("train")
     t.add_argument("--crops", type=Path, required=True)
@@ -269,6 +273,7 @@ def main() -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--carry", type=Path, default=None, help="shards of an earlier slice (split-checkpoint)")
     t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--record-to", type=Path, default=None, help="where record.json goes (default: OUT)")
     t.add_argument("--device", default="cuda")
     t.add_argument("--tiny", action="store_true", help="16/24 channels: a CPU check of the script")
     f = sub.add_parser("finish")
