@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -103,10 +104,11 @@ def speed(args) -> None:
     data = _data(args.crops)[:4096]
     rows = []
     if args.old_code:  # the step as it was before this work, in its own process on its own code
+        # -P: the working folder's own gensdk and plugins/ must not shadow the old copy's
+        path = f"{args.old_code.resolve()}:{ROOT / 'benchmarks'}:{os.environ.get('PYTHONPATH', '')}"
         rows.append(json.loads(subprocess.run(
-            [sys.executable, "-c", OLD_SPEED, str(args.crops), str(args.steps)], check=True, capture_output=True,
-            text=True, env={"PYTHONPATH": f"{args.old_code}:{ROOT / 'benchmarks'}", "PATH": "/usr/bin:/bin"}
-        ).stdout.splitlines()[-1]))
+            [sys.executable, "-P", "-c", OLD_SPEED, str(args.crops), str(args.steps)], check=True, capture_output=True,
+            text=True, env={**os.environ, "PYTHONPATH": path}).stdout.splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     # compilation takes minutes of device time: tried on the mean-scale model only
     plan = [("mean-scale-hyperprior", v) for v in args.variants.split(",")] + [
@@ -142,20 +144,26 @@ print(json.dumps({"arch": "mean-scale-hyperprior", "variant": "eager, before (ol
 def train(args) -> None:
     from gensdk.core.trainer import Trainer, TrainConfig
     from gensdk_plugins.compression.models import build_codec
-    from weight_shards import join_checkpoint, split_checkpoint
+    from weight_shards import join_checkpoint, read_shards, split_checkpoint
 
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     args.run.mkdir(parents=True, exist_ok=True)
     checkpoint = args.run / "checkpoint.pt"
     record = {"slices": []}
-    if args.carry and (args.carry / "record.json").is_file():
-        record = json.loads((args.carry / "record.json").read_text())
+    # the record of the slices before: the carried one, else the one this machine's run folder keeps
+    for earlier in ([args.carry / "record.json"] if args.carry else []) + [args.run / "record.json"]:
+        if earlier.is_file():
+            record = json.loads(earlier.read_text())
+            break
     if args.carry and not checkpoint.is_file():
         join_checkpoint(args.carry, checkpoint)
         (args.run / "log.jsonl").write_text(record.get("log_jsonl", ""))
     torch.manual_seed(args.seed)
     model = build_codec(ARCH, lr=args.lr, **sizes(args))
+    if args.init_weights and not checkpoint.is_file():  # a new schedule from carried weights, with a fresh optimizer
+        unexpected = model.load_state_dict(read_shards(args.init_weights, "weights"), strict=False).unexpected_keys
+        assert not unexpected, f"weights the model does not have: {unexpected[:5]}"
     config = TrainConfig(steps=args.steps, batch_size=BATCH, seed=args.seed, device=args.device, bf16=False,
                          cuda_graph=True, lr_schedule="cosine", warmup_steps=min(1000, args.steps // 10),
                          checkpoint_every=5000, log_every=min(500, args.steps), progress=False)
@@ -175,6 +183,7 @@ def train(args) -> None:
         record["log_jsonl"] = (args.run / "log.jsonl").read_text()
     split_checkpoint(checkpoint, args.out)
     write(args.record_to or args.out / "record.json", record)
+    write(args.run / "record.json", record)
     last = trainer.history[-1] if trainer.history else {}
     print(json.dumps({"step": trainer.step, "finished": trainer.finished, "seconds": round(seconds, 1),
                       **{k: last.get(k) for k in ("loss", "bpp", "psnr")}}), flush=True)
@@ -272,6 +281,8 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--carry", type=Path, default=None, help="shards of an earlier slice (split-checkpoint)")
+    t.add_argument("--init-weights", type=Path, default=None,
+                   help="weight shards (weights-*.safetensors) to start a new schedule from, without optimizer state")
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--record-to", type=Path, default=None, help="where record.json goes (default: OUT)")
     t.add_argument("--device", default="cuda")

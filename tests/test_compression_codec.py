@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from gensdk.errors import UserError
 from gensdk_plugins.compression import integer
@@ -333,8 +334,6 @@ def test_training_resumes_to_the_same_weights(tmp_path, crops, monkeypatch):
 
 
 def test_cli_compress_decompress_folders_and_errors(codecs, tmp_path, photo):
-    from PIL import Image
-
     images = tmp_path / "in"
     (images / "sub").mkdir(parents=True)
     Image.fromarray(photo).save(images / "a.png")
@@ -370,13 +369,37 @@ def test_cli_compress_decompress_folders_and_errors(codecs, tmp_path, photo):
     (tmp_path / "junk.png").write_text("not an image")
     result = gensdk("compress", tmp_path / "junk.png", tmp_path / "j.gsdk", "--model", msh, "--device", "cpu")
     assert result.returncode == 2 and "cannot read image" in result.stderr and not (tmp_path / "j.gsdk").exists()
-    from gensdk_plugins.compression.training import SHIPPED
-
-    if not (SHIPPED / "config.json").is_file():  # until a trained codec ships: one line asking for --model
-        result = gensdk("compress", images / "a.png", tmp_path / "d.gsdk")
-        assert result.returncode == 2 and "shipped codec is missing" in result.stderr
     result = gensdk("compress", images / "a.png", tmp_path / "q.gsdk", "--model", msh, "--quality", 7)
     assert result.returncode == 2 and "codes at quality 2, not 7" in result.stderr and not (tmp_path / "q.gsdk").exists()
+
+
+def test_the_shipped_codec_works_out_of_the_box(tmp_path):
+    """The package's own trained codec: no --model, every quality, the CLI round trip, and its training record."""
+    import json
+
+    from skimage import data
+
+    from gensdk_plugins.compression.metrics import psnr
+    from gensdk_plugins.compression.training import SHIPPED, shipped_codec
+
+    record = json.loads((SHIPPED / "config.json").read_text())
+    assert record["model"] == "channel-context-hyperprior" and record["training"]["gpu_minutes"] > 0
+    photo = np.ascontiguousarray(data.astronaut()[64:160, 160:288])  # a face and a shoulder, 96x128
+    codec = shipped_codec("cpu")
+    sizes, quality_db = [], []
+    for quality in (1, 4, 8):
+        packed = compress(codec, photo, quality=quality)
+        sizes.append(len(packed))
+        quality_db.append(psnr(photo, decompress(packed, codec)))
+    assert sizes == sorted(sizes) and quality_db == sorted(quality_db)  # a higher quality: more bytes, fewer errors
+    assert quality_db[1] > 26  # a trained codec, not noise (JPEG q10 gives about 26.6 dB on the test photos)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    made = gensdk("compress", tmp_path / "photo.png", tmp_path / "photo.gsdk", "--device", "cpu")
+    assert made.returncode == 0, made.stderr
+    back = gensdk("decompress", tmp_path / "photo.gsdk", tmp_path / "back.png", "--device", "cpu")
+    assert back.returncode == 0, back.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")),
+                          decompress((tmp_path / "photo.gsdk").read_bytes(), codec))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

@@ -434,7 +434,7 @@ def reduce_report(folder: Path, seconds: float = 300) -> bool:
     the harness on each candidate (every compile and run sandboxed) and keeps it while it still shows
     the same crash key, or the same disagreement with a clean UB screen. cvise itself only edits
     text; it runs in its own session and scratch folder, killed after ``seconds``."""
-    root = Path(__file__).resolve().parents[2]  # where the ``plugins`` package is
+    root = Path(__file__).resolve().parents[2]  # above gensdk_plugins in a wheel install (an editable one finds it)
     with tempfile.TemporaryDirectory(prefix="gensdk-reduce-") as scratch:
         work = Path(scratch)
         shutil.copy(folder / SOURCE, work / SOURCE)
