@@ -2,9 +2,9 @@
 learn's china, flower): the classical codecs measured here, gensdk's codecs from a GPU run's JSON
 (``benchmarks/compression_gpu.py``), BD-rate (PSNR, pchip) of each against each, and plots.
 
-    python benchmarks/compression_rd.py [--gensdk benchmarks/results/compression_gpu.json]
+    python benchmarks/compression_rd.py [--gensdk OUT/compression_gpu.json]
 
-Writes ``benchmarks/results/compression_rd.{json,md}`` and ``compression_rd_{psnr,ms_ssim}.png``.
+Writes ``benchmarks/results/compression_rd.md`` and, under ``results/raw/``, its record and ``compression_rd_{psnr,ms_ssim}.png``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from common import provenance, write_results  # noqa: E402
+from common import provenance, record_path, write_results  # noqa: E402
 from gensdk_plugins.compression.classical import available_codecs, rd_points  # noqa: E402
 from gensdk_plugins.compression.data import load_test_photos  # noqa: E402
 from gensdk_plugins.compression.evaluate import rd_curves  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> None:
               "bd_rate_psnr": {f"{b} vs {a}": v for (a, b), v in bd.items()}}
     write_results(args.out, record, table)
     for metric in ("psnr", "ms_ssim"):
-        plot_rd(rd_curves(points, metric), args.out.with_name(f"{args.out.name}_{metric}.png"), metric=metric)
+        plot_rd(rd_curves(points, metric), record_path(args.out, f"_{metric}.png"), metric=metric)
     print("\n".join(table))
 
 
