@@ -1,8 +1,7 @@
 """The compression plugin: variational transform codecs (factorized prior, scale and mean-scale
 hyperpriors) trained on the engine, real .gsdk files through the constriction range coder with an
-exact integer decoder (built to give the same pixels on every device; the GPU run that would show it is
-issue 21's), and rate-distortion against JPEG, WebP,
-JPEG 2000, AVIF and HEVC-intra."""
+exact integer decoder (built to give the same pixels on every device; the GPU run that would show it
+is issue 21's), and rate-distortion against JPEG, WebP, JPEG 2000, AVIF and HEVC-intra."""
 
 from gensdk.plugins import Plugin
 
