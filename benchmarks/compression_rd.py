@@ -5,7 +5,7 @@ each against each, and plots. Optionally also points from a GPU run's JSON.
 
     python benchmarks/compression_rd.py [--threads 2] [--no-shipped] [--gensdk GPU_RUN.json]
 
-Writes ``benchmarks/results/compression_rd.{json,md}`` and ``compression_rd_{psnr,ms_ssim}.png``.
+Writes ``benchmarks/results/compression_rd.md`` and, under ``results/raw/``, its record and ``compression_rd_{psnr,ms_ssim}.png``.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from common import provenance, write_results  # noqa: E402
+from common import provenance, record_path, write_results  # noqa: E402
 from gensdk_plugins.compression.classical import available_codecs, rd_points  # noqa: E402
 from gensdk_plugins.compression.data import load_test_photos  # noqa: E402
 from gensdk_plugins.compression.evaluate import codec_point, rd_curves  # noqa: E402
-from gensdk_plugins.compression.training import shipped_codec  # noqa: E402
 from gensdk_plugins.compression.metrics import bd_table  # noqa: E402
 from gensdk_plugins.compression.plot import plot_rd  # noqa: E402
+from gensdk_plugins.compression.training import shipped_codec  # noqa: E402
 
 CLASSICAL = ("jpeg", "webp", "jpeg2000", "avif", "hevc")
 ANCHOR = "jpeg"
@@ -83,7 +83,7 @@ def main() -> None:
               "points": points, **{f"bd_rate_{m}": {f"{b} vs {a}": v for (a, b), v in bd[m].items()} for m in bd}}
     write_results(args.out, record, table)
     for metric in ("psnr", "ms_ssim"):
-        plot_rd(rd_curves(points, metric), args.out.with_name(f"{args.out.name}_{metric}.png"), metric=metric)
+        plot_rd(rd_curves(points, metric), record_path(args.out, f"_{metric}.png"), metric=metric)
     print("\n".join(table))
 
 

@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
     parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--results-jsonl", default="benchmarks/results/tabular_synth.jsonl")
+    parser.add_argument("--results-jsonl", default="benchmarks/results/raw/tabular_synth.jsonl")
     parser.add_argument("--results", default="benchmarks/results/tabular_synth")
     parser.add_argument("--note", default="", help="report: a closing paragraph (how the rows were run, cost)")
     args = parser.parse_args()

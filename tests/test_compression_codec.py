@@ -440,3 +440,13 @@ def test_a_cuda_graph_step_follows_the_learning_rate_schedule(crops):
         runs[graph] = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
     for key, eager in runs[False].items():
         assert torch.allclose(eager.float(), runs[True][key].float(), rtol=1e-3, atol=1e-5), key
+
+
+def test_cli_train_is_quiet_on_request(tmp_path, crops):
+    np.save(tmp_path / "crops.npy", crops[:2])
+    args = ["compression", "train", "--arch", "factorized-prior", "--quality", "1", "--data", tmp_path / "crops.npy",
+            "--steps", "2", "--batch-size", "2", "--codecs", tmp_path / "codecs", "--device", "cpu"]
+    loud = gensdk(*args, check=True)
+    quiet = gensdk(*args, "--overwrite", "--quiet", check=True)
+    assert "2/2" in loud.stderr and "2/2" not in quiet.stderr  # the progress bar, and none
+    assert (tmp_path / "codecs" / "factorized-prior-q1" / "model" / "config.json").is_file()

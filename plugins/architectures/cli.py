@@ -1,4 +1,4 @@
-"""``gensdk architectures parse|compile|train|evaluate|generate|search|ops``."""
+"""``gensdk architectures parse|compile|train|evaluate|sample|search|ops`` (``generate``: the old name of ``sample``)."""
 
 from __future__ import annotations
 
@@ -111,19 +111,32 @@ EVALUATORS = ("nas-bench-graph", "train")
 
 
 @app.command()
-def evaluate(file: Path = typer.Argument(..., help=FILE_HELP),
+def evaluate(file: Path = typer.Argument(..., help=FILE_HELP + " Or a trained network's run folder (`train --out`)."),
              evaluator: str = typer.Option("nas-bench-graph", help="nas-bench-graph (a table lookup of a "
                                            "NAS-Bench-Graph description) or train (real training, as `train`)."),
              dataset: str = typer.Option("cora", help="The NAS-Bench-Graph data set (nas-bench-graph)."),
-             data: str = typer.Option("sklearn-digits", help="Training data (train): sklearn-digits or an image folder."),
+             data: Optional[str] = typer.Option(None, help="Training data (train): sklearn-digits (the default) or an "
+                                                "image folder; a trained network: the images to score it on (default: "
+                                                "its own held-out ones)."),
              steps: int = typer.Option(200, help="Training steps (train)."),
              device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (train)."),
              seed: int = typer.Option(0, help="Random seed (train).")) -> None:
-    """Score one description with a search's evaluator: validation and test accuracy, and what it costs."""
+    """Score one description with a search's evaluator (validation and test accuracy, and what it costs), or
+    a trained network on held-out images."""
+    from gensdk.core.artifact import is_saved_model
     from gensdk.errors import UserError
 
     from .language import read_description
 
+    if is_saved_model(file):  # a trained network: its accuracy
+        from gensdk.cli import print_metrics
+        from gensdk.core.device import resolve_device
+
+        from .training import TrainedNetwork
+
+        print_metrics(str(file), TrainedNetwork.load(file, str(resolve_device(device))).evaluate(data, seed=seed))
+        return
+    data = data or "sklearn-digits"
     if evaluator not in EVALUATORS:
         raise UserError(f"unknown evaluator {evaluator!r} (known: {', '.join(EVALUATORS)})")
     description = read_description(file)
@@ -164,8 +177,7 @@ def _space(space: str, dataset: str = "cora", data: str = "sklearn-digits", size
     return NasBenchGraphSpace(*GRAPH_SHAPES[dataset])
 
 
-@app.command()
-def generate(out: Path = typer.Argument(..., help="A new folder for the descriptions (NNNNN.arch each)."),
+def sample(out: Path = typer.Argument(..., help="A new folder for the descriptions (NNNNN.arch each)."),
              space: str = typer.Option("cnn", help="cnn (small CNNs for 8x8 digits) or nas-bench-graph (for cora)."),
              n: int = typer.Option(100, "-n", "--n", help="How many."),
              seed: int = typer.Option(0, help="Random seed."),
@@ -192,6 +204,10 @@ def generate(out: Path = typer.Argument(..., help="A new folder for the descript
         texts[f"{i:05d}.arch"] = format_description(description)
     write_folder(out, {name: (lambda path, t=text: path.write_text(t)) for name, text in texts.items()})
     console.print(f"wrote {n} {space} descriptions to {out}")
+
+
+app.command("sample")(sample)
+app.command("generate", hidden=True)(sample)  # the old name
 
 
 @app.command()

@@ -171,7 +171,8 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained generator folde
 
 
 @app.command()
-def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e.g. rendered/train)."),
+def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e.g. rendered/train), or a trained "
+                                             "generator's folder: FD and precision/recall of its images against TEST_DIR."),
              test_dir: str = typer.Argument(..., help="Test image folder with the same classes (e.g. rendered/test)."),
              out: Path = typer.Option(Path("runs/characters-evaluate"), "--out", help="Results folder."),
              per_class: list[int] = typer.Option([5, 20], "--per-class", help="Real images per class."),
@@ -182,11 +183,20 @@ def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e
              classifier_steps: int = typer.Option(2000, help="Classifier training steps."),
              device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
              quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
-    """Low-data benchmark: classifier test accuracy with real, +classic, +generative, +both."""
+    """Low-data benchmark: classifier test accuracy with real, +classic, +generative, +both; or a trained generator."""
+    from gensdk.core.artifact import is_saved_model
+
     from .classifier import ClassifierRecipe
     from .data import load_characters
     from .evaluate import low_data_benchmark, markdown
-    from .generative import check_method
+    from .generative import check_method, load_generator
+
+    if is_saved_model(train_dir):
+        from gensdk.cli import print_metrics
+        from gensdk.core.device import resolve_device
+
+        print_metrics(train_dir, load_generator(train_dir, str(resolve_device(device))).evaluate(test_dir))
+        return
 
     chosen = [check_method(m.strip()) for m in methods.split(",") if m.strip()]
     train_set, test_set = load_characters(train_dir), load_characters(test_dir)
@@ -199,12 +209,3 @@ def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e
     text = markdown(table)
     atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text(text + "\n"))
     console.print(text)
-
-
-def evaluate_sets(real: object, generated: object) -> dict[str, float]:
-    """The plugin's ``evaluate(real, generated)``: FD and precision/recall of two CharacterSets in
-    the feature space of a CNN trained on the real one."""
-    from .classifier import quality, train_classifier
-
-    reference = train_classifier(real.images, real.labels, real.classes)
-    return quality(reference, real.images, generated.images, seed=0)

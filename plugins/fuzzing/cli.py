@@ -57,24 +57,11 @@ def train_command(corpus: Path = typer.Argument(..., help="A corpus folder (gens
                   resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt."),
                   overwrite: bool = typer.Option(False), quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Train the C Transformer on a corpus."""
-    from gensdk.core.trainer import TrainConfig, training_budget
+    from .model import train_model
 
-    from .corpus import load_corpus
-    from .model import CodeModel
-
-    programs = load_corpus(corpus)
-    budget = training_budget(steps, epochs, minutes, len(programs), batch_size, default_steps=3000)
-    steps = budget["steps"]
-    options = {"lr": lr} if lr is not None else {}
-    if resume and (out / "model" / "config.json").is_file():
-        model = CodeModel.load(out, device="cpu")
-    else:
-        model = CodeModel.create(programs, size=size, max_len=max_len, **options)
-    config = TrainConfig.from_dict({**budget, "batch_size": batch_size, "device": device, "seed": seed,
-                                    "compile": compile, "validate_every": validate_every,
-                                    "checkpoint_every": max(1, min(500, steps)), "progress": not quiet,
-                                    "lr_schedule": "cosine", "warmup_steps": min(200, steps // 10)})
-    counts = model.fit(programs, config, out, resume=resume, overwrite=overwrite)
+    _, counts = train_model(corpus, out, size=size, max_len=max_len, steps=steps, epochs=epochs, minutes=minutes,
+                            batch_size=batch_size, lr=lr, validate_every=validate_every, device=device, seed=seed,
+                            compile=compile, resume=resume, overwrite=overwrite, progress=not quiet)
     console.print(f"trained on {counts['train']} programs (held out {counts['valid']}; dropped {counts['dropped']}) "
                   f"-> {out / 'model'}")
 

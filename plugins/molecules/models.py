@@ -33,6 +33,8 @@ from .data import (
     MoleculeReport,
     check_representation,
     default_workers,
+    load_smiles,
+    randomized_smiles,
     to_smiles,
     to_text,
     token_pattern,
@@ -100,8 +102,6 @@ class MoleculeGenerator(Artifact):
         settings = {k: v for k, v in KINDS[kind].items() if k != "model"}
         settings.update(options)
         settings.setdefault("max_len", min(MAX_TOKENS, max(longest, 64)))
-        if kind == "vae":
-            from . import vae  # noqa: F401 - registers "smiles-vae"
         model = build_model(KINDS[kind]["model"], vocab=vocab.to_dict(), **settings)
         return cls(kind, model, representation)
 
@@ -202,13 +202,6 @@ class MoleculeGenerator(Artifact):
         return {"kind": self.kind, "representation": self.representation}
 
     @classmethod
-    def register_models(cls, state: dict[str, Any]) -> None:
-        if state.get("kind") == "vae":
-            from . import vae  # noqa: F401
-        if state.get("kind") == "graph":
-            from . import graph  # noqa: F401
-
-    @classmethod
     def restore(cls, folder: Path, state: dict[str, Any], model: GenerativeModel, device: Any) -> "MoleculeGenerator":
         return cls(state["kind"], model, state.get("representation", "smiles"))
 
@@ -226,6 +219,43 @@ class MoleculeGenerator(Artifact):
 
         generated = self.sample(n or 10_000, seed=seed)
         return evaluate_smiles(generated, test=reference_from(data) if data else None)
+
+
+def train_generator(source: str, run_dir: str | os.PathLike, model: str = "char-rnn", representation: str = "smiles",
+                    steps: int | None = None, epochs: float | None = None, minutes: float | None = None,
+                    batch_size: int = 256, options: dict[str, Any] | None = None, column: str | None = None,
+                    randomize: int = 0, device: str = "auto", seed: int = 0, resume: bool = False,
+                    overwrite: bool = False, progress: bool = True, say=print) -> MoleculeGenerator:
+    """``gensdk molecules train`` and a molecules recipe: read ``source``, build ``model`` (``options``:
+    its size, ``lr``), train it in ``run_dir`` (cosine schedule, checkpoints, ``resume``) and save its
+    ``model/``. ``say`` prints what a user should see (the data read, a size hint, the result)."""
+    from gensdk.core.device import resolve_device
+    from gensdk.core.trainer import training_budget
+
+    if randomize < 0 or (randomize and (model == "graph" or representation != "smiles")):
+        raise UserError("--randomize K needs K >= 0 and a SMILES sequence model (char-rnn, transformer, vae)")
+    smiles, report = load_smiles(source, column=column, canonicalize=not source.startswith("moses:"))
+    say(f"{source}: {report.summary()}")
+    if randomize:
+        smiles = randomized_smiles(smiles, randomize, seed=seed)
+    options = dict(options or {})
+    torch.manual_seed(seed)  # the initial weights too, not only the batch order
+    generator = MoleculeGenerator.create(model, smiles, representation=representation, **options)
+    if model in CPU_SIZES and resolve_device(device).type == "cpu" and not {"d_model", "layers"} & set(options):
+        # the default size stays the same on every device (the same command, the same model); a hint instead
+        size = sum(p.numel() for p in generator.model.parameters()) / 1e6
+        small = " ".join(f"--option {k}={v}" for k, v in CPU_SIZES[model].items())
+        say(f"hint: the default {model} has {size:.1f}M parameters, sized for a GPU; "
+            f"on a CPU a smaller one trains much faster: {small}")
+    budget = training_budget(steps, epochs, minutes, len(smiles), batch_size, default_steps=10_000)
+    steps = budget["steps"]
+    config = TrainConfig.from_dict({**budget, "batch_size": batch_size, "device": device, "seed": seed,
+                                    "lr_schedule": "cosine", "warmup_steps": min(1000, steps // 20),
+                                    "checkpoint_every": max(1, min(1000, steps // 10)), "progress": progress})
+    fitted = generator.fit(smiles, config, out_dir=run_dir, resume=resume, overwrite=overwrite)
+    what = f"{fitted.kept} random SMILES ({randomize} of each molecule)" if randomize else f"{fitted.kept} molecules"
+    say(f"trained {model} on {what} ({fitted.summary()}) -> {Path(run_dir) / 'model'}")
+    return generator
 
 
 def load_generator(folder: str | os.PathLike, device: str = "auto") -> MoleculeGenerator:

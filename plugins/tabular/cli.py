@@ -97,19 +97,25 @@ def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer fold
 
 @app.command()
 def evaluate(real: str = typer.Argument(..., help="The real table (file or example name)."),
-             synthetic: Path = typer.Argument(..., help="The synthetic table."),
+             synthetic: Path = typer.Argument(..., help="The synthetic table, or a trained synthesizer (its samples)."),
              metadata: Optional[Path] = typer.Option(None, help="A YAML/JSON file overriding detected types."),
              target: Optional[str] = typer.Option(None, help="Target column for ML efficacy (default: the metadata's)."),
+             seed: int = typer.Option(0, help="Random seed of a synthesizer's samples (as many rows as the real table)."),
              out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON.")) -> None:
     """SDMetrics quality, ML efficacy (train synthetic / test real) and distance to closest record."""
     from gensdk.cli import print_metrics
+    from gensdk.core.artifact import is_saved_model
     from gensdk.core.io import write_json
 
     from .data import load_table, read_table
     from .evaluate import evaluate_tables
+    from .models import load_synthesizer
 
     real_df, meta = load_table(real, metadata)
-    synthetic_df, _ = read_table(synthetic)
+    if is_saved_model(synthetic):
+        synthetic_df = load_synthesizer(synthetic).sample(len(real_df), seed=seed)
+    else:
+        synthetic_df, _ = read_table(synthetic)
     results = evaluate_tables(real_df, synthetic_df, meta, target=target or meta.target)
     print_metrics(f"{synthetic} vs {real}", results)
     if out:

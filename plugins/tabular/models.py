@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gensdk.core.artifact import Artifact, register_artifact
+from gensdk.core.artifact import Artifact, artifact_folder, register_artifact
 from gensdk.core.device import resolve_device
 from gensdk.core.gan import gradient_penalty
 from gensdk.core.io import atomic_write
@@ -480,7 +480,8 @@ def make_synthesizer(model: str, **kwargs: Any) -> TableSynthesizer | SDVSynthes
 def load_synthesizer(folder: str | os.PathLike, device: str = "auto",
                      allow_pickle: bool = False) -> TableSynthesizer | SDVSynthesizer:
     """A saved synthesizer of either backend; SDV's say "backend": "sdv" in config.json and, being
-    pickles, load only with ``allow_pickle=True``."""
+    pickles, load only with ``allow_pickle=True``. A training run's folder: its ``model/``."""
+    folder = artifact_folder(folder)
     if read_model_config(folder).get("backend") == "sdv":
         return SDVSynthesizer.load(folder, device=device, allow_pickle=allow_pickle)
     return TableSynthesizer.load(folder, device=device)
