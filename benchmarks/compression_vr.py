@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import provenance  # noqa: E402
+from common import provenance, write_report  # noqa: E402
 
 ARCH = "channel-context-hyperprior"  # the shipped codec's architecture
 BATCH = 16
@@ -251,6 +251,47 @@ def finish(args) -> None:
         write(args.out / "record.json", record)
 
 
+# --- report: benchmarks/results/compression_vr.md from the records under results/raw/compression_vr/ ----------
+RAW = ROOT / "benchmarks" / "results" / "raw" / "compression_vr"
+
+
+def report(args) -> None:
+    load = lambda name: json.loads((args.raw / name).read_text())  # noqa: E731
+    training, shipped = load("training_record.json"), load("shipped_gpu.json")
+    speeds = [load(name) for name in ("speed_old_code.json", "speed.json", "speed_compile.json")]
+    lines = ["# The shipped codec: training, speed and cross-device decoding on the GPU (issue 21)", "",
+             "Records: `benchmarks/results/raw/compression_vr/`. Their `commit` field is stale (the device's copy of "
+             "the tree reported 55ef07e); the code that ran is the one named below. Rate-distortion and BD-rates "
+             "against the classical codecs, measured on this machine's CPU from the same model's files: "
+             "`compression_rd.md`.", "",
+             "## Training", "",
+             f"- model: {ARCH} (N=128, M=192, 4 channel groups, 8 qualities by gain units), batch {BATCH} of random "
+             "256x256 crops", f"- data: {training['data']}", f"- schedule: {training['schedule']}",
+             f"- code: {training['code']}", f"- GPU minutes of training: {training['gpu_minutes']} (the slices below; "
+             "the crops, the speed runs and the export came on top)", "",
+             "| slice | date | device | steps | schedule | GPU s | steps/s |", "|---|---|---|---|---|---|---|"]
+    for i, part in enumerate(training["slices"], 1):
+        lines.append(f"| {i} | {part['date']} | {part['device']} | {part['from_step']:,}-{part['to_step']:,} | "
+                     f"{part['schedule_steps']:,} | {part['gpu_seconds']} | {part['steps_per_s']} |")
+    lines += ["", f"First slice: `{training['slices'][0]['command']}`; the next ones resumed it with longer `--steps` "
+              "(commands in the record).", "", "## Training speed (one H200, batch 16 of 256x256, 300 steps each)", "",
+              "| model | step | steps/s | images/s | date | command |", "|---|---|---|---|---|---|"]
+    for record in speeds:
+        for row in record["rows"]:
+            lines.append(f"| {row['arch']} | {row['variant']} | {row['steps_per_s']} | {row['images_per_s']} | "
+                         f"{record['date']} | `{record['command']}` |")
+    lines += ["", "## The shipped codec on the GPU (6 test photos, every quality)", "",
+              f"- {shipped['date']}, {shipped['device']}", f"- command: `{shipped['command']}`",
+              f"- cross-device decoding, pixel-identical: **{shipped['cross_device_identical']}** checks "
+              "(each photo and quality: the GPU's file decoded on the CPU, and the CPU's file decoded on the GPU)", "",
+              "| quality | bpp | PSNR dB | MS-SSIM | GPU encode MP/s | GPU decode MP/s |", "|---|---|---|---|---|---|"]
+    for point in shipped["points"]:
+        lines.append(f"| {point['quality']} | {point['bpp']:.4f} | {point['psnr']:.2f} | {point['ms_ssim']:.4f} | "
+                     f"{point['encode_mpix_s']:.2f} | {point['decode_mpix_s']:.2f} |")
+    write_report(args.out, lines)
+    print("\n".join(lines))
+
+
 def sizes(args) -> dict:
     return {"N": 16, "M": 24} if args.tiny else {}
 
@@ -287,6 +328,9 @@ def main() -> None:
     t.add_argument("--record-to", type=Path, default=None, help="where record.json goes (default: OUT)")
     t.add_argument("--device", default="cuda")
     t.add_argument("--tiny", action="store_true", help="16/24 channels: a CPU check of the script")
+    r = sub.add_parser("report")
+    r.add_argument("--raw", type=Path, default=RAW)
+    r.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "compression_vr")
     f = sub.add_parser("finish")
     f.add_argument("--crops", type=Path, required=True)
     f.add_argument("--run", type=Path, required=True)
@@ -297,7 +341,7 @@ def main() -> None:
     f.add_argument("--workers", type=int, default=16)
     f.add_argument("--tiny", action="store_true")
     args = parser.parse_args()
-    {"crops": crops, "speed": speed, "train": train, "finish": finish}[args.command](args)
+    {"crops": crops, "speed": speed, "train": train, "finish": finish, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":
