@@ -77,7 +77,8 @@ def _data(path: Path) -> torch.Tensor:
 
 
 # --- speed -----------------------------------------------------------------------------------------
-SPEED_VARIANTS = {"eager": {}, "cuda-graph": {"cuda_graph": True}, "compile": {"compile": True}}
+SPEED_VARIANTS = {"eager": {}, "cuda-graph": {"cuda_graph": True}, "compile": {"compile": True},
+                  "cuda-graph-bf16": {"cuda_graph": True, "bf16": True}}
 
 
 def speed_one(arch: str, variant: str, data: torch.Tensor, steps: int, device: str = "cuda") -> dict:
@@ -87,8 +88,8 @@ def speed_one(arch: str, variant: str, data: torch.Tensor, steps: int, device: s
     torch.manual_seed(0)
     model = build_codec(arch, 3)
     options = SPEED_VARIANTS[variant]
-    config = TrainConfig(steps=steps, batch_size=BATCH, device=device, bf16=False, lr_schedule="cosine",
-                         warmup_steps=20, log_every=steps // 4, progress=False, checkpoint_every=10**9, **options)
+    config = TrainConfig(steps=steps, batch_size=BATCH, device=device, lr_schedule="cosine", warmup_steps=20,
+                         log_every=steps // 4, progress=False, checkpoint_every=10**9, **{"bf16": False, **options})
     start = time.perf_counter()
     trainer = Trainer(model, data, config)
     trainer.fit()
