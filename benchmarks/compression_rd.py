@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,9 +49,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "compression_rd")
     args = parser.parse_args()
     images = load_test_photos()
+    torch.set_num_threads(args.threads)
+    run = {**provenance(), "load_average_at_start": os.getloadavg()}  # the device line names the codec's threads
     points = []
     if not args.no_shipped:
-        torch.set_num_threads(args.threads)
         codec = shipped_codec("cpu")
         for quality in codec.qualities:
             point = codec_point(codec, images, quality=quality)
@@ -69,7 +71,8 @@ def main() -> None:
     table = ["Mean over the 6 test photos of bits per pixel (from the encoded files' sizes), PSNR (RGB) and MS-SSIM "
              "of the decoded images. gensdk-shipped: the codec in plugins/compression/shipped/, coded and decoded "
              f"on this machine's CPU with {args.threads} torch threads (speed: wall time over the 6 photos after "
-             "one warm-up).", "",
+             "one warm-up; load average {:.1f} at the start, {:.1f} at the end: other work on the machine slows "
+             "it).".format(run["load_average_at_start"][0], os.getloadavg()[0]), "",
              "| codec | quality | bpp | PSNR dB | MS-SSIM | encode MP/s | decode MP/s |", "|---|---|---|---|---|---|---|"]
     for name, pts in by_codec.items():
         for p in sorted(pts, key=lambda p: p["bpp"]):
@@ -79,7 +82,8 @@ def main() -> None:
         table += ["", f"BD-rate ({label}, piecewise cubic): the row's rate change against the column's at equal "
                   f"{label} (negative: the row needs fewer bits; n/a: the curves do not overlap).", ""]
         table += bd_rows(bd[metric], names)
-    record = {**provenance(), "title": "Rate-distortion on the test photos", "torch_threads": args.threads,
+    record = {**run, "load_average_at_end": os.getloadavg(), "title": "Rate-distortion on the test photos",
+              "torch_threads": args.threads,
               "points": points, **{f"bd_rate_{m}": {f"{b} vs {a}": v for (a, b), v in bd[m].items()} for m in bd}}
     write_results(args.out, record, table)
     for metric in ("psnr", "ms_ssim"):
