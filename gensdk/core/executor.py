@@ -71,10 +71,13 @@ class Backend:
         return _local_map(self.workers, function, tasks, ordered, setup)
 
     def resolve_device(self, device: str) -> tuple[str, float]:
-        """The device string for the workers and the GPUs each one holds. Locally, ``device`` as given; on Ray
-        an actor sees its own GPU as "cuda", and "auto" means GPUs when the cluster has them."""
+        """The device the workers use ("auto", "cpu", "cuda" or "cuda:N") and the GPUs each one holds. Locally
+        this machine's (``gensdk.core.device``); on Ray, "auto" means GPUs where the cluster has them, and an
+        actor sees its own GPU as "cuda"."""
         if self.ray is None:
-            return device, 0
+            from gensdk.core.device import resolve_device
+
+            return str(resolve_device(device)), 0
         if device == "cpu":
             return "cpu", 0
         has_gpus = connect(self.ray).cluster_resources().get("GPU", 0) >= 1

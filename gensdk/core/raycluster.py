@@ -114,7 +114,7 @@ class LocalRayCluster:
             _kill_group(group)
         self.groups.clear()
         if self.temp:
-            if not os.environ.get("KEEPRAY"): shutil.rmtree(self.temp, ignore_errors=True)
+            shutil.rmtree(self.temp, ignore_errors=True)
 
     def __enter__(self) -> LocalRayCluster:
         return self.start()
