@@ -43,7 +43,8 @@ MAX_RETRIES = 3  # Ray runs a task again this many times when its worker or node
 @dataclass(frozen=True)
 class Backend:
     """Where a job's tasks run: ``workers`` local processes (1: this process), or the Ray cluster at ``ray``
-    ("auto": RAY_ADDRESS, else the cluster this machine is part of)."""
+    ("auto": RAY_ADDRESS, else the cluster this machine is part of). A Ray backend connects when made, so
+    that a cluster out of reach fails the command before it writes anything."""
 
     workers: int = 1
     ray: str | None = None
@@ -51,6 +52,8 @@ class Backend:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise UserError(f"--workers must be positive, got {self.workers}")
+        if self.ray is not None:
+            connect(self.ray)
 
     @classmethod
     def local(cls, workers: int | None = None) -> Backend:
@@ -97,9 +100,10 @@ def _call(function: Callable, task: Any, *state: Any) -> Any:
 
 
 def _key(task: Any) -> str:
-    """A short name of a task for the bulk log (a fault test counts attempts by it)."""
+    """A short name of a task for the bulk log (a fault test counts attempts by it): its repr, or the head and
+    tail of a long one (the tail holds the index or path of a task tuple)."""
     text = repr(task)
-    return text if len(text) <= 200 else text[:200]
+    return text if len(text) <= 240 else f"{text[:80]}...{text[-160:]}"
 
 
 # --- local processes ------------------------------------------------------------------------------------
