@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,13 +28,15 @@ def _free_port() -> int:
 
 class LocalRayCluster:
     """``with LocalRayCluster(nodes=[1, 1]) as cluster:`` a head that runs no tasks (``head_cpus=0``) and one
-    worker node per entry of ``nodes`` with that many CPUs; ``cluster.address`` for ``--ray``. ``env``: extra
-    environment of every node's processes (the workers inherit it: PYTHONPATH, GENSDK_BULK_LOG)."""
+    worker node per entry of ``nodes`` with that many CPUs; ``cluster.address`` for ``--ray``. ``head_gpus``:
+    GPUs the head offers. ``env``: extra environment of every node's processes (the workers inherit it:
+    PYTHONPATH, GENSDK_BULK_LOG)."""
 
-    def __init__(self, nodes: list[int], head_cpus: int = 0, env: dict[str, str] | None = None,
+    def __init__(self, nodes: list[int], head_cpus: int = 0, head_gpus: int = 0, env: dict[str, str] | None = None,
                  object_store_mb: int = 100):
         require("ray", "ray")
-        self.nodes, self.head_cpus, self.object_store_mb = list(nodes), head_cpus, object_store_mb
+        self.nodes, self.head_cpus, self.head_gpus = list(nodes), head_cpus, head_gpus
+        self.object_store_mb = object_store_mb
         # health checks every 0.5 s: a killed node is declared dead in seconds, not half a minute
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "500",
                     "RAY_health_check_failure_threshold": "3", **(env or {})}
@@ -44,9 +47,10 @@ class LocalRayCluster:
     def _ray_start(self, *args: str) -> int:
         """Run ``ray start ARGS`` in a new session; its process group (its pid), where the daemons it
         leaves running stay after it exits."""
-        process = subprocess.Popen([shutil.which("ray") or "ray", "start", "--node-ip-address=127.0.0.1",
-                                    f"--object-store-memory={self.object_store_mb << 20}", "--num-gpus=0",
-                                    "--disable-usage-stats", *args],
+        # this interpreter's ray (the `ray` script may be missing from PATH, as in a --target install)
+        process = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--node-ip-address=127.0.0.1",
+                                    f"--object-store-memory={self.object_store_mb << 20}", "--disable-usage-stats",
+                                    *args],
                                    env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)
         self.groups.append(process.pid)
@@ -61,10 +65,10 @@ class LocalRayCluster:
         port = _free_port()
         self.address = f"127.0.0.1:{port}"
         try:
-            self._ray_start("--head", f"--port={port}", f"--num-cpus={self.head_cpus}", "--include-dashboard=false",
-                            f"--temp-dir={self.temp}")
+            self._ray_start("--head", f"--port={port}", f"--num-cpus={self.head_cpus}",
+                            f"--num-gpus={self.head_gpus}", "--include-dashboard=false", f"--temp-dir={self.temp}")
             for cpus in self.nodes:
-                self._ray_start(f"--address={self.address}", f"--num-cpus={cpus}")
+                self._ray_start(f"--address={self.address}", f"--num-cpus={cpus}", "--num-gpus=0")
             self.wait_for_nodes(1 + len(self.nodes))
         except BaseException:
             self.stop()
