@@ -201,11 +201,15 @@ def _record(path: Path, counts: dict, cluster) -> None:
     sys.path.insert(0, str(TESTS.parent / "benchmarks"))
     from common import provenance, write_results
 
+    setup = (f"a cluster of `ray start` processes on this machine: a head (0 CPUs) and 2 worker nodes of 1 CPU; "
+             f"`gensdk tabular family --n {N} --ray` (pymfe general+statistical+landmarking, about a second a "
+             f"dataset); every process of node 1 SIGKILLed while it built a dataset; the outputs compared byte for "
+             f"byte with the local backend's")
     record = {"title": "Ray backend: a worker node killed mid-job", **provenance(),
-              "setup": f"LocalRayCluster: head (0 CPUs) + 2 worker nodes of 1 CPU on 127.0.0.1; `gensdk tabular "
-                       f"family --n {N} --ray` (pymfe general+statistical+landmarking); node 1 SIGKILLed (every "
-                       f"process) while it built a dataset", "load_average": os.getloadavg(), **counts}
-    table = ["| tasks | task attempts | tasks retried | outputs lost | outputs written twice | job seconds |",
+              "command": f"GENSDK_RAY_FAULT_RESULTS={path} python -m pytest tests/test_ray_backend.py",
+              "setup": setup, "load_average": [round(x, 2) for x in os.getloadavg()], **counts}
+    table = [setup + f". Load average at the end: {record['load_average']}.", "",
+             "| tasks | task attempts | tasks retried | outputs lost | outputs written twice | job seconds |",
              "|---|---|---|---|---|---|",
              f"| {counts['tasks']} | {counts['task_attempts']} | {counts['tasks_retried']} | {counts['outputs_lost']} | "
              f"{counts['outputs_written_twice']} | {counts['job_seconds']} |"]
