@@ -55,11 +55,6 @@ class Backend:
         if self.ray is not None:
             connect(self.ray)
 
-    @classmethod
-    def local(cls, workers: int | None = None) -> Backend:
-        """``workers`` processes; None: one per CPU."""
-        return cls(workers=workers or os.cpu_count() or 1)
-
     def map(self, function: Callable, tasks: Iterable[Any], *, ordered: bool = True,
             setup: Callable[[], Any] | None = None, gpus: float = 0) -> Iterator[Any]:
         """``function(task)`` for each task, results in task order (or as they finish: ``ordered=False``).
@@ -95,7 +90,8 @@ class Backend:
 
 def _call(function: Callable, task: Any, *state: Any) -> Any:
     """``function(task)``, or ``function(state, task)`` in a worker that has a ``setup`` state."""
-    bulk_log({"event": "attempt", "task": _key(task), "pid": os.getpid()})
+    if os.environ.get("GENSDK_BULK_LOG"):  # (the repr of a large task is not free)
+        bulk_log({"event": "attempt", "task": _key(task), "pid": os.getpid()})
     return function(*state, task)
 
 
