@@ -158,7 +158,7 @@ def test_a_killed_node_costs_only_its_unfinished_task(cluster, local_family):
     try:
         while killed is None and time.monotonic() - started < 120 and job.poll() is None:
             node = cluster.node_pids(1)
-            events = [json.loads(line) for line in cluster.bulk_log.read_text().splitlines()]
+            events = _events(cluster.bulk_log)
             written = {Path(e["path"]).name for e in events if e["event"] == "write"}
             running = [e["task"] for e in events if e["event"] == "attempt" and e["pid"] in node
                        and _dataset(e["task"]) not in written]
@@ -173,7 +173,7 @@ def test_a_killed_node_costs_only_its_unfinished_task(cluster, local_family):
     assert job.returncode == 0, stderr
     seconds = time.monotonic() - started
 
-    events = [json.loads(line) for line in cluster.bulk_log.read_text().splitlines()]
+    events = _events(cluster.bulk_log)
     attempts = Counter(_dataset(e["task"]) for e in events if e["event"] == "attempt")
     writes = Counter(Path(e["path"]).name for e in events if e["event"] == "write"
                      and Path(e["path"]).parent == out.resolve())
@@ -188,7 +188,18 @@ def test_a_killed_node_costs_only_its_unfinished_task(cluster, local_family):
     assert set(attempts) == expected and counts["outputs_written"] == N, counts
     assert family_files(out) == family_files(local_family / "local")  # the same bytes as the local job's
     if os.environ.get("GENSDK_RAY_FAULT_RESULTS"):
-        _record(Path(os.environ["GENSDK_RAY_FAULT_RESULTS"]), counts, cluster)
+        _record(Path(os.environ["GENSDK_RAY_FAULT_RESULTS"]), counts)
+
+
+def _events(log: Path) -> list[dict]:
+    """The bulk log's records (a line being appended as it is read is left for the next read)."""
+    events = []
+    for line in log.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            pass
+    return events
 
 
 def _dataset(task: str) -> str:
@@ -197,7 +208,7 @@ def _dataset(task: str) -> str:
     return f"ds-{index:05d}"
 
 
-def _record(path: Path, counts: dict, cluster) -> None:
+def _record(path: Path, counts: dict) -> None:
     sys.path.insert(0, str(TESTS.parent / "benchmarks"))
     from common import provenance, write_results
 
