@@ -156,10 +156,17 @@ def add_plugin_apps() -> None:
     warn_failures(failures)
 
 
+def ray_flag(argv: list[str]) -> list[str]:
+    """``--ray`` takes an optional address: alone (last, or before another option) it means "auto", the cluster
+    of RAY_ADDRESS or of this machine. Typer has no options with optional values, so that case is spelt out."""
+    return [f"{arg}=auto" if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")) else arg
+            for i, arg in enumerate(argv)]
+
+
 def main(argv: list[str] | None = None) -> None:
     add_plugin_apps()
     try:
-        app(args=argv, prog_name="gensdk")
+        app(args=ray_flag(sys.argv[1:] if argv is None else argv), prog_name="gensdk")
     except MissingExtra as err:  # named after the command: "gensdk molecules needs the 'molecules' extra ..."
         words = [arg for arg in (sys.argv[1:] if argv is None else argv) if not arg.startswith("-")]
         print(f"error: {err.line(f'gensdk {words[0]}' if words else 'gensdk')}", file=sys.stderr)

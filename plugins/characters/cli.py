@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gensdk.api import parse_override
+from gensdk.core.executor import RAY_HELP
 from gensdk.core.io import atomic_write, write_png
 from gensdk.core.plot import image_grid
 from gensdk.errors import UserError
@@ -36,16 +37,20 @@ def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfol
             size: int = typer.Option(32, help="Image side the generators work at."),
             seed: int = typer.Option(0, help="Random seed (recorded per file in manifest.csv)."),
             device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+            workers: int = typer.Option(1, help="Local processes that write the images."),
+            ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
             resume: bool = typer.Option(False, help="Continue an interrupted run into OUTPUT_DIR."),
             overwrite: bool = typer.Option(False, help="Replace an earlier gensdk augment output in OUTPUT_DIR."),
             quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Enlarge a character-image data set with classic and/or generative augmentation."""
+    from gensdk.core.executor import Backend
+
     from .augment import augment as run
 
     s = run(input_dir, output_dir, factor=factor, method=method, pipeline=pipeline, mix_with=mix_with,
             model_dir=model, seed=seed, filter_samples=filter_samples, filter_confidence=filter_confidence,
             keep_originals=keep_originals, steps=steps, size=size, device=device, resume=resume,
-            overwrite=overwrite, progress=not quiet)
+            overwrite=overwrite, progress=not quiet, backend=Backend(workers, ray))
     table = Table(title=f"gensdk augment -> {output_dir}")
     table.add_column("")
     table.add_column("", justify="right")

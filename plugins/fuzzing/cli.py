@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from gensdk.core.executor import RAY_HELP
 from gensdk.errors import UserError
 
 app = typer.Typer(help="Compiler fuzzing: a C corpus, a Transformer over C, generated programs, a sandboxed "
@@ -119,9 +120,13 @@ def run_command(programs: Path = typer.Argument(..., help="A .c file or a folder
                                               help="Comma-separated; the first is the reference."),
                 workers: Optional[int] = typer.Option(None), compile_only: bool = typer.Option(False),
                 reduce: bool = typer.Option(False, help="Reduce each new crash with cvise (when installed)."),
+                ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " Every node "
+                                                  "needs the compilers."),
                 resume: bool = typer.Option(False), quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Differential testing: compile with every compiler, run in a sandbox, compare, classify."""
     import os
+
+    from gensdk.core.executor import Backend
 
     from .corpus import c_files
     from .harness import available_compilers, run_campaign
@@ -131,7 +136,8 @@ def run_command(programs: Path = typer.Argument(..., help="A .c file or a folder
         raise UserError(f"{programs}: no .c files")
     chosen = available_compilers([c.strip() for c in compilers.split(",") if c.strip()])
     summary = run_campaign(files, out, chosen, workers=workers or os.cpu_count() or 1, resume=resume, reduce=reduce,
-                           progress=not quiet, compile_only=compile_only)
+                           progress=not quiet, compile_only=compile_only,
+                           backend=Backend(ray=ray) if ray is not None else None)
     print(json.dumps(summary))
 
 

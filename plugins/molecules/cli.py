@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gensdk.core.executor import RAY_HELP
+
 app = typer.Typer(help="Molecules: SMILES data, generators (char-rnn, transformer, vae, graph), MOSES metrics, "
                        "property-driven search.", no_args_is_help=True)
 console = Console()
@@ -92,18 +94,21 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained model folder (o
            unique: bool = typer.Option(False, help="With --valid-only: drop repeats."),
            batch_size: int = typer.Option(2048, help="Molecules generated at once on the device."),
            device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+           ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " One model copy "
+                                             "per GPU (or per CPU with --device cpu); the same molecules as without."),
            seed: int = typer.Option(0, help="Random seed."),
            quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Generate molecules; raw model output by default (what MOSES scores), or only the valid ones."""
+    from gensdk.core.executor import Backend
     from gensdk.errors import UserError
 
     from .data import clean_smiles, write_smiles
-    from .models import load_generator
+    from .models import sample_smiles
 
     if n < 1:
         raise UserError(f"--n must be positive, got {n}")
-    generator = load_generator(model_dir, device)
-    smiles = generator.sample(n, batch_size=batch_size, temperature=temperature, seed=seed, progress=not quiet)
+    smiles = sample_smiles(model_dir, n, batch_size=batch_size, temperature=temperature, seed=seed, device=device,
+                           backend=Backend(ray=ray), progress=not quiet)
     valid, report = clean_smiles(smiles, fragments="keep", unique=unique)
     console.print(f"{n} generated: {report.kept} valid ({report.kept / n:.1%})"
                   + (f", {report.duplicates} repeats dropped" if unique else ""))
@@ -121,12 +126,15 @@ def evaluate(generated: Path = typer.Argument(..., help="Generated SMILES (one p
              device: str = typer.Option("auto", help="Device for ChemNet and fingerprint similarity."),
              workers: Optional[int] = typer.Option(None, help="RDKit processes (default: one per CPU)."),
              seed: int = typer.Option(0, help="Random seed of a model's samples."),
+             ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " The RDKit "
+                                               "work runs there; ChemNet and the similarities here."),
              out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON."),
              quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
     """The MOSES metrics of a SMILES file, or of a trained model's samples, against the MOSES test sets or your own.
 
     A reference's statistics are computed once (minutes on a CPU for MOSES's sets) and then read from the cache."""
     from gensdk.core.artifact import is_saved_model
+    from gensdk.core.executor import Backend
     from gensdk.core.io import write_json
 
     from .data import read_smiles
@@ -137,12 +145,13 @@ def evaluate(generated: Path = typer.Argument(..., help="Generated SMILES (one p
         smiles = load_generator(generated, device).sample(n, seed=seed, progress=not quiet)
     else:
         smiles = read_smiles(generated)[:n]
-    refs = {"device": device, "workers": workers, "progress": not quiet}
+    backend = Backend(ray=ray) if ray is not None else None  # None: the local processes of --workers
+    refs = {"device": device, "workers": workers, "progress": not quiet, "backend": backend}
     metrics = evaluate_smiles(
         smiles, train=read_smiles(train) if train else None,
         test=reference_from(test, **refs) if test else None,
         test_scaffolds=reference_from(test_scaffolds, **refs) if test_scaffolds else None,
-        device=device, workers=workers, progress=not quiet)
+        device=device, workers=workers, progress=not quiet, backend=backend)
     console.print(format_table(metrics))
     if out:
         write_json(out, metrics)

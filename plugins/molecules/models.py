@@ -14,16 +14,19 @@ turned back into SMILES here; validity is judged by RDKit downstream (``data.cle
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 import gensdk.core.autoregressive  # noqa: F401 - registers "token-lm"
 from gensdk.core.artifact import Artifact, artifact_folder, register_artifact
+from gensdk.core.executor import Backend
 from gensdk.core.model import GenerativeModel, build_model
 from gensdk.core.tokens import Vocabulary
 from gensdk.core.trainer import TrainConfig, Trainer
@@ -158,21 +161,22 @@ class MoleculeGenerator(Artifact):
     def sample(self, n: int, batch_size: int = 2048, temperature: float = 1.0, seed: int | None = None,
                progress: bool = False) -> list[str]:
         """``n`` raw SMILES (not validated: "" where the model produced nothing decodable), made in
-        batches on the model's device."""
-        if n < 0 or batch_size < 1:
-            raise UserError("n must be >= 0 and batch_size >= 1")
-        if seed is not None:
-            torch.manual_seed(seed)
-        self.model.eval()
+        batches on the model's device (``sample_smiles`` draws the same batches on any backend)."""
         out: list[str] = []
         from tqdm import tqdm
 
         with tqdm(total=n, disable=not progress, desc=f"sampling {self.kind}", unit="mol") as bar:
-            while len(out) < n:
-                size = min(batch_size, n - len(out))
-                out.extend(self._sample_batch(size, temperature))
+            for size, batch_seed in batches(n, batch_size, seed):
+                out.extend(self.sample_batch(size, batch_seed, temperature))
                 bar.update(size)
         return out
+
+    def sample_batch(self, n: int, seed: int | None, temperature: float = 1.0) -> list[str]:
+        """One batch of ``n`` raw SMILES, drawn after seeding torch with ``seed`` (None: as torch stands)."""
+        if seed is not None:
+            torch.manual_seed(seed)
+        self.model.eval()
+        return self._sample_batch(n, temperature)
 
     def _sample_batch(self, n: int, temperature: float) -> list[str]:
         if self.kind == "graph":
@@ -261,3 +265,36 @@ def train_generator(source: str, run_dir: str | os.PathLike, model: str = "char-
 def load_generator(folder: str | os.PathLike, device: str = "auto") -> MoleculeGenerator:
     """A saved generator, or the ``model/`` folder of a training run, on ``device``."""
     return MoleculeGenerator.load(artifact_folder(folder), device)
+
+
+def batches(n: int, batch_size: int, seed: int | None) -> list[tuple[int, int | None]]:
+    """(size, seed) of each batch of a sample of ``n``: batch i's seed depends on ``seed`` and i alone, so the
+    batches can be drawn by any worker, in any order, and give the same molecules."""
+    if n < 0 or batch_size < 1:
+        raise UserError("n must be >= 0 and batch_size >= 1")
+    return [(min(batch_size, n - start),
+             None if seed is None else int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+            for i, start in enumerate(range(0, n, batch_size))]
+
+
+def _draw(temperature: float, generator: MoleculeGenerator, batch: tuple[int, int | None]) -> list[str]:
+    return generator.sample_batch(batch[0], batch[1], temperature)
+
+
+def sample_smiles(folder: str | os.PathLike, n: int, *, batch_size: int = 2048, temperature: float = 1.0,
+                  seed: int | None = 0, device: str = "auto", backend: Backend | None = None,
+                  progress: bool = False) -> list[str]:
+    """``MoleculeGenerator.sample`` of the generator saved in ``folder``, its batches drawn by ``backend``
+    (default: this process). Each worker loads the generator once: on Ray, an actor per GPU."""
+    from tqdm import tqdm
+
+    backend = backend or Backend()
+    on, gpus = backend.resolve_device(device)
+    setup = functools.partial(load_generator, str(Path(folder).absolute()), on)
+    out: list[str] = []
+    with tqdm(total=n, disable=not progress, desc="sampling", unit="mol") as bar:
+        for smiles in backend.map(functools.partial(_draw, temperature), batches(n, batch_size, seed), setup=setup,
+                                  gpus=gpus):
+            out.extend(smiles)
+            bar.update(len(smiles))
+    return out

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gensdk.core.executor import RAY_HELP
+
 app = typer.Typer(help="Tables: column types, synthetic copies (CTGAN, TVAE, or SDV's), their evaluation, dataset families.",
                   no_args_is_help=True)
 console = Console()
@@ -128,13 +130,16 @@ def family(n: int = typer.Option(..., "--n", help="How many datasets to generate
                                                           "of rows/features/classes, search targets); default: scm."),
            out: Path = typer.Option(..., "--out", "-o", help="Folder for the family (one sub-folder per dataset)."),
            workers: int = typer.Option(1, help="Processes that build datasets in parallel."),
+           ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
            resume: bool = typer.Option(False, help="Finish a family that was cut short (same spec and --n)."),
            overwrite: bool = typer.Option(False, help="Replace an earlier family in --out."),
            quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Generate a family of classification datasets with their pymfe meta-features, for meta-learning."""
+    from gensdk.core.executor import Backend
+
     from .family import FamilySpec, generate_family
 
     family_spec = FamilySpec.load(spec) if spec else FamilySpec()
-    index = generate_family(family_spec, n, out, workers=workers, resume=resume, overwrite=overwrite,
-                            progress=not quiet)
+    index = generate_family(family_spec, n, out, resume=resume, overwrite=overwrite, progress=not quiet,
+                            backend=Backend(workers, ray))
     console.print(f"{len(index)} datasets ({family_spec.method}) with {index.shape[1]} meta-features each -> {out}")
