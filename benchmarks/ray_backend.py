@@ -11,7 +11,7 @@ machine the figures move with it.
     python benchmarks/ray_backend.py --n 80 --workers 1 2 4 --tag cpu2-shared --note "provisional: shared machine"
     bash benchmarks/gpu_ray.sh cpu|cpu16      # on the GPU machine's 16 cores (its wheels: see that script)
 
-Writes benchmarks/results/ray_backend-TAG.json and .md.
+Writes benchmarks/results/ray_backend-TAG.md and its record results/raw/ray_backend-TAG.json.
 """
 
 from __future__ import annotations

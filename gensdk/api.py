@@ -23,7 +23,7 @@ from gensdk.core.data import DATASETS, Dataset, load_dataset
 from gensdk.core.device import resolve_device
 from gensdk.core.evaluation import evaluate as evaluate_model
 from gensdk.core.io import atomic_write, write_json, write_png
-from gensdk.core.model import MODELS, GenerativeModel, build_model, load_model, read_model_config
+from gensdk.core.model import MODELS, GenerativeModel, build_model, check_sample_options, load_model, read_model_config
 from gensdk.core.trainer import Trainer, TrainConfig
 from gensdk.errors import UserError
 from gensdk.plugins import discover, find_plugin, owned
@@ -287,18 +287,6 @@ def parse_options(pairs: list[str], flag: str = "--option") -> dict[str, Any]:
         except Exception:  # YAMLError, and PyYAML's plain errors on bad values (`!!int x`)
             raise UserError(f"{flag} {pair!r}: the value is not valid YAML") from None
     return options
-
-
-def check_sample_options(model: GenerativeModel, options: dict[str, Any]) -> None:
-    """Sampling options a model's ``sample`` does not take are one clear error, not a TypeError."""
-    params = inspect.signature(model.sample).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    known = [p for p in params if p != "n"]
-    for key in options:
-        if key not in known:
-            raise UserError(f"model {model.model_name!r} has no sampling option {key!r}; "
-                            f"its options: {', '.join(known) or 'none'}")
 
 
 def evaluate(model: GenerativeModel | Artifact, data: dict[str, Any] | Dataset | str | None,

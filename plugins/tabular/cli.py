@@ -11,7 +11,8 @@ from rich.table import Table
 
 from gensdk.core.executor import RAY_HELP
 
-app = typer.Typer(help="Tables: column types, synthetic copies (CTGAN, TVAE, or SDV's), their evaluation, dataset families.",
+app = typer.Typer(help="Tables: column types, synthetic copies (CTGAN, TVAE, TabDDPM-style diffusion, or SDV's), their "
+                       "evaluation, dataset families.",
                   no_args_is_help=True)
 console = Console()
 
@@ -51,12 +52,13 @@ def examples() -> None:
 
 def train(source: str = typer.Argument(..., help="A table file or an example name."),
           model_dir: Path = typer.Argument(..., help="Folder for the fitted synthesizer."),
-          model: str = typer.Option("ctgan", help="ctgan or tvae (gensdk's own, on the GPU when there is one), or "
-                                                  "sdv-gaussiancopula, sdv-ctgan, sdv-tvae (SDV's, if installed)."),
+          model: str = typer.Option("ctgan", help="ctgan, tvae or tabddpm (gensdk's own, on the GPU when there is "
+                                                  "one), or sdv-gaussiancopula, sdv-ctgan, sdv-tvae (SDV's, if installed)."),
           epochs: Optional[int] = typer.Option(None, help="Passes over the table (default 300)."),
-          steps: Optional[int] = typer.Option(None, help="Training steps instead of epochs (ctgan, tvae)."),
-          minutes: Optional[float] = typer.Option(None, help="A wall-time budget instead of epochs (ctgan, tvae)."),
-          batch_size: int = typer.Option(500, help="Rows per step (CTGAN: rounded to a multiple of pac)."),
+          steps: Optional[int] = typer.Option(None, help="Training steps instead of epochs (gensdk's models)."),
+          minutes: Optional[float] = typer.Option(None, help="A wall-time budget instead of epochs (gensdk's models)."),
+          batch_size: Optional[int] = typer.Option(None, help="Rows per step (default 500, tabddpm 1024; CTGAN: rounded "
+                                                              "to a multiple of pac)."),
           metadata: Optional[Path] = typer.Option(None, help="A YAML/JSON file overriding detected types."),
           seed: int = typer.Option(0, help="Random seed."),
           device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
@@ -65,8 +67,8 @@ def train(source: str = typer.Argument(..., help="A table file or an example nam
     from .data import load_table
     from .models import make_synthesizer
 
-    budget = {k: v for k, v in (("steps", steps), ("minutes", minutes)) if v is not None}
-    synthesizer = make_synthesizer(model, epochs=epochs, batch_size=batch_size, device=device, seed=seed, **budget)
+    options = {k: v for k, v in (("steps", steps), ("minutes", minutes), ("batch_size", batch_size)) if v is not None}
+    synthesizer = make_synthesizer(model, epochs=epochs, device=device, seed=seed, **options)
     df, meta = load_table(source, metadata)
     synthesizer.fit(df, meta, progress=not quiet)
     synthesizer.save(model_dir)
@@ -82,9 +84,12 @@ def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer fold
            n: int = typer.Option(1000, "-n", help="Rows to generate."),
            out: Path = typer.Option(..., "--out", "-o", help="Output .csv or .parquet."),
            seed: int = typer.Option(0, help="Random seed."),
+           option: list[str] = typer.Option([], "--option", help="The model's sampling option key=value (tabddpm: "
+                                            "steps=50, sampler=ddpm|ddim|dpm++2m; repeatable)."),
            allow_pickle: bool = typer.Option(False, help="Load an SDV model: SDV models are pickles, which run "
                                                          "code when loaded; only load folders you trust.")) -> None:
     """Generate a synthetic table (exactly n rows, every column of the original)."""
+    from gensdk.api import parse_options
     from gensdk.errors import UserError
 
     from .models import check_table_output, load_synthesizer, write_table
@@ -92,7 +97,8 @@ def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer fold
     if n < 1:
         raise UserError(f"-n must be positive, got {n}")
     check_table_output(out)
-    df = load_synthesizer(model_dir, allow_pickle=allow_pickle).sample(n, seed=seed)
+    options = parse_options(option)
+    df = load_synthesizer(model_dir, allow_pickle=allow_pickle).sample(n, seed=seed, **options)
     write_table(df, out)
     console.print(f"wrote {len(df)} rows to {out}")
 
