@@ -3,7 +3,8 @@
 # data/characters.npz (benchmarks/characters_lowdata.py render). Usage: bash benchmarks/gpu_characters.sh VERB [ARGS]
 set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=$PWD:/tmp/site NO_ALBUMENTATIONS_UPDATE=1
+source benchmarks/device_env.sh
+export PYTHONPATH=$PYTHONPATH:/tmp/site NO_ALBUMENTATIONS_UPDATE=1
 verb=$1; shift
 case $verb in
   smoke)  # a few steps of everything, to catch a GPU-only fault before the long run

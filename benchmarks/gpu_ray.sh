@@ -19,8 +19,8 @@ for wheels in .whl .whl2; do
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$wheels"/*.whl
   fi
 done
-mkdir -p /tmp/gensdk-import && ln -sfn "$PWD/plugins" /tmp/gensdk-import/gensdk_plugins  # the plugins' import name
-export PYTHONPATH=$PWD:/tmp/gensdk-import:/tmp/site PYTHONUNBUFFERED=1
+source benchmarks/device_env.sh
+export PYTHONPATH=$PYTHONPATH:/tmp/site PYTHONUNBUFFERED=1
 python3 -c "import ray" || { echo "ray is not installed: carry .whl (see the top of this script)"; exit 1; }
 case $1 in
   cpu)   python3 benchmarks/ray_backend.py --n "${2:-400}" --workers 1 2 4 --tag gpu-host \

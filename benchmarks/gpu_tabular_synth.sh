@@ -14,9 +14,8 @@
 # benchmarks/results/raw/tabular_synth.jsonl (replacing the old ones) and run `tabular_synth.py report --note ...`.
 set -euo pipefail
 [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-# gensdk_plugins is the import name of plugins/ (pyproject's package-dir); the tree is not installed here
-mkdir -p /tmp/gensdk-path && ln -sfn "$PWD/plugins" /tmp/gensdk-path/gensdk_plugins
-export PYTHONPATH=$PWD:/tmp/gensdk-path:/tmp/site PYTHONUNBUFFERED=1
+source benchmarks/device_env.sh
+export PYTHONPATH=$PYTHONPATH:/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name --format=csv,noheader
 timeout "${BUDGET:-570}" python3 benchmarks/tabular_synth.py run --device cuda --results-jsonl runs/tabular_synth.jsonl \
   --tables "$@" || echo "stopped (rc $?): run the same command again to finish this table"
