@@ -232,17 +232,10 @@ def artifact_class(meta: dict[str, Any], path: Path) -> type[Artifact]:
     """The registered class of the artifact that config.json names, with one clear line when its
     plugin is not installed (or needs an extra) or does not define it."""
     name, plugin = meta[ARTIFACT_KEY], meta.get(PLUGIN_KEY)
+    if name not in ARTIFACTS:  # loading its plugin registers it
+        find_plugin(plugin, f"{path} (a {name!r} folder)")
     if name not in ARTIFACTS:
-        found, failures = discover()
-        for failure in failures:
-            if failure.name == plugin:
-                if failure.missing is not None:
-                    raise failure.missing
-                raise UserError(f"{path}: plugin {plugin!r}, which made this folder, fails to load ({failure.error})")
-        if name not in ARTIFACTS:
-            if plugin not in found:
-                raise UserError(f"{path}: made by plugin {plugin!r} ({name!r}), which is not installed")
-            raise UserError(f"{path}: unknown artifact {name!r}; known: {', '.join(sorted(ARTIFACTS)) or 'none'}")
+        raise UserError(f"{path}: unknown artifact {name!r}; known: {', '.join(sorted(ARTIFACTS)) or 'none'}")
     return ARTIFACTS[name]
 
 

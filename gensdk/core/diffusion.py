@@ -62,6 +62,16 @@ Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 
 
 # --- the noise schedule and the parameterisations (float64 where it is set up) --------------------
+def check_gaussian_options(prediction: str, timesteps: int, clip: float | None) -> None:
+    """The options of a Gaussian diffusion that no training could fix, refused before anything is built."""
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"unknown prediction {prediction!r}; known: {', '.join(PREDICTIONS)}")
+    if timesteps < 2:
+        raise ValueError(f"timesteps must be >= 2, got {timesteps!r}")
+    if clip is not None and clip <= 0:
+        raise ValueError(f"clip must be positive (or null for none), got {clip!r}")
+
+
 def alpha_bar_schedule(name: str, steps: int) -> torch.Tensor:
     """alpha_bar_t for t = 0 .. T-1 (t = 0 is the least noisy step), float64."""
     if name == "linear":
@@ -280,12 +290,7 @@ class Diffusion(_Denoising):
                  depth: int = 3, channel_mult: list[int] = (1, 2), attention: bool = True, dropout: float = 0.0,
                  num_classes: int = 0, label_dropout: float = 0.1, lr: float = 1e-3, sampler: str = "dpm++2m",
                  sample_steps: int = 50):
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"unknown prediction {prediction!r}; known: {', '.join(PREDICTIONS)}")
-        if timesteps < 2:
-            raise ValueError(f"timesteps must be >= 2, got {timesteps!r}")
-        if clip is not None and clip <= 0:
-            raise ValueError(f"clip must be positive (or null for none), got {clip!r}")
+        check_gaussian_options(prediction, timesteps, clip)
         super().__init__(data_shape=data_shape, arch=arch, width=width, depth=depth, channel_mult=channel_mult,
                          attention=attention, dropout=dropout, num_classes=num_classes, label_dropout=label_dropout,
                          lr=lr, sampler=sampler, sample_steps=sample_steps)

@@ -19,15 +19,14 @@ sampling time with the core's samplers, whose denoiser here also reveals categor
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gensdk.core.diffusion import (DIFFUSION_SAMPLERS, PREDICTIONS, absorb, alpha_bar_schedule, ddim, dpm_solver_2m,
-                                   sampling_timesteps, to_x0_eps, unmask, v_target)
+from gensdk.core.diffusion import (DIFFUSION_SAMPLERS, absorb, alpha_bar_schedule, check_gaussian_options, ddim,
+                                   dpm_solver_2m, sampling_timesteps, to_x0_eps, unmask, v_target)
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.core.nn.denoisers import MLPDenoiser
 from gensdk.errors import UserError
@@ -56,12 +55,7 @@ class TabDDPM(GenerativeModel):
             raise ValueError(f"output_info spans cover {sum(w for _, w, _ in output_info)} values, data_dim is {data_dim}")
         if any(a not in ("normal", "softmax") or (a == "normal" and w != 1) for _, w, a in output_info):
             raise ValueError("tabddpm takes 1-wide 'normal' and 'softmax' spans (TableTransformer(continuous='quantile'))")
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"unknown prediction {prediction!r}; known: {', '.join(PREDICTIONS)}")
-        if timesteps < 2:
-            raise ValueError(f"timesteps must be >= 2, got {timesteps!r}")
-        if clip is not None and clip <= 0:
-            raise ValueError(f"clip must be positive (or null for none), got {clip!r}")
+        check_gaussian_options(prediction, timesteps, clip)
         self.output_info = [tuple(s) for s in output_info]
         self.data_dim, self.timesteps, self.prediction, self.clip = data_dim, timesteps, prediction, clip
         self.lr, self.weight_decay = lr, weight_decay
