@@ -1,7 +1,8 @@
 """The compression plugin: variational transform codecs (factorized prior, scale and mean-scale
-hyperpriors) trained on the engine, real .gsdk files through the constriction range coder with an
-exact integer decoder (built to give the same pixels on every device; the GPU run that would show it
-is issue 21's), and rate-distortion against JPEG, WebP, JPEG 2000, AVIF and HEVC-intra."""
+hyperpriors, one variable-rate model with a channel-wise context) trained on the engine, real .gsdk files
+through the constriction range coder with an exact integer decoder (the same pixels on a GPU and a CPU:
+benchmarks/results/compression_vr.md), a shipped trained codec, and rate-distortion against JPEG, WebP,
+JPEG 2000, AVIF and HEVC-intra."""
 
 from gensdk.plugins import Plugin
 
