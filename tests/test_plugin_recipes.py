@@ -162,7 +162,7 @@ def test_plugins_list_only_their_own_models_from_the_registries():
     for plugin in found.values():
         names = owned(plugin)
         assert "token-lm" not in names["models"]  # a core model that molecules and fuzzing train is the core's
-    assert owned(found["tabular"]) == {"models": ["ctgan", "tvae"], "artifacts": ["table-synthesizer"]}
+    assert owned(found["tabular"]) == {"models": ["ctgan", "tabddpm", "tvae"], "artifacts": ["table-synthesizer"]}
     assert owned(found["fuzzing"]) == {"models": [], "artifacts": ["c-program-model"]}
     if "molecules" in found:
         assert owned(found["molecules"]) == {"models": ["mol-graph", "smiles-vae"], "artifacts": ["molecule-generator"]}
