@@ -7,7 +7,7 @@ the 26,206 distinct architectures (cora's validation accuracy as the predictor's
 
     python benchmarks/architectures_dvae.py --steps 10000 --device auto
 
-Writes ``benchmarks/results/architectures_dvae_<cpu|gpu>.json`` and ``.md``.
+Writes ``benchmarks/results/architectures_dvae_<cpu|gpu>.md`` and its record under ``results/raw/``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from common import provenance  # noqa: E402
-from gensdk.core.io import atomic_write, write_json  # noqa: E402
+from common import RESULTS, provenance, record_path, write_report  # noqa: E402
+from gensdk.core.io import write_json  # noqa: E402
 from gensdk.core.trainer import TrainConfig, Trainer  # noqa: E402
 from gensdk_plugins.architectures.nasbench import distinct_archs, load_table  # noqa: E402
 from gensdk_plugins.architectures.spaces import arch_key  # noqa: E402
@@ -78,8 +78,8 @@ def main() -> None:
               "novel": len(unique - trained) / len(unique) if unique else 0.0, "predictor_spearman": rho,
               "final": {k: float(v) for k, v in last.items() if isinstance(v, (int, float))}, **provenance()}
     tag = "gpu" if "nvidia" in record["device"].lower() else "cpu"
-    out = Path(__file__).resolve().parent / "results" / f"architectures_dvae_{tag}"
-    write_json(out.with_suffix(".json"), record)
+    out = RESULTS / f"architectures_dvae_{tag}"
+    write_json(record_path(out), record)
     lines = ["# D-VAE over NAS-Bench-Graph", "", *(f"- {k}: {record[k]}" for k in ("date", "device", "command", "commit")),
              "", f"Trained {args.steps:,} steps x {args.batch_size} on {len(train):,} architectures "
              f"({seconds:.0f} s); {len(held):,} held out. D-VAE's own figures on ENAS: valid 99.96%, unique 100%, "
@@ -90,7 +90,7 @@ def main() -> None:
              f"| unique | {len(unique) / len(samples):.4f} |",
              f"| novel (of the unique valid ones) | {record['novel']:.4f} |",
              f"| predictor Spearman with validation accuracy (held out) | {rho:.4f} |"]
-    atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    write_report(out, lines)
     print("\n".join(lines))
 
 

@@ -6,7 +6,7 @@ lookups only, so it runs on a CPU in minutes.
 
     python benchmarks/architectures_nbg.py --datasets cora,citeseer --seeds 10 --budget 300
 
-Writes ``benchmarks/results/architectures_nbg.json`` and ``.md``.
+Writes ``benchmarks/results/architectures_nbg.md`` and its record ``results/raw/architectures_nbg.json``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import provenance  # noqa: E402
-from gensdk.core.io import atomic_write, write_json  # noqa: E402
+from common import RESULTS, provenance, record_path, write_report  # noqa: E402
+from gensdk.core.io import write_json  # noqa: E402
 from gensdk_plugins.architectures.nasbench import distinct_archs, load_table, table_evaluator  # noqa: E402
 from gensdk_plugins.architectures.generative import fit, generative_search, make_generator, sample_genomes  # noqa: E402
 from gensdk_plugins.architectures.search import random_search, regularized_evolution  # noqa: E402
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="cora,citeseer")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=int, default=300)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "architectures_nbg")
+    parser.add_argument("--out", type=Path, default=RESULTS / "architectures_nbg")
     parser.add_argument("--dvae-steps", type=int, default=3000, help="Training steps of the latent search's D-VAE.")
     args = parser.parse_args()
     from gensdk_plugins.architectures.dvae import latent_search
@@ -163,8 +163,8 @@ def main() -> None:
             print(lines[-1], flush=True)
     lines += ["", *notes]
     lines += ["", *generator_table(args, record)]
-    write_json(args.out.with_suffix(".json"), record)
-    atomic_write(args.out.with_suffix(".md"), lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    write_json(record_path(args.out), record)
+    write_report(args.out, lines)
     print("\n".join(lines))
 
 

@@ -8,7 +8,7 @@ With ``--search-budget B`` it also runs each search method over the CNN space wi
 evaluator (``--short`` steps per architecture), B evaluations each, and reports what each found.
 
 The architectures are random small CNNs (``spaces.random_cnn``) for scikit-learn's 8x8 digits.
-Writes ``benchmarks/results/architectures_training_<device>.json`` and ``.md``.
+Writes ``benchmarks/results/architectures_training_<device>.md`` and its record under ``results/raw/``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import provenance  # noqa: E402
-from gensdk.core.io import atomic_write, write_json  # noqa: E402
+from common import RESULTS, provenance, record_path, write_report  # noqa: E402
+from gensdk.core.io import write_json  # noqa: E402
 from gensdk_plugins.architectures.language import format_description  # noqa: E402
 from gensdk_plugins.architectures.spaces import random_cnn  # noqa: E402
 from gensdk_plugins.architectures.training import train_and_score  # noqa: E402
@@ -62,8 +62,8 @@ def main() -> None:
               "spearman_valid_short_vs_test_long": rho_valid, "per_minute": per_minute, "per_minute_with_scoring": per_minute_all, "wall_seconds": wall,
               "rows": rows, **provenance()}
     tag = "gpu" if "cuda" in record["device"].lower() or "nvidia" in record["device"].lower() else "cpu"
-    out = Path(__file__).resolve().parent / "results" / f"architectures_training_{tag}"
-    write_json(out.with_suffix(".json"), record)
+    out = RESULTS / f"architectures_training_{tag}"
+    write_json(record_path(out), record)
     lines = ["# Real-training evaluation: short vs long budget", "",
              *(f"- {k}: {record[k]}" for k in ("date", "device", "command", "commit")), "",
              f"{args.n} random small CNNs (`spaces.random_cnn`) on scikit-learn's 8x8 digits (train 70%, "
@@ -81,8 +81,8 @@ def main() -> None:
              f"{min(r['long']['test_accuracy'] for r in rows):.3f} / {max(r['long']['test_accuracy'] for r in rows):.3f} |"]
     if args.search_budget:
         lines += ["", *searches(args, record)]
-        write_json(out.with_suffix(".json"), record)
-    atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+        write_json(record_path(out), record)
+    write_report(out, lines)
     print("\n".join(lines))
 
 

@@ -1,4 +1,8 @@
-"""What every benchmark records next to its figures: date, device, command, commit."""
+"""What every benchmark records next to its figures (date, device, command, commit), and where.
+
+``benchmarks/results/`` keeps one current report per benchmark, ``NAME.md``; the records behind them
+(``NAME.json``, logs, per-run folders, pictures) are under ``benchmarks/results/raw/``. A report's
+``## Other runs`` section (earlier runs, or runs on other inputs, moved there by hand) survives a rerun."""
 
 from __future__ import annotations
 
@@ -30,13 +34,35 @@ def provenance() -> dict[str, Any]:
             "command": "python " + " ".join(sys.argv), "commit": commit or "unknown"}
 
 
+RESULTS = Path(__file__).resolve().parent / "results"
+RAW = RESULTS / "raw"
+OTHER_RUNS = "## Other runs"
+
+
+def record_path(path: str | Path, suffix: str = ".json") -> Path:
+    """The record of the report ``path`` (a stem: results/NAME -> results/raw/NAME.json)."""
+    path = Path(path)
+    return path.parent / "raw" / (path.name + suffix)
+
+
+def write_report(path: str | Path, lines: list[str]) -> Path:
+    """``path``.md from ``lines``, keeping the old report's ``## Other runs`` section."""
+    from gensdk.core.io import atomic_write
+
+    md = Path(path).with_suffix(".md")
+    old = md.read_text() if md.is_file() else ""
+    earlier = old[old.index(OTHER_RUNS):].rstrip("\n").split("\n") if OTHER_RUNS in old else []
+    text = "\n".join([*lines, *([""] + earlier if earlier else [])]) + "\n"
+    atomic_write(md, lambda tmp: Path(tmp).write_text(text))
+    return md
+
+
 def write_results(path: str | Path, record: dict[str, Any], table: list[str]) -> None:
-    """``path``.json holds everything; ``path``.md a human summary headed by the provenance."""
+    """``path``.md, a human summary headed by the provenance, and its record (everything) as
+    ``record_path(path)``: results/NAME -> results/NAME.md and results/raw/NAME.json."""
     from gensdk.core.io import atomic_write
 
     path = Path(path)
+    atomic_write(record_path(path), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
     head = [f"- {key}: {record[key]}" for key in ("date", "device", "command", "commit") if key in record]
-    texts = {".json": json.dumps(record, indent=2) + "\n",
-             ".md": "\n".join([f"# {record.get('title', path.stem)}", "", *head, "", *table]) + "\n"}
-    for suffix, text in texts.items():  # each file whole or not at all
-        atomic_write(path.with_suffix(suffix), lambda tmp, text=text: Path(tmp).write_text(text))
+    write_report(path, [f"# {record.get('title', path.stem)}", "", *head, "", *table])

@@ -6,7 +6,7 @@ decoded on the CPU and the reverse, compared pixel for pixel).
     python benchmarks/compression_gpu.py --photos .wallpapers --out OUT --minutes 5.3
 
 Every model trains in its own process at the same time (the GPU is shared; the step count of each
-follows from a measured probe, see training.planned_steps). Writes OUT/compression_gpu.json and
+follows from the step rate measured at its start: the Trainer's minutes budget). Writes OUT/compression_gpu.json and
 OUT/train_logs.tar.gz. ``benchmarks/compression_rd.py`` adds the classical codecs and BD-rates.
 """
 

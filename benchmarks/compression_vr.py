@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
+import os
 import subprocess
 import sys
 import time
@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import provenance  # noqa: E402
+from common import provenance, write_report  # noqa: E402
 
 ARCH = "channel-context-hyperprior"  # the shipped codec's architecture
 BATCH = 16
@@ -77,7 +77,8 @@ def _data(path: Path) -> torch.Tensor:
 
 
 # --- speed -----------------------------------------------------------------------------------------
-SPEED_VARIANTS = {"eager": {}, "cuda-graph": {"cuda_graph": True}, "compile": {"compile": True}}
+SPEED_VARIANTS = {"eager": {}, "cuda-graph": {"cuda_graph": True}, "compile": {"compile": True},
+                  "cuda-graph-bf16": {"cuda_graph": True, "bf16": True}}
 
 
 def speed_one(arch: str, variant: str, data: torch.Tensor, steps: int, device: str = "cuda") -> dict:
@@ -87,8 +88,8 @@ def speed_one(arch: str, variant: str, data: torch.Tensor, steps: int, device: s
     torch.manual_seed(0)
     model = build_codec(arch, 3)
     options = SPEED_VARIANTS[variant]
-    config = TrainConfig(steps=steps, batch_size=BATCH, device=device, bf16=False, lr_schedule="cosine",
-                         warmup_steps=20, log_every=steps // 4, progress=False, checkpoint_every=10**9, **options)
+    config = TrainConfig(steps=steps, batch_size=BATCH, device=device, lr_schedule="cosine", warmup_steps=20,
+                         log_every=steps // 4, progress=False, checkpoint_every=10**9, **{"bf16": False, **options})
     start = time.perf_counter()
     trainer = Trainer(model, data, config)
     trainer.fit()
@@ -104,13 +105,14 @@ def speed(args) -> None:
     data = _data(args.crops)[:4096]
     rows = []
     if args.old_code:  # the step as it was before this work, in its own process on its own code
+        # -P: the working folder's own gensdk and plugins/ must not shadow the old copy's
+        path = f"{args.old_code.resolve()}:{ROOT / 'benchmarks'}:{os.environ.get('PYTHONPATH', '')}"
         rows.append(json.loads(subprocess.run(
-            [sys.executable, "-c", OLD_SPEED, str(args.crops), str(args.steps)], check=True, capture_output=True,
-            text=True, env={"PYTHONPATH": f"{args.old_code}:{ROOT / 'benchmarks'}", "PATH": "/usr/bin:/bin"}
-        ).stdout.splitlines()[-1]))
+            [sys.executable, "-P", "-c", OLD_SPEED, str(args.crops), str(args.steps)], check=True, capture_output=True,
+            text=True, env={**os.environ, "PYTHONPATH": path}).stdout.splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
     # compilation takes minutes of device time: tried on the mean-scale model only
-    plan = [("mean-scale-hyperprior", v) for v in SPEED_VARIANTS] + [
+    plan = [("mean-scale-hyperprior", v) for v in args.variants.split(",")] + [
         ("variable-rate-hyperprior", "cuda-graph"), (ARCH, "eager"), (ARCH, "cuda-graph")]
     for arch, variant in plan:
         rows.append(speed_one(arch, variant, data, args.steps))
@@ -143,20 +145,26 @@ print(json.dumps({"arch": "mean-scale-hyperprior", "variant": "eager, before (ol
 def train(args) -> None:
     from gensdk.core.trainer import Trainer, TrainConfig
     from gensdk_plugins.compression.models import build_codec
-    from weight_shards import join_checkpoint, split_checkpoint
+    from weight_shards import join_checkpoint, read_shards, split_checkpoint
 
     torch.backends.cudnn.benchmark = True
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    args.run.mkdir(parents=True, exist_ok=True)
     checkpoint = args.run / "checkpoint.pt"
     record = {"slices": []}
-    if args.carry and (args.carry / "record.json").is_file():
-        record = json.loads((args.carry / "record.json").read_text())
+    # the record of the slices before: the carried one, else the one this machine's run folder keeps
+    for earlier in ([args.carry / "record.json"] if args.carry else []) + [args.run / "record.json"]:
+        if earlier.is_file():
+            record = json.loads(earlier.read_text())
+            break
     if args.carry and not checkpoint.is_file():
         join_checkpoint(args.carry, checkpoint)
-        if (args.carry / "log.jsonl").is_file():
-            shutil.copy(args.carry / "log.jsonl", args.run / "log.jsonl")
+        (args.run / "log.jsonl").write_text(record.get("log_jsonl", ""))
     torch.manual_seed(args.seed)
     model = build_codec(ARCH, lr=args.lr, **sizes(args))
+    if args.init_weights and not checkpoint.is_file():  # a new schedule from carried weights, with a fresh optimizer
+        unexpected = model.load_state_dict(read_shards(args.init_weights, "weights"), strict=False).unexpected_keys
+        assert not unexpected, f"weights the model does not have: {unexpected[:5]}"
     config = TrainConfig(steps=args.steps, batch_size=BATCH, seed=args.seed, device=args.device, bf16=False,
                          cuda_graph=True, lr_schedule="cosine", warmup_steps=min(1000, args.steps // 10),
                          checkpoint_every=5000, log_every=min(500, args.steps), progress=False)
@@ -170,10 +178,13 @@ def train(args) -> None:
     record.update({"total_steps": args.steps, "steps_done": trainer.step, "finished": trainer.finished,
                    "gpu_minutes": round(sum(s["gpu_seconds"] for s in record["slices"]) / 60, 2),
                    "crops": str(args.crops), "lr": args.lr, "seed": args.seed})
-    split_checkpoint(checkpoint, args.out)
+    # the training log rides inside record.json; the full model's 7 shards and their index fill the 8 files a device
+    # command returns, so --record-to can put the record elsewhere (finish returns it)
     if (args.run / "log.jsonl").is_file():
-        shutil.copy(args.run / "log.jsonl", args.out / "log.jsonl")
-    write(args.out / "record.json", record)
+        record["log_jsonl"] = (args.run / "log.jsonl").read_text()
+    split_checkpoint(checkpoint, args.out)
+    write(args.record_to or args.out / "record.json", record)
+    write(args.run / "record.json", record)
     last = trainer.history[-1] if trainer.history else {}
     print(json.dumps({"step": trainer.step, "finished": trainer.finished, "seconds": round(seconds, 1),
                       **{k: last.get(k) for k in ("loss", "bpp", "psnr")}}), flush=True)
@@ -211,7 +222,7 @@ def finish(args) -> None:
     data = _data(args.crops)
     model.prepare_codec([data[i:i + 1].float().div(255) for i in range(CALIBRATION_CROPS)])
     shipped = args.out / "shipped"
-    export_codec(model, shipped, {**record, "data": f"{len(data)} random 256x256 crops of the {args.photos_count} "
+    export_codec(model, shipped, {**{k: v for k, v in record.items() if k != "log_jsonl"}, "data": f"{len(data)} random 256x256 crops of the {args.photos_count} "
                                   "photographs listed in plugins/compression/data.py (WALLPAPER_PHOTOS)",
                                   "calibration": f"the first {CALIBRATION_CROPS} crops"})
     gpu = open_codec(shipped, args.device)
@@ -237,6 +248,49 @@ def finish(args) -> None:
     result["cross_device_identical"] = f"{sum(checks)} of {len(checks)}"
     print(f"cross-device identical: {result['cross_device_identical']}", flush=True)
     write(args.out / "compression_shipped_gpu.json", result)
+    if record:
+        write(args.out / "record.json", record)
+
+
+# --- report: benchmarks/results/compression_vr.md from the records under results/raw/compression_vr/ ----------
+RAW = ROOT / "benchmarks" / "results" / "raw" / "compression_vr"
+
+
+def report(args) -> None:
+    load = lambda name: json.loads((args.raw / name).read_text())  # noqa: E731
+    training, shipped = load("training_record.json"), load("shipped_gpu.json")
+    speeds = [load(name) for name in ("speed_old_code.json", "speed.json", "speed_compile.json")]
+    lines = ["# The shipped codec: training, speed and cross-device decoding on the GPU (issue 21)", "",
+             "Records: `benchmarks/results/raw/compression_vr/`. Their `commit` field is stale (the device's copy of "
+             "the tree reported 55ef07e); the code that ran is the one named below. Rate-distortion and BD-rates "
+             "against the classical codecs, measured on this machine's CPU from the same model's files: "
+             "`compression_rd.md`.", "",
+             "## Training", "",
+             f"- model: {ARCH} (N=128, M=192, 4 channel groups, 8 qualities by gain units), batch {BATCH} of random "
+             "256x256 crops", f"- data: {training['data']}", f"- schedule: {training['schedule']}",
+             f"- code: {training['code']}", f"- GPU minutes of training: {training['gpu_minutes']} (the slices below; "
+             "the crops, the speed runs and the export came on top)", "",
+             "| slice | date | device | steps | schedule | GPU s | steps/s |", "|---|---|---|---|---|---|---|"]
+    for i, part in enumerate(training["slices"], 1):
+        lines.append(f"| {i} | {part['date']} | {part['device']} | {part['from_step']:,}-{part['to_step']:,} | "
+                     f"{part['schedule_steps']:,} | {part['gpu_seconds']} | {part['steps_per_s']} |")
+    lines += ["", f"First slice: `{training['slices'][0]['command']}`; the next ones resumed it with longer `--steps` "
+              "(commands in the record).", "", "## Training speed (one H200, batch 16 of 256x256, 300 steps each)", "",
+              "| model | step | steps/s | images/s | date | command |", "|---|---|---|---|---|---|"]
+    for record in speeds:
+        for row in record["rows"]:
+            lines.append(f"| {row['arch']} | {row['variant']} | {row['steps_per_s']} | {row['images_per_s']} | "
+                         f"{record['date']} | `{record['command']}` |")
+    lines += ["", "## The shipped codec on the GPU (6 test photos, every quality)", "",
+              f"- {shipped['date']}, {shipped['device']}", f"- command: `{shipped['command']}`",
+              f"- cross-device decoding, pixel-identical: **{shipped['cross_device_identical']}** checks "
+              "(each photo and quality: the GPU's file decoded on the CPU, and the CPU's file decoded on the GPU)", "",
+              "| quality | bpp | PSNR dB | MS-SSIM | GPU encode MP/s | GPU decode MP/s |", "|---|---|---|---|---|---|"]
+    for point in shipped["points"]:
+        lines.append(f"| {point['quality']} | {point['bpp']:.4f} | {point['psnr']:.2f} | {point['ms_ssim']:.4f} | "
+                     f"{point['encode_mpix_s']:.2f} | {point['decode_mpix_s']:.2f} |")
+    write_report(args.out, lines)
+    print("\n".join(lines))
 
 
 def sizes(args) -> dict:
@@ -259,6 +313,7 @@ def main() -> None:
     s.add_argument("--crops", type=Path, required=True)
     s.add_argument("--steps", type=int, default=400)
     s.add_argument("--old-code", type=Path, default=None)
+    s.add_argument("--variants", default=",".join(SPEED_VARIANTS), help="of the mean-scale model (compile takes minutes)")
     s.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("train")
     t.add_argument("--crops", type=Path, required=True)
@@ -268,9 +323,15 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--carry", type=Path, default=None, help="shards of an earlier slice (split-checkpoint)")
+    t.add_argument("--init-weights", type=Path, default=None,
+                   help="weight shards (weights-*.safetensors) to start a new schedule from, without optimizer state")
     t.add_argument("--out", type=Path, required=True)
+    t.add_argument("--record-to", type=Path, default=None, help="where record.json goes (default: OUT)")
     t.add_argument("--device", default="cuda")
     t.add_argument("--tiny", action="store_true", help="16/24 channels: a CPU check of the script")
+    r = sub.add_parser("report")
+    r.add_argument("--raw", type=Path, default=RAW)
+    r.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "compression_vr")
     f = sub.add_parser("finish")
     f.add_argument("--crops", type=Path, required=True)
     f.add_argument("--run", type=Path, required=True)
@@ -281,7 +342,7 @@ def main() -> None:
     f.add_argument("--workers", type=int, default=16)
     f.add_argument("--tiny", action="store_true")
     args = parser.parse_args()
-    {"crops": crops, "speed": speed, "train": train, "finish": finish}[args.command](args)
+    {"crops": crops, "speed": speed, "train": train, "finish": finish, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":

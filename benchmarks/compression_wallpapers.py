@@ -1,7 +1,7 @@
 """The training photos for a GPU run, small enough to carry: the photographs of Debian's wallpaper
 packages (fetched with apt-get, one copy of each picture; ``data.WALLPAPER_PHOTOS``), downscaled to
 a short side of at most 1024 px (training crops come from downscales between 320 and 1024 px
-anyway) and saved as JPEG quality 95. Writes ``benchmarks/results/compression_photos.{md,json}``:
+anyway) and saved as JPEG quality 95. Writes ``benchmarks/results/compression_photos.md`` (record under ``results/raw/``):
 per package, its pictures and its photographs.
 
     python benchmarks/compression_wallpapers.py [--out .wallpapers]

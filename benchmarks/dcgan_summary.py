@@ -1,6 +1,6 @@
 """Summarise the JSON records of dcgan_speed.py runs into one table (benchmarks/results/dcgan_speed.md).
 
-    python benchmarks/dcgan_summary.py benchmarks/results/dcgan_speed/*.json --note "$(cat benchmarks/results/dcgan_speed_note.txt)"
+    python benchmarks/dcgan_summary.py benchmarks/results/raw/dcgan_speed/*.json --note "$(cat benchmarks/results/raw/dcgan_speed_note.txt)"
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ bound, k samples) against MADE and PixelCNN (exact), all trained with the recipe
 
     python benchmarks/digits_nll.py --steps 6000 --k 1000
 
-Writes benchmarks/results/digits_nll.json and .md.
+Writes benchmarks/results/digits_nll.md and its record results/raw/digits_nll.json.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ program compiled and run in the sandbox, with the UB screen; what `gensdk fuzzin
         --set corpus=runs/fuzzing-eval/corpus --n 1000
 
 Each set runs in ``runs/fuzzing-campaign/<set>/`` (resumable: run the same command again after a
-kill). Results: ``benchmarks/results/fuzzing_campaign.{md,json}`` (one row per set, rows of other
+kill). Results: ``benchmarks/results/fuzzing_campaign.md`` and ``results/raw/fuzzing_campaign.json`` (one row per set, rows of other
 sets kept) and every deduplicated compiler crash and miscompilation candidate, with its program,
-compiler output and command line, copied under ``benchmarks/results/fuzzing_findings/<set>/``.
+compiler output and command line, copied under ``benchmarks/results/raw/fuzzing_findings/<set>/``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import provenance  # noqa: E402
+from common import provenance, record_path, write_report  # noqa: E402
 from gensdk.core.io import atomic_write  # noqa: E402
 from gensdk_plugins.fuzzing.corpus import c_files  # noqa: E402
 from gensdk_plugins.fuzzing.harness import FOLDERS, available_compilers, run_campaign  # noqa: E402
 
 RESULTS = Path("benchmarks/results/fuzzing_campaign")
-FINDINGS = Path("benchmarks/results/fuzzing_findings")
+FINDINGS = Path("benchmarks/results/raw/fuzzing_findings")
 WORK = Path("runs/fuzzing-campaign")
 COMPILERS = ["gcc-O0", "gcc-O2", "clang-O0", "clang-O2", "tcc"]
 
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    record = json.loads(RESULTS.with_suffix(".json").read_text()) if RESULTS.with_suffix(".json").is_file() else {}
+    record = json.loads(record_path(RESULTS).read_text()) if record_path(RESULTS).is_file() else {}
     record.setdefault("sets", {})
     compilers = available_compilers(COMPILERS)
     for spec in args.set:
@@ -86,15 +86,14 @@ def write(record: dict) -> None:
                      f"{v.get('nondeterministic', 0)} | "
                      f"{v.get('undefined-behaviour', 0)} | {v.get('compiler-crash', 0)} ({s['compiler_crashes']}) | "
                      f"{s['miscompilation_candidates']} | {s['programs_per_second']} | {s['date']} |")
-    lines += ["", "## Findings (reproducers under benchmarks/results/fuzzing_findings/)", ""]
+    lines += ["", "## Findings (reproducers under benchmarks/results/raw/fuzzing_findings/)", ""]
     for name, s in record["sets"].items():
         for f in s["findings"]:
             lines.append(f"- {name}: {f['verdict']} `{f['id']}`: {f['message']}")
         if not s["findings"]:
             lines.append(f"- {name}: none")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(RESULTS.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
-    atomic_write(RESULTS.with_suffix(".md"), lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    atomic_write(record_path(RESULTS), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
+    write_report(RESULTS, lines)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ x86_64-gen.c (back end), per set and for the union of the sets, next to tcc's ow
     python benchmarks/fuzzing_coverage.py --set gensdk=DIR --set csmith=DIR --set torture=DIR [--n 1000]
 
 Needs gcc, gcov, make, dpkg-dev, and a deb-src line in /etc/apt (added when missing; that needs root).
-The build lives in ``runs/tcc-coverage/`` and is reused. Writes ``benchmarks/results/fuzzing_coverage.{md,json}``.
+The build lives in ``runs/tcc-coverage/`` and is reused. Writes ``benchmarks/results/fuzzing_coverage.md`` and its record ``results/raw/fuzzing_coverage.json``.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import common  # noqa: E402
 from gensdk.core.io import atomic_write, write_json  # noqa: E402
 from gensdk_plugins.fuzzing.baselines import CSMITH_INCLUDE  # noqa: E402
 
@@ -253,8 +254,8 @@ def write_report(out: Path, record: dict) -> None:
             "", "Most common failures (tcc's first error line, file and line number cut):", ""]
     for row in record["sets"] + record["reference"][:1]:
         text += [f"- {row['set']}: " + ("; ".join(f"`{m}` x{k}" for m, k in row["top_failures"]) or "none")]
-    atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text("\n".join(text) + "\n"))
-    write_json(out.with_suffix(".json"), record)
+    common.write_report(out, text)
+    write_json(common.record_path(out), record)
 
 
 def programs_in(folder: Path, n: int) -> list[Path]:
@@ -275,8 +276,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "tcc-coverage", help="the tcc build")
     parser.add_argument("--timeout", type=float, default=10, help="seconds per compile")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fuzzing_coverage",
-                        help="writes OUT.md and OUT.json")
+    parser.add_argument("--out", type=Path, default=common.RESULTS / "fuzzing_coverage",
+                        help="writes OUT.md and raw/OUT.json beside it")
     args = parser.parse_args()
     sets = [s.split("=", 1) for s in args.set]
     if any(len(s) != 2 for s in sets):
@@ -305,7 +306,7 @@ def main() -> None:
     write_report(args.out, record)
     for line in table(all_rows(record)):
         print(line)
-    print(f"wrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
+    print(f"wrote {args.out.with_suffix('.md')} and {common.record_path(args.out)}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ also repairs what gcc rejects (``repair.repair``, what ``gensdk fuzzing generate
 sample by default), in ``--workers`` processes, timed. Each program is then compiled with
 ``gcc -O0 -c`` (an object: "compiles"), and tested by the harness with gcc -O0 alone (an executable
 that ran to exit 0 within 5 s: "runs to completion"), everything in the sandbox, 2 worker processes.
-Results: ``benchmarks/results/fuzzing_rates.{md,json}`` (one row per set; rows of earlier runs of
+Results: ``benchmarks/results/fuzzing_rates.md`` and ``results/raw/fuzzing_rates.json`` (one row per set; rows of earlier runs of
 other sets are kept), the runnable programs under ``runs/fuzzing-eval/<set>/``.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import provenance  # noqa: E402
+from common import provenance, record_path, write_report  # noqa: E402
 from gensdk.core.io import atomic_write  # noqa: E402
 from gensdk_plugins.fuzzing.corpus import COMPILE, c_files  # noqa: E402
 from gensdk_plugins.fuzzing.harness import RUN_LIMITS, available_compilers, include_flags, test_program  # noqa: E402
@@ -62,7 +62,7 @@ def repaired(text: str) -> tuple[str, int | None, float]:
 
 
 def rates(args: argparse.Namespace) -> None:
-    record = json.loads(RESULTS.with_suffix(".json").read_text()) if RESULTS.with_suffix(".json").is_file() else {}
+    record = json.loads(record_path(RESULTS).read_text()) if record_path(RESULTS).is_file() else {}
     record.setdefault("sets", {})
     for spec in args.set:
         name, folder = spec.split("=", 1)
@@ -124,9 +124,8 @@ def write(record: dict) -> None:
     lines += [f"- {name}: {json.dumps(s['repair'], sort_keys=True)}" for name, s in record["sets"].items() if s.get("repair")]
     lines += ["", "Verdicts of the harness (gcc -O0 alone; 'does-not-compile' includes link errors):", ""]
     lines += [f"- {name}: {json.dumps(s['verdicts'], sort_keys=True)}" for name, s in record["sets"].items()]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(RESULTS.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
-    atomic_write(RESULTS.with_suffix(".md"), lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    atomic_write(record_path(RESULTS), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
+    write_report(RESULTS, lines)
 
 
 def main() -> None:

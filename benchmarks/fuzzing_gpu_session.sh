@@ -9,7 +9,8 @@ phase=$1 watch_s=$2
 shift 2
 job=/tmp/fuzzing_gpu
 [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+source benchmarks/device_env.sh
+export PYTHONPATH=$PYTHONPATH:/tmp/site PYTHONUNBUFFERED=1
 if [ "$phase" = start ]; then
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
     rm -rf $job && mkdir -p $job/out

@@ -5,10 +5,8 @@ set -euo pipefail
 if compgen -G ".whl/*.whl" > /dev/null; then  # none needed where the packages are installed (a CPU check here)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
-# the plugins' import name is gensdk_plugins (pyproject maps the folder plugins/ to it): a link stands in for
-# the install
-names=$(mktemp -d) && ln -s "$PWD/plugins" "$names/gensdk_plugins"
-export PYTHONPATH=$PWD:$names:/tmp/site NO_ALBUMENTATIONS_UPDATE=1
+source benchmarks/device_env.sh
+export PYTHONPATH=$PYTHONPATH:/tmp/site NO_ALBUMENTATIONS_UPDATE=1
 verb=$1; shift
 case $verb in
   smoke)  # a few steps of everything, to catch a GPU-only fault before the long run

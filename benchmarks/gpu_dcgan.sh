@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # DCGAN speed on a 2-GPU machine: 1 GPU with/without torch.compile, 2 GPUs data parallel (torchrun),
-# fp32 for reference. Writes JSON records to $OUT (or ./benchmarks/results/dcgan_speed).
+# fp32 for reference. Writes JSON records to $OUT (or ./benchmarks/results/raw/dcgan_speed).
 set -euo pipefail
-export PYTHONPATH=$PWD NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-out=${OUT:-benchmarks/results/dcgan_speed}
+source benchmarks/device_env.sh
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+out=${OUT:-benchmarks/results/raw/dcgan_speed}
 S="--steps 1000 --log-every 100"
 python3 benchmarks/dcgan_speed.py $S --json $out/dcgan_1gpu.json
 python3 benchmarks/dcgan_speed.py $S --compile --json $out/dcgan_1gpu_compile.json

@@ -12,7 +12,8 @@
 #           prior and the VAE's latent space. Everything stops by SECONDS and is packed into $OUT.
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=$PWD:/tmp/site:$PWD/.whl/pkgs PYTHONUNBUFFERED=1 GENSDK_CACHE=$PWD/runs/cache
+source benchmarks/device_env.sh
+export PYTHONPATH=$PYTHONPATH:/tmp/site:$PWD/.whl/pkgs PYTHONUNBUFFERED=1 GENSDK_CACHE=$PWD/runs/cache
 B="python benchmarks/molecules_moses.py"
 END=${2:-560}
 left() { local x=$(( END - SECONDS - ${1:-0} )); echo $(( x > 1 ? x : 1 )); }  # seconds to the end, less $1

@@ -4,8 +4,8 @@ one-line ``UserError``, or a hang; distinct: by exception type and the project l
 
     PYTHONPATH=. python benchmarks/reader_properties.py --examples 2000
 
-Writes benchmarks/results/reader_properties.json and .md. The run made before the fixes
-(``--results benchmarks/results/reader_properties_before``; its .json is kept) is listed in the .md
+Writes benchmarks/results/reader_properties.md and its record results/raw/reader_properties.json. The run made before the fixes
+(``--results benchmarks/results/reader_properties_before``; its record raw/reader_properties_before.json is kept) is listed in the .md
 under the current one.
 """
 
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 
 import reader_properties as rp  # noqa: E402
-from common import provenance, write_results  # noqa: E402
+from common import provenance, record_path, write_results  # noqa: E402
 
 MACHINE = "2-core CPU, no GPU"
 
@@ -107,7 +107,7 @@ def main() -> None:
         for f in r["failures"]:
             table += ["", f"- {n}: `{f['error']}` ({f['count']} examples): {f['message']}",
                       f"  example: `{f['example'][:300]}`"]
-    before = Path(args.results + "_before.json")
+    before = record_path(args.results + "_before")
     if before.is_file() and not args.results.endswith("_before"):
         old = json.loads(before.read_text())
         table += ["", f"## Before the fixes ({old['date']}, commit {old['commit']})", "",

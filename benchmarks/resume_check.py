@@ -3,7 +3,7 @@ unbroken run of the same seed (compared tensor by tensor, bit for bit).
 
     python benchmarks/resume_check.py --recipe recipes/ring-wgan-gp.yaml --steps 3000
 
-Writes benchmarks/results/resume.json and .md.
+Writes benchmarks/results/resume.md and its record results/raw/resume.json.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 Each run trains with the standard trainer from ``gensdk.toy.toy_recipe`` (the settings chosen by the
 sweeps in benchmarks/ring_sweep*.yaml, on other seeds) and is evaluated on 10,000
 samples (a mode is covered when >= 5% of its fair share of high-quality samples land on it; a sample
-is high quality within 3 std of its nearest centre). Writes benchmarks/results/ring.json and .md.
+is high quality within 3 std of its nearest centre). Writes benchmarks/results/ring.md and its record results/raw/ring.json.
 """
 
 from __future__ import annotations

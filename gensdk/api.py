@@ -19,15 +19,17 @@ import yaml
 
 from gensdk.core import registry  # noqa: F401  (registers the core models)
 from gensdk.core.artifact import ARTIFACT_KEY, ARTIFACTS, PLUGIN_KEY, Artifact, artifact_folder
-from gensdk.core.data import Dataset, load_dataset
+from gensdk.core.data import DATASETS, Dataset, load_dataset
+from gensdk.core.device import resolve_device
 from gensdk.core.evaluation import evaluate as evaluate_model
 from gensdk.core.io import atomic_write, write_json, write_png
-from gensdk.core.model import MODELS, GenerativeModel, build_model, load_model, read_model_config
+from gensdk.core.model import MODELS, GenerativeModel, build_model, check_sample_options, load_model, read_model_config
 from gensdk.core.trainer import Trainer, TrainConfig
 from gensdk.errors import UserError
-from gensdk.plugins import discover
+from gensdk.plugins import discover, find_plugin, owned
 
-RECIPE_KEYS = {"data", "valid", "model", "train", "evaluate", "out"}
+RECIPE_KEYS = {"plugin", "data", "valid", "model", "train", "evaluate", "out"}
+PLUGIN_EVALUATE_KEYS = {"data", "samples", "seed"}  # a plugin recipe's evaluate section: the artifact's evaluate
 
 
 # --- recipes -------------------------------------------------------------------------------------
@@ -82,11 +84,34 @@ def load_recipe(source: str | os.PathLike | dict[str, Any], overrides: list[str]
     for key in ("train", "evaluate", "valid"):
         if not isinstance(recipe.setdefault(key, {}) or {}, dict):
             raise UserError(f"{name}: '{key}' must be a mapping")
+    if "plugin" in recipe:
+        if not isinstance(recipe["plugin"], str):
+            raise UserError(f"{name}: 'plugin' must be the name of an installed plugin, e.g. tabular")
+        if recipe["valid"]:
+            raise UserError(f"{name}: a plugin's recipe has no 'valid' section (the plugin holds out its own data)")
+        unknown = set(recipe["evaluate"] or {}) - PLUGIN_EVALUATE_KEYS
+        if unknown:
+            raise UserError(f"{name}: evaluate: unknown option {sorted(unknown, key=str)[0]!r}; "
+                            f"options: {', '.join(sorted(PLUGIN_EVALUATE_KEYS))}")
     return recipe
+
+
+def recipe_section(recipe: dict[str, Any], key: str, known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A plugin recipe's section (``data``, ``model`` or ``train``, without ``name``) over the plugin's
+    defaults ``known``; a key the plugin does not know is one clear line. ``known=None``: any keys (a
+    model's options, which its constructor checks)."""
+    section = {k: v for k, v in (recipe.get(key) or {}).items() if k != "name"}
+    unknown = set(section) - set(known or section)
+    if unknown:
+        raise UserError(f"recipe {key}: unknown option {sorted(unknown, key=str)[0]!r} for plugin "
+                        f"{recipe.get('plugin')!r}; options: {', '.join(sorted(known)) or 'none'}")
+    return {**(known or {}), **section}
 
 
 def dataset_from(spec: dict[str, Any]) -> Dataset:
     options = {k: v for k, v in spec.items() if k != "name"}
+    if spec["name"] not in DATASETS:
+        discover()  # importing the plugins registers their data sets
     return load_dataset(spec["name"], **options)
 
 
@@ -94,6 +119,8 @@ def model_for(spec: dict[str, Any], data: Dataset) -> GenerativeModel:
     """Build the recipe's model, filling ``data_shape`` / ``num_classes`` / ``vocab_size`` from the data."""
     name = spec["name"]
     options = {k: v for k, v in spec.items() if k != "name"}
+    if name not in MODELS:
+        discover()  # importing the plugins registers their models
     if name in MODELS:
         params = inspect.signature(MODELS[name].__init__).parameters
         if "data_shape" in params:
@@ -109,10 +136,16 @@ def model_for(spec: dict[str, Any], data: Dataset) -> GenerativeModel:
 
 # --- the verbs -----------------------------------------------------------------------------------
 def train(recipe: str | os.PathLike | dict[str, Any], overrides: list[str] = (), out: str | os.PathLike | None = None,
-          resume: bool = False, overwrite: bool = False, progress: bool = True) -> GenerativeModel:
-    """Train what a recipe describes; writes checkpoint, log, ``model/`` and ``metrics.json`` to ``out``."""
+          resume: bool = False, overwrite: bool = False, progress: bool = True) -> GenerativeModel | Artifact:
+    """Train what a recipe describes; writes checkpoint, log, ``model/`` and ``metrics.json`` to ``out``.
+
+    A recipe with ``plugin: NAME`` is that plugin's: its ``data``, ``model`` and ``train`` sections are
+    in the domain's terms (those of ``gensdk NAME train``), the plugin trains it (``Plugin.train_recipe``)
+    and ``evaluate`` (``data``, ``samples``, ``seed``) runs the trained artifact's own evaluation."""
     recipe = load_recipe(recipe, overrides)
     out_dir = run_folder(recipe, out)
+    if "plugin" in recipe:
+        return train_plugin_recipe(recipe, out_dir, resume, overwrite, progress)
     data = dataset_from(recipe["data"])
     cfg = TrainConfig.from_dict({"progress": progress, **recipe["train"]})
     torch.manual_seed(cfg.seed)  # the same seed gives the same initial weights
@@ -128,12 +161,33 @@ def train(recipe: str | os.PathLike | dict[str, Any], overrides: list[str] = (),
     return model
 
 
+def train_plugin_recipe(recipe: dict[str, Any], out_dir: Path, resume: bool, overwrite: bool,
+                        progress: bool) -> GenerativeModel | Artifact:
+    """The plugin trains; the core keeps the recipe and runs the evaluation, as for its own models."""
+    plugin = find_plugin(recipe["plugin"], "recipe")
+    if getattr(plugin, "train_recipe", None) is None:
+        raise UserError(f"recipe: plugin {plugin.name!r} trains no recipes; see `gensdk {plugin.name} train`")
+    folder = plugin.train_recipe(recipe, out_dir, resume=resume, overwrite=overwrite, progress=progress)
+    trained = load(folder, device=str(resolve_device(str(recipe["train"].get("device", "auto")))))
+    write_json(out_dir / "recipe.json", recipe)
+    (out_dir / "metrics.json").unlink(missing_ok=True)
+    if recipe["evaluate"]:
+        if not isinstance(trained, Artifact):  # a plugin whose models are evaluated by its own verb says so up front
+            raise UserError(f"recipe: plugin {plugin.name!r} evaluates with `gensdk {plugin.name} evaluate`")
+        spec = recipe["evaluate"]
+        write_json(out_dir / "metrics.json", trained.evaluate(spec.get("data"), n=spec.get("samples"),
+                                                              seed=spec.get("seed", 0)))
+    return trained
+
+
 def run_folder(recipe: dict[str, Any], out: str | os.PathLike | None = None) -> Path:
     """Where a run writes: ``out`` if given, else the recipe's ``out``, else runs/<model name>."""
     return Path(out or recipe.get("out") or Path("runs") / str(recipe["model"]["name"]))
 
 
 def evaluate_recipe(model: GenerativeModel, recipe: dict[str, Any]) -> dict[str, Any]:
+    if "plugin" in recipe:  # its training evaluated it already (metrics.json); its model is evaluated its own way
+        raise UserError(f"a recipe of plugin {recipe['plugin']!r}: evaluate with `gensdk {recipe['plugin']} evaluate`")
     spec = dict(recipe["evaluate"])
     n = spec.pop("samples", 10_000)
     seed = spec.pop("seed", 0)
@@ -164,26 +218,24 @@ def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel | Arti
     if known is None or not known.__module__.startswith("gensdk."):  # a plugin's model, or not registered yet
         for plugin in discover()[0].values():  # importing a plugin registers its models
             opener = getattr(plugin, "open_folder", None)
-            if opener is not None and meta["model"] in getattr(plugin, "models", ()):
+            if opener is not None and meta["model"] in owned(plugin)["models"]:
                 return opener(path, device)  # a folder that its plugin opens its own way
     return load_model(path, device)
+
+
+def plugin_of(model_name: str) -> str | None:
+    """The installed plugin that defines a registered model, if one does."""
+    return next((name for name, plugin in discover()[0].items() if model_name in owned(plugin)["models"]), None)
 
 
 def artifact_class(meta: dict[str, Any], path: Path) -> type[Artifact]:
     """The registered class of the artifact that config.json names, with one clear line when its
     plugin is not installed (or needs an extra) or does not define it."""
     name, plugin = meta[ARTIFACT_KEY], meta.get(PLUGIN_KEY)
+    if name not in ARTIFACTS:  # loading its plugin registers it
+        find_plugin(plugin, f"{path} (a {name!r} folder)")
     if name not in ARTIFACTS:
-        found, failures = discover()
-        for failure in failures:
-            if failure.name == plugin:
-                if failure.missing is not None:
-                    raise failure.missing
-                raise UserError(f"{path}: plugin {plugin!r}, which made this folder, fails to load ({failure.error})")
-        if name not in ARTIFACTS:
-            if plugin not in found:
-                raise UserError(f"{path}: made by plugin {plugin!r} ({name!r}), which is not installed")
-            raise UserError(f"{path}: unknown artifact {name!r}; known: {', '.join(sorted(ARTIFACTS)) or 'none'}")
+        raise UserError(f"{path}: unknown artifact {name!r}; known: {', '.join(sorted(ARTIFACTS)) or 'none'}")
     return ARTIFACTS[name]
 
 
@@ -228,18 +280,6 @@ def parse_options(pairs: list[str], flag: str = "--option") -> dict[str, Any]:
         except Exception:  # YAMLError, and PyYAML's plain errors on bad values (`!!int x`)
             raise UserError(f"{flag} {pair!r}: the value is not valid YAML") from None
     return options
-
-
-def check_sample_options(model: GenerativeModel, options: dict[str, Any]) -> None:
-    """Sampling options a model's ``sample`` does not take are one clear error, not a TypeError."""
-    params = inspect.signature(model.sample).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    known = [p for p in params if p != "n"]
-    for key in options:
-        if key not in known:
-            raise UserError(f"model {model.model_name!r} has no sampling option {key!r}; "
-                            f"its options: {', '.join(known) or 'none'}")
 
 
 def evaluate(model: GenerativeModel | Artifact, data: dict[str, Any] | Dataset | str | None,

@@ -19,7 +19,7 @@ from gensdk import api
 from gensdk.core.io import write_json
 from gensdk.errors import UserError
 from gensdk.extras import MissingExtra
-from gensdk.plugins import discover, warn_failures
+from gensdk.plugins import discover, owned, warn_failures
 
 app = typer.Typer(help="gensdk: deep generative models for data augmentation and design.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
@@ -86,6 +86,10 @@ def evaluate(model: Path = typer.Argument(..., help="A saved folder or a run fol
         if recipe is None:
             saved = Path(model) / "recipe.json"
             if not saved.exists():
+                plugin = api.plugin_of(loaded.model_name)
+                if plugin is not None:  # a plugin's model that is no artifact (a codec): its own verb evaluates it
+                    raise UserError(f"{model}: a {loaded.model_name!r} model of plugin {plugin!r}; evaluate it with "
+                                    f"`gensdk {plugin} evaluate`")
                 raise UserError(f"{model}: no recipe.json in this folder; pass --recipe")
             recipe = saved
         recipe_dict = api.load_recipe(recipe, set_)
@@ -100,13 +104,15 @@ def plugins() -> None:
     """List the installed domain plugins."""
     found, failures = discover()
     table = Table(title="gensdk plugins")
-    for column in ("name", "version", "description", "models"):
+    for column in ("name", "version", "description", "trains (artifacts)", "models"):
         table.add_column(column)
-    for plugin in found.values():
-        table.add_row(plugin.name, plugin.version, plugin.description, ", ".join(plugin.models))
+    for plugin in found.values():  # what each defines, read from the registries
+        names = owned(plugin)
+        table.add_row(plugin.name, plugin.version, plugin.description, ", ".join(names["artifacts"]),
+                      ", ".join(names["models"]))
     for failure in failures:
         if failure.missing is not None:
-            table.add_row(failure.name, "-", escape(failure.missing.line(f"gensdk {failure.name}")), "")
+            table.add_row(failure.name, "-", escape(failure.missing.line(f"gensdk {failure.name}")), "", "")
     console.print(table if table.row_count else "no plugins installed")
     warn_failures(failures)
 
@@ -150,10 +156,17 @@ def add_plugin_apps() -> None:
     warn_failures(failures)
 
 
+def ray_flag(argv: list[str]) -> list[str]:
+    """``--ray`` takes an optional address: alone (last, or before another option) it means "auto", the cluster
+    of RAY_ADDRESS or of this machine. Typer has no options with optional values, so that case is spelt out."""
+    return [f"{arg}=auto" if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")) else arg
+            for i, arg in enumerate(argv)]
+
+
 def main(argv: list[str] | None = None) -> None:
     add_plugin_apps()
     try:
-        app(args=argv, prog_name="gensdk")
+        app(args=ray_flag(sys.argv[1:] if argv is None else argv), prog_name="gensdk")
     except MissingExtra as err:  # named after the command: "gensdk molecules needs the 'molecules' extra ..."
         words = [arg for arg in (sys.argv[1:] if argv is None else argv) if not arg.startswith("-")]
         print(f"error: {err.line(f'gensdk {words[0]}' if words else 'gensdk')}", file=sys.stderr)

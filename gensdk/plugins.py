@@ -6,8 +6,9 @@ A third-party package registers one with, in its pyproject.toml::
     mydomain = "my_package:plugin"
 
 where ``plugin`` is a :class:`Plugin` (or an object with the same attributes). Importing the plugin
-registers its models (``@register_model``) and data sets (``@register_dataset``) with the core;
-its Typer ``app`` becomes ``gensdk <name> ...``.
+registers its models (``@register_model``), trained artifacts (``@register_artifact``) and data sets
+(``@register_dataset``) with the core; its Typer ``app`` becomes ``gensdk <name> ...``; its
+``train_recipe`` trains the recipes that say ``plugin: <name>`` (``gensdk train RECIPE``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Callable
 
 import typer
 
+from gensdk.core.artifact import ARTIFACTS
+from gensdk.core.model import MODELS
+from gensdk.errors import UserError
 from gensdk.extras import MissingExtra
 
 GROUP = "gensdk.plugins"
@@ -29,14 +34,15 @@ class Plugin:
     name: str
     description: str
     app: typer.Typer | None = None
-    load_data: Callable[[str], Any] | None = None        # files of the domain -> a core Dataset
-    evaluate: Callable[[Any, Any], dict[str, float]] | None = None  # the field's metrics
-    models: list[str] = field(default_factory=list)     # registry names this plugin adds
     commands: dict[str, Callable[..., Any]] = field(default_factory=dict)  # top-level shortcuts: gensdk <name>
-    # opens a saved folder of one of ``models`` that is no artifact (gensdk.load), where load_model
+    # train_recipe(recipe, out, resume=, overwrite=, progress=) -> the trained model's folder: a recipe
+    # with ``plugin: <name>`` (its data, model, train sections in the domain's terms, see gensdk.api.train)
+    train_recipe: Callable[..., Path] | None = None
+    # opens a saved folder of one of its models that is no artifact (gensdk.load), where load_model
     # alone does not do (a codec exported for coding lacks its training-only weights)
     open_folder: Callable[[Any, str], Any] | None = None
     version: str = ""
+    package: str = ""  # the module its entry point names (set by discover): its models are those defined under it
 
 
 @dataclass
@@ -58,6 +64,8 @@ def discover() -> tuple[dict[str, Plugin], list[PluginFailure]]:
                 raise TypeError("the entry point's object has no name")
             if not plugin.version and ep.dist is not None:
                 plugin.version = ep.dist.version
+            if not getattr(plugin, "package", ""):
+                plugin.package = ep.module
             plugins[plugin.name] = plugin
         except MissingExtra as err:  # said only when the plugin's command is used (see cli.add_plugin_apps)
             failures.append(PluginFailure(ep.name, str(err), missing=err))
@@ -71,3 +79,29 @@ def warn_failures(failures: list[PluginFailure]) -> None:
     for failure in failures:
         if failure.missing is None:
             print(f"warning: plugin {failure.name!r} failed to load ({failure.error})", file=sys.stderr)
+
+
+def owned(plugin: Plugin) -> dict[str, list[str]]:
+    """The registry names a (loaded) plugin defines, from the registries themselves: the model classes
+    and the artifacts whose code lives under its package. A model of the core that it trains (a token
+    LM) is not its own."""
+    package = getattr(plugin, "package", "")
+
+    def inside(cls: type) -> bool:
+        return bool(package) and (cls.__module__ == package or cls.__module__.startswith(package + "."))
+
+    return {"models": sorted(name for name, cls in MODELS.items() if inside(cls)),
+            "artifacts": sorted(name for name, cls in ARTIFACTS.items() if inside(cls))}
+
+
+def find_plugin(name: str, needed_by: str) -> Plugin:
+    """The installed plugin ``name``, with one clear line when it is missing, broken or needs an extra."""
+    found, failures = discover()
+    for failure in failures:
+        if failure.name == name:
+            if failure.missing is not None:
+                raise failure.missing
+            raise UserError(f"{needed_by}: plugin {name!r} fails to load ({failure.error})")
+    if name not in found:
+        raise UserError(f"{needed_by}: plugin {name!r} is not installed; installed: {', '.join(sorted(found)) or 'none'}")
+    return found[name]

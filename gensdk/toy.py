@@ -12,7 +12,7 @@ from gensdk.errors import UserError
 
 # Per-objective settings. From the papers: WGAN-GP (Gulrajani et al.) uses 5 critic steps and Adam
 # (0.5, 0.9); WGAN (Arjovsky et al.) RMSprop at 5e-5 with clipping; the rest Adam (0.5, 0.999).
-# From our sweeps on the std-0.02 ring (benchmarks/results/ring_sweep*.jsonl): lr 1e-3 decayed linearly
+# From our sweeps on the std-0.02 ring (benchmarks/results/raw/ring_sweep*.jsonl): lr 1e-3 decayed linearly
 # to 0, and a gradient-penalty weight of 1 instead of the paper's 10, which left samples smeared
 # between modes (high-quality rate 0.2-10% at weight 10, 56-88% at weight 1, same budget).
 OBJECTIVE_SETTINGS: dict[str, dict[str, Any]] = {

@@ -101,16 +101,16 @@ def test_cnn_search_climbs_a_cheap_objective_and_never_dies_on_a_failing_candida
     assert sum(trace.valid[40:]) > 1.5 * sum(uniform.valid[40:])
 
 
-def test_cli_generate_writes_valid_descriptions_and_refuses_an_existing_folder(tmp_path):
+def test_cli_sample_writes_valid_descriptions_and_refuses_an_existing_folder(tmp_path):
     from helpers import gensdk
 
     from gensdk_plugins.architectures import read_description
 
     out = tmp_path / "gen"
-    gensdk("architectures", "generate", out, "--space", "nas-bench-graph", "-n", "4", check=True)
+    gensdk("architectures", "sample", out, "--space", "nas-bench-graph", "-n", "4", check=True)
     files = sorted(out.glob("*.arch"))
     assert len(files) == 4 and all(validate(read_description(f)) for f in files)
-    result = gensdk("architectures", "generate", out, "-n", "2")
+    result = gensdk("architectures", "generate", out, "-n", "2")  # the old name of sample
     assert result.returncode == 2 and "exists; pass --overwrite" in result.stderr and len(list(out.glob("*"))) == 4
 
 

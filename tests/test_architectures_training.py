@@ -64,3 +64,27 @@ def test_an_image_folder_loads_through_the_core(tmp_path):
             Image.new("L", (10, 12), value + i).save(tmp_path / label / f"{i}.png")
     data = load_images(str(tmp_path), (3, 8, 8), "all")
     assert data.x.shape == (6, 3, 8, 8) and data.y.tolist() == [0, 0, 0, 1, 1, 1] and data.classes == 2
+
+
+def test_a_folder_of_descriptions_is_scored_into_a_csv_that_resumes(tmp_path):
+    """`evaluate FOLDER --evaluator train`: a row per description (a bad one gets its error), --resume trains
+    none twice. The same code runs each description as a task of a Ray cluster (tests/test_ray_backend.py)."""
+    import csv
+    import shutil
+
+    from gensdk_plugins.architectures.evaluation import evaluate_files
+
+    folder = tmp_path / "archs"
+    folder.mkdir()
+    shutil.copy(DIGITS_CNN, folder / "a.arch")
+    (folder / "b.arch").write_text("input x: image(1, 8, 8)\ny = nonsense(x)\noutput y\n")
+    out = tmp_path / "results.csv"
+    rows = evaluate_files(sorted(folder.iterdir()), out, steps=2, device="cpu", progress=False)
+    assert [r["description"] for r in rows] == ["a.arch", "b.arch"]
+    assert rows[0]["error"] == "" and 0 <= rows[0]["valid_accuracy"] <= 1 and "nonsense" in rows[1]["error"]
+    written = out.read_text()
+    with pytest.raises(UserError, match="--resume"):
+        evaluate_files(sorted(folder.iterdir()), out, steps=2, device="cpu", progress=False)
+    again = evaluate_files(sorted(folder.iterdir()), out, steps=2, device="cpu", progress=False, resume=True)
+    assert out.read_text() == written and [r["description"] for r in again] == ["a.arch", "b.arch"]  # no retraining
+    assert list(csv.DictReader(out.open()))[0]["parameters"] == str(rows[0]["parameters"])

@@ -66,7 +66,7 @@ def test_a_folder_naming_no_artifact_loads_as_a_core_model(tmp_path):
 
 @pytest.mark.parametrize("edit, message", [
     ({"artifact": "no-such-thing", "plugin": "tabular"}, "unknown artifact 'no-such-thing'"),
-    ({"artifact": "telescope", "plugin": "astronomy"}, "made by plugin 'astronomy' ('telescope'), which is not installed"),
+    ({"artifact": "telescope", "plugin": "astronomy"}, "(a 'telescope' folder): plugin 'astronomy' is not installed"),
 ])
 def test_unknown_artifact_or_plugin_is_one_clear_line(tmp_path, edit, message):
     folder = points().save(tmp_path / "points")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from gensdk.errors import UserError
 from gensdk_plugins.compression import integer
@@ -295,6 +296,21 @@ def test_saved_codec_keeps_its_fingerprint(codecs):
                                             + [(name, q) for name in ladders for q in range(1, 9)])
 
 
+def test_the_cached_fingerprint_follows_changes_to_the_decoder_numbers(codecs):
+    model = load_codec(codecs, "mean-scale-hyperprior", 2)
+    before = fingerprint(model)
+    assert fingerprint(model) == before
+    name, tensor = next((n, t) for n, t in model.state_dict().items() if n.startswith("int_"))
+    with torch.no_grad():
+        tensor.view(-1)[0] += 1  # in place: the cache must notice
+    assert fingerprint(model) != before
+    with torch.no_grad():
+        tensor.view(-1)[0] -= 1
+    assert fingerprint(model) == before
+    model.load_state_dict({**model.state_dict(), name: tensor.clone() + 1})  # a load replaces the numbers
+    assert fingerprint(model) != before
+
+
 def test_training_resumes_to_the_same_weights(tmp_path, crops, monkeypatch):
     from gensdk_plugins.compression.models import TransformCodec
 
@@ -318,8 +334,6 @@ def test_training_resumes_to_the_same_weights(tmp_path, crops, monkeypatch):
 
 
 def test_cli_compress_decompress_folders_and_errors(codecs, tmp_path, photo):
-    from PIL import Image
-
     images = tmp_path / "in"
     (images / "sub").mkdir(parents=True)
     Image.fromarray(photo).save(images / "a.png")
@@ -355,13 +369,37 @@ def test_cli_compress_decompress_folders_and_errors(codecs, tmp_path, photo):
     (tmp_path / "junk.png").write_text("not an image")
     result = gensdk("compress", tmp_path / "junk.png", tmp_path / "j.gsdk", "--model", msh, "--device", "cpu")
     assert result.returncode == 2 and "cannot read image" in result.stderr and not (tmp_path / "j.gsdk").exists()
-    from gensdk_plugins.compression.training import SHIPPED
-
-    if not (SHIPPED / "config.json").is_file():  # until a trained codec ships: one line asking for --model
-        result = gensdk("compress", images / "a.png", tmp_path / "d.gsdk")
-        assert result.returncode == 2 and "shipped codec is missing" in result.stderr
     result = gensdk("compress", images / "a.png", tmp_path / "q.gsdk", "--model", msh, "--quality", 7)
     assert result.returncode == 2 and "codes at quality 2, not 7" in result.stderr and not (tmp_path / "q.gsdk").exists()
+
+
+def test_the_shipped_codec_works_out_of_the_box(tmp_path):
+    """The package's own trained codec: no --model, every quality, the CLI round trip, and its training record."""
+    import json
+
+    from skimage import data
+
+    from gensdk_plugins.compression.metrics import psnr
+    from gensdk_plugins.compression.training import SHIPPED, shipped_codec
+
+    record = json.loads((SHIPPED / "config.json").read_text())
+    assert record["model"] == "channel-context-hyperprior" and record["training"]["gpu_minutes"] > 0
+    photo = np.ascontiguousarray(data.astronaut()[64:160, 160:288])  # a face and a shoulder, 96x128
+    codec = shipped_codec("cpu")
+    sizes, quality_db = [], []
+    for quality in (1, 4, 8):
+        packed = compress(codec, photo, quality=quality)
+        sizes.append(len(packed))
+        quality_db.append(psnr(photo, decompress(packed, codec)))
+    assert sizes == sorted(sizes) and quality_db == sorted(quality_db)  # a higher quality: more bytes, fewer errors
+    assert quality_db[1] > 26  # a trained codec, not noise (JPEG q10 gives about 26.6 dB on the test photos)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    made = gensdk("compress", tmp_path / "photo.png", tmp_path / "photo.gsdk", "--device", "cpu")
+    assert made.returncode == 0, made.stderr
+    back = gensdk("decompress", tmp_path / "photo.gsdk", tmp_path / "back.png", "--device", "cpu")
+    assert back.returncode == 0, back.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")),
+                          decompress((tmp_path / "photo.gsdk").read_bytes(), codec))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -402,3 +440,13 @@ def test_a_cuda_graph_step_follows_the_learning_rate_schedule(crops):
         runs[graph] = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
     for key, eager in runs[False].items():
         assert torch.allclose(eager.float(), runs[True][key].float(), rtol=1e-3, atol=1e-5), key
+
+
+def test_cli_train_is_quiet_on_request(tmp_path, crops):
+    np.save(tmp_path / "crops.npy", crops[:2])
+    args = ["compression", "train", "--arch", "factorized-prior", "--quality", "1", "--data", tmp_path / "crops.npy",
+            "--steps", "2", "--batch-size", "2", "--codecs", tmp_path / "codecs", "--device", "cpu"]
+    loud = gensdk(*args, check=True)
+    quiet = gensdk(*args, "--overwrite", "--quiet", check=True)
+    assert "2/2" in loud.stderr and "2/2" not in quiet.stderr  # the progress bar, and none
+    assert (tmp_path / "codecs" / "factorized-prior-q1" / "model" / "config.json").is_file()

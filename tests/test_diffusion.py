@@ -14,8 +14,8 @@ import torch
 from gensdk import api
 from gensdk.core import registry  # noqa: F401
 from gensdk.core.data import load_dataset
-from gensdk.core.diffusion import (alpha_bar_schedule, ddim, dpm_solver_2m, flow_ode, sampling_timesteps,
-                                   to_x0_eps, v_target)
+from gensdk.core.diffusion import (absorb, alpha_bar_schedule, ddim, dpm_solver_2m, flow_ode, sampling_timesteps,
+                                   to_x0_eps, unmask, v_target)
 from gensdk.core.model import build_model, load_model
 from gensdk.core.nn.denoisers import MLPDenoiser, UNet
 from gensdk.core.trainer import Trainer, TrainConfig
@@ -121,6 +121,49 @@ def test_heun_on_flow_matching_lands_on_the_target_and_beats_euler():
         assert err_heun < 0.2 * err_euler, (steps, err_heun, err_euler)
     err_20, err_40 = ((flow_ode(gaussian_velocity, z, n, "heun") - target).abs().max() for n in (20, 40))
     assert err_20 < 2e-3 and err_20 / err_40 > 3.2  # second order: twice the steps, about a quarter of the error
+
+
+# --- masked diffusion of categorical variables ---------------------------------------------------
+PROBS = torch.tensor([0.6, 0.3, 0.1])  # three categories; index 3 is the mask
+
+
+def test_absorb_masks_each_code_with_probability_one_minus_keep():
+    torch.manual_seed(0)
+    codes = torch.randint(3, (4, 50_000))
+    keep = torch.tensor([[1.0], [0.8], [0.3], [0.0]])  # one keep per row, broadcast
+    tokens = absorb(codes, keep, mask_id=3)
+    masked = (tokens == 3).float().mean(1)
+    torch.testing.assert_close(masked, 1 - keep[:, 0], atol=0.01, rtol=0)
+    assert torch.equal(tokens[tokens != 3], codes[tokens != 3])  # what stays is untouched
+
+
+def test_unmask_takes_the_forward_marginal_one_step_back_and_draws_from_the_logits():
+    """Masked at keep 0.3, one reverse step to keep 0.7 leaves 30% masked, exactly what absorb gives at
+    0.7; revealed tokens follow the logits' softmax and tokens revealed before never change."""
+    torch.manual_seed(0)
+    codes = torch.multinomial(PROBS, 200_000, replacement=True)
+    tokens = absorb(codes, torch.tensor(0.3), mask_id=3)
+    logits = PROBS.log().expand(len(codes), 3)
+    after = unmask(tokens, logits, keep=0.3, keep_next=0.7, mask_id=3)
+    assert abs((after == 3).float().mean() - 0.3) < 0.005
+    assert torch.equal(after[tokens != 3], tokens[tokens != 3])
+    revealed = after[(tokens == 3) & (after != 3)]
+    torch.testing.assert_close(torch.bincount(revealed, minlength=3) / len(revealed), PROBS, atol=0.01, rtol=0)
+
+
+def test_unmasking_along_a_schedule_ends_with_every_token_revealed():
+    torch.manual_seed(0)
+    alpha_bar = alpha_bar_schedule("cosine", 100)
+    ts = sampling_timesteps(100, 7)
+    tokens = torch.full((10_000,), 3)
+    logits = PROBS.log().expand(len(tokens), 3)
+    masked = []
+    for t, t_next in zip(ts, ts[1:] + [None]):
+        keep_next = 1.0 if t_next is None else float(alpha_bar[t_next])
+        tokens = unmask(tokens, logits, float(alpha_bar[t]), keep_next, mask_id=3)
+        masked.append((tokens == 3).float().mean().item())
+    assert masked == sorted(masked, reverse=True) and masked[-1] == 0.0 and masked[0] > 0.5
+    torch.testing.assert_close(torch.bincount(tokens, minlength=3) / len(tokens), PROBS, atol=0.015, rtol=0)
 
 
 # --- denoisers ----------------------------------------------------------------------------------

@@ -71,6 +71,16 @@ def test_a_command_that_needs_an_extra_only_sometimes(tmp_path):
                       "gensdk augment needs the 'images' extra", "pip install 'gensdk[images]'")
 
 
+def test_ray_without_its_extra_is_one_line_and_only_with_ray(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("rows: [40, 60]\nfeatures: [2, 3]\nclasses: [2, 2]\ngroups: [general]\nsummary: [mean]\n")
+    assert_user_error(gensdk_without(["ray"], "tabular", "family", "--n", "1", "--spec", spec, "--out",
+                                     tmp_path / "a", "--quiet", "--ray"),
+                      "gensdk tabular needs the 'ray' extra (ray is not installed)", "pip install 'gensdk[ray]'")
+    local = gensdk_without(["ray"], "tabular", "family", "--n", "1", "--spec", spec, "--out", tmp_path / "b", "--quiet")
+    assert local.returncode == 0 and "ray" not in local.stderr, local.stderr
+
+
 def test_other_commands_say_nothing_about_missing_extras(tmp_path):
     result = gensdk_without(["pandas", "rdkit", "albumentations", "torch_geometric"], "toy", "--help")
     assert result.returncode == 0 and result.stderr == "", result.stderr

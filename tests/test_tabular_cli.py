@@ -2,7 +2,7 @@
 
 import json
 
-from helpers import gensdk
+from helpers import assert_user_error, gensdk
 
 
 def test_inspect_an_example_and_write_editable_metadata(tmp_path):
@@ -33,3 +33,20 @@ def test_fit_sample_evaluate_round_trip_on_the_command_line(tmp_path):
     assert 0 < results["quality_score"] <= 1 and results["ml_task"] == "classification"
     bad = gensdk("tabular", "sample", model, "-n", "0", "-o", synthetic)
     assert bad.returncode == 2 and "-n must be positive" in bad.stderr
+
+
+def test_tabddpm_trains_and_samples_with_its_step_count_and_refuses_impossible_options(tmp_path):
+    model, synthetic = tmp_path / "tabddpm", tmp_path / "synthetic.csv"
+    gensdk("tabular", "train", "iris", model, "--model", "tabddpm", "--steps", "10", "--device", "cpu", "--quiet",
+           check=True)
+    gensdk("tabular", "sample", model, "-n", "7", "-o", synthetic, "--option", "steps=4", "--option", "sampler=ddim",
+           check=True)
+    header, *rows = synthetic.read_text().splitlines()
+    assert header.split(",")[-1] == "species" and len(rows) == 7
+    for args, fragment in [
+        (("train", "iris", tmp_path / "x", "--model", "tabdpm"), "unknown tabular model 'tabdpm'"),
+        (("train", "iris", tmp_path / "x", "--model", "tabddpm", "--steps", "0"), "steps must be a positive integer"),
+        (("sample", model, "-n", "5", "-o", synthetic, "--option", "steps=0"), "steps must be a positive integer, got 0"),
+        (("sample", model, "-n", "5", "-o", synthetic, "--option", "guidance=2"), "takes no guidance scale"),
+    ]:
+        assert_user_error(gensdk("tabular", *args), fragment)

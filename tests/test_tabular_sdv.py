@@ -84,7 +84,7 @@ def test_fit_sample_seed_save_load(table, tmp_path, model):
 
 def test_errors(table, monkeypatch):
     df, metadata = table
-    with pytest.raises(UserError, match="unknown tabular model 'sdv-nope'; choices: ctgan, tvae, sdv-gaussiancopula"):
+    with pytest.raises(UserError, match="unknown tabular model 'sdv-nope'; choices: ctgan, tvae, tabddpm, sdv-gaussiancopula"):
         make_synthesizer("sdv-nope")
     with pytest.raises(UserError, match="choices: sdv-gaussiancopula, sdv-ctgan, sdv-tvae"):
         SDVSynthesizer("nope")

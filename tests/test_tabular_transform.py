@@ -182,3 +182,42 @@ def test_fit_time_on_a_million_rows():
     seconds = time.perf_counter() - start
     print(f"fit_gmms 1M x 10: {seconds:.2f} s")
     assert seconds < 10
+
+
+def test_quantile_encoding_round_trips_and_maps_noise_back_into_each_columns_shape():
+    df = _mixed_frame()
+    rng = np.random.default_rng(1)
+    df["spike"] = np.where(rng.random(len(df)) < 0.7, 0.0, rng.exponential(3.0, len(df)))
+    df["step"] = rng.choice([17.5, 22.0, 27.0, 32.0], len(df))  # few values, not whole numbers
+    metadata = METADATA + [("spike", "continuous"), ("step", "continuous")]
+    tt = TableTransformer(continuous="quantile").fit(df, metadata)
+    assert [(s.column, s.width, s.activation) for s in tt.output_info if s.activation != "softmax"] == [
+        ("income", 1, "normal"), ("age", 1, "normal"), ("score", 1, "normal"), ("spike", 1, "normal"),
+        ("step", 1, "normal")]
+    data = tt.transform(df)
+    score = data[:, next(s.start for s in tt.output_info if s.column == "score")]
+    assert abs(score.mean()) < 0.02 and abs(score.std() - 1) < 0.02  # any shape in, N(0, 1) out
+
+    back = tt.inverse_transform(data)
+    assert (back.dtypes == df.dtypes).all()
+    np.testing.assert_array_equal(back["income"].isna(), df["income"].isna())
+    np.testing.assert_allclose(back["income"], df["income"], rtol=1e-3)
+    np.testing.assert_array_equal(back["age"], df["age"])
+    np.testing.assert_allclose(back["score"], df["score"], rtol=1e-3, atol=1e-4)
+    np.testing.assert_array_equal(back["step"], df["step"])
+    pd.testing.assert_series_equal(back["city"], df["city"])
+
+    # standard-normal draws in every value slot come back with each column's own shape
+    noise = data.copy()
+    for span in tt.output_info:
+        if span.activation == "normal":
+            noise[:, span.start] = rng.normal(size=len(df))
+    drawn = tt.inverse_transform(noise)
+    assert abs((drawn["spike"] == 0).mean() - 0.7) < 0.03  # the spike survives as one value
+    assert set(drawn["step"]) == {17.5, 22.0, 27.0, 32.0}
+    assert drawn["age"].between(18, 89).all() and (drawn["age"] == drawn["age"].round()).all()
+    assert abs((drawn["income"] > 60_000).mean() - (df["income"] > 60_000).mean()) < 0.03  # both modes
+
+    again = TableTransformer.from_state(json.loads(json.dumps(tt.to_state())))
+    assert again.continuous == "quantile"
+    np.testing.assert_array_equal(again.transform(df), data)

@@ -52,6 +52,12 @@ def artifact_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def is_saved_model(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a saved model's folder or a run folder holding one (not a data folder): the
+    domains' evaluate verbs take either their data files or a trained model."""
+    return Path(path).is_dir() and (artifact_folder(path) / "config.json").is_file()
+
+
 class Artifact:
     """Base of every plugin's trained thing. A subclass sets ``model`` and gives:
 
@@ -83,10 +89,6 @@ class Artifact:
     def files(self) -> dict[str, Callable[[Path], Any]]:
         return {}
 
-    @classmethod
-    def register_models(cls, state: dict[str, Any]) -> None:
-        """Import what registers the main model's class, where the plugin's import does not."""
-
     def write_samples(self, n: int, out: Path, seed: int = 0) -> Path:
         raise UserError(f"a {self.title} does not sample")
 
@@ -111,7 +113,6 @@ class Artifact:
         state = meta.get(cls.state_key)
         if not isinstance(state, dict):
             raise UserError(f"{folder}: a saved {meta['model']!r} model, not a {cls.title}")
-        cls.register_models(state)
         device = resolve_device(device)
         artifact = cls.restore(folder, state, load_model(folder, map_location=device), device)
         skip = {"model", "config", ARTIFACT_KEY, PLUGIN_KEY, cls.state_key}

@@ -17,6 +17,14 @@ Samplers (``sample(n, steps=..., sampler=...)``):
              chosen steps), ``ddpm`` (= ddim with eta 1), ``dpm++2m`` (DPM-Solver++(2M), Lu et al.
              2022: a second-order multistep solver of the probability-flow ODE, one net call a step).
   flow       ``euler`` and ``heun`` (Heun's second-order method, two net calls a step).
+Each sampler calls the denoiser once per time step of ``sampling_timesteps``, in order, so a caller's
+denoiser may carry state of its own along the same steps (a table's categorical columns, below).
+
+Masked (absorbing-state) diffusion for categorical variables (Austin et al. 2021; Sahoo et al. 2024;
+Shi et al. 2024): ``absorb`` replaces each category by a "mask" symbol with probability 1 - keep_t;
+a net predicts the masked categories from what is left; ``unmask`` reveals masked ones on the way
+back. Tied to a Gaussian schedule by keep_t = alpha_bar_t, a model diffuses continuous and
+categorical variables on one clock (as TabDDPM ties its multinomial diffusion, Kotelnikov et al. 2023).
 Classifier-free guidance (Ho & Salimans 2021): a conditional model (``num_classes > 0``) replaces
 the label by a "no label" class with probability ``label_dropout`` while training; sampling with
 ``guidance=w`` uses uncond + w * (cond - uncond), so w = 0 is unconditional, w = 1 conditional and
@@ -59,6 +67,16 @@ Velocity = Callable[[torch.Tensor, float], torch.Tensor]
 
 
 # --- the noise schedule and the parameterisations (float64 where it is set up) --------------------
+def check_gaussian_options(prediction: str, timesteps: int, clip: float | None) -> None:
+    """The options of a Gaussian diffusion that no training could fix, refused before anything is built."""
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"unknown prediction {prediction!r}; known: {', '.join(PREDICTIONS)}")
+    if timesteps < 2:
+        raise ValueError(f"timesteps must be >= 2, got {timesteps!r}")
+    if clip is not None and clip <= 0:
+        raise ValueError(f"clip must be positive (or null for none), got {clip!r}")
+
+
 def alpha_bar_schedule(name: str, steps: int) -> torch.Tensor:
     """alpha_bar_t for t = 0 .. T-1 (t = 0 is the least noisy step), float64."""
     if name == "linear":
@@ -138,6 +156,26 @@ def flow_ode(velocity: Velocity, x: torch.Tensor, steps: int, method: str = "heu
             v = 0.5 * (v + velocity(x + dt * v, t + dt))
         x = x + dt * v
     return x
+
+
+# --- masked diffusion of categorical variables -----------------------------------------------------
+def absorb(codes: torch.Tensor, keep: torch.Tensor, mask_id: int) -> torch.Tensor:
+    """The forward process of masked diffusion: each code stays with probability ``keep`` (broadcast
+    against ``codes``, e.g. one value per row) and becomes ``mask_id`` otherwise. Static (no host sync)."""
+    stays = torch.rand(codes.shape, device=codes.device) < keep
+    return torch.where(stays, codes, torch.full_like(codes, mask_id))
+
+
+def unmask(tokens: torch.Tensor, logits: torch.Tensor, keep: float, keep_next: float, mask_id: int) -> torch.Tensor:
+    """One reverse step of masked diffusion, from keep to keep_next (> keep; 1 at the end, which reveals
+    all): a masked token is revealed with probability (keep_next - keep) / (1 - keep), the chance that it
+    was masked at this step and not at the next, and its category is drawn from ``softmax(logits)``
+    (``logits``: [..., mask_id], the real categories only). Revealed tokens never change again."""
+    reveal_prob = min(max((keep_next - keep) / (1.0 - keep), 0.0), 1.0)
+    reveal = (tokens == mask_id) & (torch.rand(tokens.shape, device=tokens.device) < reveal_prob)
+    gumbel = -torch.log(-torch.log(torch.rand(logits.shape, device=logits.device).clamp(1e-20, 1.0)))
+    drawn = (logits.float() + gumbel).argmax(-1)  # the Gumbel-max trick: a draw from the softmax
+    return torch.where(reveal, drawn, tokens)
 
 
 # --- the models --------------------------------------------------------------------------------
@@ -283,12 +321,7 @@ class Diffusion(_Denoising):
                  depth: int = 3, channel_mult: list[int] = (1, 2), attention: bool = True, dropout: float = 0.0,
                  num_classes: int = 0, label_dropout: float = 0.1, lr: float = 1e-3, sampler: str = "dpm++2m",
                  sample_steps: int = 50, context_dim: int = 0):
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"unknown prediction {prediction!r}; known: {', '.join(PREDICTIONS)}")
-        if timesteps < 2:
-            raise ValueError(f"timesteps must be >= 2, got {timesteps!r}")
-        if clip is not None and clip <= 0:
-            raise ValueError(f"clip must be positive (or null for none), got {clip!r}")
+        check_gaussian_options(prediction, timesteps, clip)
         super().__init__(data_shape=data_shape, arch=arch, width=width, depth=depth, channel_mult=channel_mult,
                          attention=attention, dropout=dropout, num_classes=num_classes, label_dropout=label_dropout,
                          lr=lr, sampler=sampler, sample_steps=sample_steps, context_dim=context_dim)

@@ -1,5 +1,8 @@
 """Atomic file writes: every output goes to a temporary name in the same folder and is renamed into
-place when complete, so a killed run never leaves a half-written file (or folder) that looks whole."""
+place when complete, so a killed run never leaves a half-written file (or folder) that looks whole.
+
+With GENSDK_BULK_LOG set to a file, each completed write (and each task attempt of a bulk job, see
+``executor``) appends a line there: how a fault test counts outputs written twice and tasks retried."""
 
 from __future__ import annotations
 
@@ -25,6 +28,18 @@ def _umask() -> int:
     return mask
 
 
+def bulk_log(record: dict[str, Any]) -> None:
+    """Append ``record`` as a JSON line to GENSDK_BULK_LOG, when set. One short write with O_APPEND: lines
+    of concurrent processes (of every node, on shared storage) do not interleave."""
+    path = os.environ.get("GENSDK_BULK_LOG")
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (json.dumps(record) + "\n").encode())
+        finally:
+            os.close(fd)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     """Call ``write(temporary_path)``, then rename the temporary file to ``path``."""
     path = Path(path)
@@ -39,6 +54,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    bulk_log({"event": "write", "path": str(path.resolve())})
 
 
 def write_folder(folder: str | os.PathLike, files: dict[str, Callable[[Path], Any]]) -> Path:
@@ -69,6 +85,7 @@ def write_folder(folder: str | os.PathLike, files: dict[str, Callable[[Path], An
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    bulk_log({"event": "write", "path": str(folder.resolve())})
     return folder
 
 

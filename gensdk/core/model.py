@@ -146,6 +146,18 @@ class GenerativeModel(nn.Module):
         return load_model(folder, map_location)
 
 
+def check_sample_options(model: GenerativeModel, options: dict[str, Any]) -> None:
+    """Sampling options a model's ``sample`` does not take are one clear error, not a TypeError."""
+    params = inspect.signature(model.sample).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = [p for p in params if p != "n"]
+    for key in options:
+        if key not in known:
+            raise UserError(f"model {model.model_name!r} has no sampling option {key!r}; "
+                            f"its options: {', '.join(known) or 'none'}")
+
+
 def batched_nll(model: GenerativeModel, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 256,
                 **options: Any) -> torch.Tensor:
     """Per-example ``model.nll`` of ``x`` in float32, a batch at a time; labels ``y`` are passed only to

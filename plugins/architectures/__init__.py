@@ -14,13 +14,14 @@ from .spaces import (Choice, CnnSpace, NasBenchGraphSpace, Space, nas_bench_grap
 from .search import Journal, Trace, random_search, regularized_evolution
 from .generative import generative_search
 from .dvae import DagVAE
-from .training import ArchitectureClassifier, train_and_score, training_evaluator
+from .training import ArchitectureClassifier, TrainedNetwork, train_and_score, training_evaluator
+from .recipe import train_recipe
 
 plugin = Plugin(name="architectures", description="Neural architectures: a description language compiled to PyTorch.",
-                app=app, load_data=read_description, models=["arch-classifier", "nbg-dvae"])
+                app=app, train_recipe=train_recipe)
 
 __all__ = ["plugin", "Architecture", "Checked", "Shape", "compile_network", "validate", "Description",
            "DescriptionError", "Input", "Node", "format_description", "from_json", "parse", "read_description",
-           "to_json", "nas_bench_graph_arch", "nas_bench_graph_description", "ArchitectureClassifier",
+           "to_json", "nas_bench_graph_arch", "nas_bench_graph_description", "ArchitectureClassifier", "TrainedNetwork",
            "train_and_score", "training_evaluator", "DagVAE", "Choice", "Space", "CnnSpace", "NasBenchGraphSpace",
            "random_cnn", "Journal", "Trace", "random_search", "regularized_evolution", "generative_search"]

@@ -1,4 +1,4 @@
-"""``gensdk architectures parse|compile|train|evaluate|generate|search|ops``."""
+"""``gensdk architectures parse|compile|train|evaluate|sample|search|ops`` (``generate``: the old name of ``sample``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from gensdk.core.executor import RAY_HELP
 
 app = typer.Typer(help="Neural architectures: a description language for networks, compiled to PyTorch.",
                   no_args_is_help=True)
@@ -111,26 +113,52 @@ EVALUATORS = ("nas-bench-graph", "train")
 
 
 @app.command()
-def evaluate(file: Path = typer.Argument(..., help=FILE_HELP),
+def evaluate(file: Path = typer.Argument(..., help=FILE_HELP + " Or a folder of them (--evaluator train): each is "
+                                         "trained, and the results go to --out. Or a trained network's run folder "
+                                         "(`train --out`)."),
              evaluator: str = typer.Option("nas-bench-graph", help="nas-bench-graph (a table lookup of a "
                                            "NAS-Bench-Graph description) or train (real training, as `train`)."),
              dataset: str = typer.Option("cora", help="The NAS-Bench-Graph data set (nas-bench-graph)."),
-             data: str = typer.Option("sklearn-digits", help="Training data (train): sklearn-digits or an image folder."),
+             data: Optional[str] = typer.Option(None, help="Training data (train): sklearn-digits (the default) or an "
+                                                "image folder; a trained network: the images to score it on (default: "
+                                                "its own held-out ones)."),
+             test: Optional[Path] = typer.Option(None, help="The test image folder (train, with a folder --data)."),
              steps: int = typer.Option(200, help="Training steps (train)."),
              device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N (train)."),
-             seed: int = typer.Option(0, help="Random seed (train).")) -> None:
-    """Score one description with a search's evaluator: validation and test accuracy, and what it costs."""
+             seed: int = typer.Option(0, help="Random seed (train): the same for every description."),
+             out: Optional[Path] = typer.Option(None, "--out", "-o", help="A folder's results: CSV, one row per "
+                                                "description, written as they come."),
+             ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " A folder's "
+                                               "descriptions train there, one GPU per worker."),
+             resume: bool = typer.Option(False, help="Finish the results in --out (a folder's)."),
+             quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
+    """Score descriptions with a search's evaluator (validation and test accuracy, and what it costs), or a
+    trained network on held-out images."""
+    from gensdk.core.artifact import is_saved_model
     from gensdk.errors import UserError
 
     from .language import read_description
 
+    if is_saved_model(file):  # a trained network: its accuracy
+        from gensdk.cli import print_metrics
+        from gensdk.core.device import resolve_device
+
+        from .training import TrainedNetwork
+
+        print_metrics(str(file), TrainedNetwork.load(file, str(resolve_device(device))).evaluate(data, seed=seed))
+        return
+    data = data or "sklearn-digits"
     if evaluator not in EVALUATORS:
         raise UserError(f"unknown evaluator {evaluator!r} (known: {', '.join(EVALUATORS)})")
+    if file.is_dir():
+        _evaluate_folder(file, evaluator, data, test, steps, device, seed, out, ray, resume, quiet)
+        return
     description = read_description(file)
     if evaluator == "train":
         from .training import train_and_score
 
-        result = train_and_score(description, data=data, steps=steps, device=device, seed=seed)
+        result = train_and_score(description, data=data, steps=steps, device=device, seed=seed,
+                                 test=str(test) if test else None)
         _print_training(file, steps, result)
         return
     from .nasbench import load_table
@@ -145,6 +173,33 @@ def evaluate(file: Path = typer.Argument(..., help=FILE_HELP),
         raise UserError(f"{file}: {error.args[0]}") from None
     console.print(f"{file}: link {link} ops {' '.join(ops)} on {dataset}: valid accuracy {row['valid_perf']:.4f}, "
                   f"test accuracy {row['perf']:.4f}, latency {row['latency']:.4g}, parameters {row['para']:.4g} (the table's units)")
+
+
+def _evaluate_folder(folder: Path, evaluator: str, data: str, test: Optional[Path], steps: int, device: str,
+                     seed: int, out: Optional[Path], ray: Optional[str], resume: bool, quiet: bool) -> None:
+    """``evaluate FOLDER``: every description in it trained, on this machine or a Ray cluster."""
+    from gensdk.core.executor import Backend
+    from gensdk.errors import UserError
+
+    from .evaluation import evaluate_files
+
+    if evaluator != "train":
+        raise UserError(f"{folder}: a folder of descriptions is scored by --evaluator train")
+    if out is None:
+        raise UserError(f"{folder}: name the results file with --out FILE.csv")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".arch", ".json") and p.is_file())
+    if not files:
+        raise UserError(f"{folder}: no descriptions (.arch or .json files)")
+    rows = evaluate_files(files, out, data=data, test=str(test) if test else None, steps=steps, seed=seed,
+                          device=device, backend=Backend(ray=ray), resume=resume, progress=not quiet)
+    scored = [r for r in rows if not r["error"]]
+    failed = f"; {len(rows) - len(scored)} failed (see {out})" if len(scored) < len(rows) else ""
+    if scored:
+        best = max(scored, key=lambda r: float(r["valid_accuracy"]))
+        console.print(f"{len(rows)} descriptions after {steps} steps -> {out}: best by validation {best['description']} "
+                      f"({float(best['valid_accuracy']):.4f}, test {float(best['test_accuracy']):.4f}){failed}")
+    else:
+        console.print(f"{len(rows)} descriptions -> {out}: none trained{failed}")
 
 
 def _space(space: str, dataset: str = "cora", data: str = "sklearn-digits", size: int = 8, test: Optional[str] = None):
@@ -164,8 +219,7 @@ def _space(space: str, dataset: str = "cora", data: str = "sklearn-digits", size
     return NasBenchGraphSpace(*GRAPH_SHAPES[dataset])
 
 
-@app.command()
-def generate(out: Path = typer.Argument(..., help="A new folder for the descriptions (NNNNN.arch each)."),
+def sample(out: Path = typer.Argument(..., help="A new folder for the descriptions (NNNNN.arch each)."),
              space: str = typer.Option("cnn", help="cnn (small CNNs for 8x8 digits) or nas-bench-graph (for cora)."),
              n: int = typer.Option(100, "-n", "--n", help="How many."),
              seed: int = typer.Option(0, help="Random seed."),
@@ -192,6 +246,10 @@ def generate(out: Path = typer.Argument(..., help="A new folder for the descript
         texts[f"{i:05d}.arch"] = format_description(description)
     write_folder(out, {name: (lambda path, t=text: path.write_text(t)) for name, text in texts.items()})
     console.print(f"wrote {n} {space} descriptions to {out}")
+
+
+app.command("sample")(sample)
+app.command("generate", hidden=True)(sample)  # the old name
 
 
 @app.command()

@@ -3,7 +3,8 @@ on the core ``Trainer`` (device, bf16, checkpoints, resume), then scored on held
 
 ``ArchitectureClassifier`` is a registered model (``arch-classifier``) whose config is the
 description's JSON form, so a trained network saves and loads as a folder of ``config.json`` +
-``model.safetensors`` like every gensdk model. The data are scikit-learn's 8x8 digits
+``model.safetensors`` like every gensdk model; a training run saves it as a ``TrainedNetwork``
+artifact (with the data it trained on), which ``gensdk evaluate`` scores. The data are scikit-learn's 8x8 digits
 (``sklearn-digits``) or any image folder with one subfolder per class (the characters plugin's
 reader, resized to the description's input size).
 """
@@ -18,11 +19,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from gensdk.core.artifact import Artifact, register_artifact
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.errors import UserError
 
 from .compiler import DEFAULT_MAX_PARAMETERS, Architecture, validate
 from .language import Description, from_json, to_json
+
+DIGITS = ("sklearn-digits", "digits")  # scikit-learn's 8x8 digits, with their own train/valid/test splits
 
 
 @register_model("arch-classifier")
@@ -68,6 +72,44 @@ class ArchitectureClassifier(GenerativeModel):
         return correct / max(1, len(x))
 
 
+@register_artifact("trained-network", plugin="architectures")
+class TrainedNetwork(Artifact):
+    """A described network trained as a classifier, and the data it trained on (``data``, ``test``,
+    ``seed``: the splits): ``evaluate`` gives its accuracy, by default on the held-out splits."""
+
+    state_key = "training"
+    title = "trained network"
+
+    def __init__(self, model: ArchitectureClassifier, data: str, test: str | None = None, seed: int = 0):
+        self.model, self.data, self.test, self.seed = model, data, test, seed
+
+    def state(self) -> dict[str, Any]:
+        return {"data": self.data, "test": self.test, "seed": self.seed}
+
+    @classmethod
+    def restore(cls, folder, state, model, device) -> "TrainedNetwork":
+        return cls(model, state["data"], state.get("test"), state.get("seed", 0))
+
+    def write_samples(self, n: int, out, seed: int = 0):
+        raise UserError("a trained network classifies images; it draws no samples "
+                        "(`gensdk architectures sample` draws descriptions)")
+
+    def evaluate(self, data: str | None = None, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        """Validation and test accuracy on sklearn-digits' splits, or accuracy on an image folder
+        (default: the data it trained on, i.e. its test folder)."""
+        dims = tuple(self.model.input_dims)
+        source = data or (self.test if self.data not in DIGITS else self.data)
+        if source is None:
+            raise UserError("this network trained on a folder without --test: pass --data IMAGE_FOLDER")
+        parameters = sum(p.numel() for p in self.model.parameters())
+        if source in DIGITS:
+            valid, held = (load_images(source, dims, split, self.seed) for split in ("valid", "test"))
+            return {"valid_accuracy": self.model.accuracy(valid.x, valid.y),
+                    "test_accuracy": self.model.accuracy(held.x, held.y), "parameters": parameters}
+        images = load_images(source, dims, "all", self.seed)
+        return {"accuracy": self.model.accuracy(images.x, images.y), "images": len(images.y), "parameters": parameters}
+
+
 @dataclass
 class ImageData:
     x: torch.Tensor  # [N, C, H, W] in [0, 1]
@@ -81,7 +123,7 @@ def load_images(source: str, dims: tuple[int, ...], split: str, seed: int = 0) -
     channels, height, width = dims
     if height != width:
         raise UserError(f"image inputs must be square for these data, got {height}x{width}")
-    if source in ("sklearn-digits", "digits"):
+    if source in DIGITS:
         from gensdk.core.data import digits
 
         data = digits(split=split, binarize=False, size=height, seed=seed)
@@ -101,13 +143,14 @@ def train_and_score(description: Description, data: str = "sklearn-digits", step
                     test: str | None = None) -> dict[str, Any]:
     """Train ``description`` for ``steps`` on ``data`` and return validation and test accuracy, seconds and
     parameters. For ``sklearn-digits`` the splits are its own; for a folder, ``test`` names the test folder
-    and a tenth of the training folder (fixed by ``seed``) is held out for validation."""
+    and a tenth of the training folder (fixed by ``seed``) is held out for validation. With ``out_dir``
+    the run's ``model/`` is the trained network (``TrainedNetwork``)."""
     from gensdk.core.trainer import TrainConfig, Trainer
 
     dims = tuple(description.inputs[0].dims) if description.inputs else ()
     if len(dims) != 3:
         raise UserError("real-training evaluation needs a description with one image input")
-    if data in ("sklearn-digits", "digits"):
+    if data in DIGITS:
         train, valid, held = (load_images(data, dims, s, seed) for s in ("train", "valid", "test"))
     else:
         if test is None:
@@ -125,7 +168,8 @@ def train_and_score(description: Description, data: str = "sklearn-digits", step
     config = TrainConfig(steps=steps, batch_size=min(batch_size, len(train.y)), device=device, seed=seed,
                          lr_schedule="cosine", progress=False, checkpoint_every=max(1, steps // 4))
     started = time.perf_counter()
-    Trainer(model, (train.x, train.y), config, out_dir).fit(overwrite=True)
+    trained = TrainedNetwork(model, data, test, seed)
+    Trainer(model, (train.x, train.y), config, out_dir).fit(overwrite=True, save=trained.save if out_dir else None)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
@@ -135,10 +179,10 @@ def train_and_score(description: Description, data: str = "sklearn-digits", step
 
 def data_shape(data: str = "sklearn-digits", size: int = 8, test: str | None = None) -> tuple[tuple[int, int, int], int]:
     """The input dims (one channel, ``size`` square) and class count of training data, for a search space."""
-    if data not in ("sklearn-digits", "digits") and test is None:
+    if data not in DIGITS and test is None:
         raise UserError("an image folder needs --test FOLDER for the test accuracy")
     dims = (1, size, size)
-    return dims, load_images(data, dims, "train" if data in ("sklearn-digits", "digits") else "all").classes
+    return dims, load_images(data, dims, "train" if data in DIGITS else "all").classes
 
 
 def training_evaluator(space, data: str = "sklearn-digits", steps: int = 200, batch_size: int = 128,

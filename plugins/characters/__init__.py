@@ -14,21 +14,20 @@ from gensdk.plugins import Plugin
 from .augment import augment
 from .classic import ClassicAugmenter
 from .classifier import Classifier, train_classifier
-from .cli import app, evaluate_sets
+from .cli import app
 from .cli import augment as augment_command
 from .data import CharacterSet, load_characters
 from .evaluate import low_data_benchmark
 from .fonts import find_fonts, render_dataset
 from .generative import CharacterGenerator, load_generator, train_generator
+from .recipe import train_recipe
 
 plugin = Plugin(
     name="characters",
     description="Character images for OCR: font rendering, classic and generative augmentation (gensdk augment).",
     app=app,
-    load_data=load_characters,
-    evaluate=evaluate_sets,
-    models=["dagan"],
     commands={"augment": augment_command},
+    train_recipe=train_recipe,
 )
 
 __all__ = ["plugin", "augment", "ClassicAugmenter", "Classifier", "train_classifier", "CharacterSet",

@@ -3,13 +3,17 @@
 The job is a plan: for every readable input image and every k < factor, one new image with a method,
 a seed and an output name, all computed from the input listing and ``--seed``. Each output file is
 written atomically, so an existing file is complete; resuming skips the outputs that exist and
-never duplicates one. ``manifest.csv`` (one row per output: file, source, method, seed, model,
-filter redraws) is written when the plan is done. The input folder is only read.
+never duplicates one. The plan runs in chunks of ``CHUNK`` outputs, each a task of a backend (this
+process, local processes, or a Ray cluster: ``gensdk.core.executor``); a chunk with generated images runs
+where the generator is loaded once (a Ray actor on its GPU). ``manifest.csv`` (one row per output: file,
+source, method, seed, model, filter redraws) is written by this process when the plan is done. The input
+folder is only read.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -24,6 +28,7 @@ import torch
 from tqdm import tqdm
 
 from gensdk.core.device import resolve_device
+from gensdk.core.executor import Backend
 from gensdk.core.images import load_image_folder, read_image, scan_folder, to_gray_square
 from gensdk.core.io import atomic_write, write_json, write_png
 from gensdk.errors import UserError
@@ -137,13 +142,55 @@ def chunks(items: list[Task], size: int) -> Iterator[list[Task]]:
         yield items[i:i + size]
 
 
+@dataclass(frozen=True)
+class ChunkJob:
+    """What every chunk task needs besides its tasks (absolute paths: a task may run in another folder)."""
+    input_dir: str
+    output_dir: str
+    size: int
+    classic: ClassicAugmenter | None
+    filter: SampleFilter | None
+    references: tuple[str, ...] = ()  # every input (relative paths): the style method's references
+
+
+@dataclass
+class ChunkResult:
+    written: int = 0
+    filter_dropped: int = 0
+    not_generated: int = 0
+    redraws: dict[str, int] = field(default_factory=dict)  # generated output -> filter redraws
+
+
+def _classic_chunk(job: ChunkJob, chunk: list[Task]) -> ChunkResult:
+    return _augment_chunk(job, None, chunk)
+
+
+def _augment_chunk(job: ChunkJob, generator: CharacterGenerator | None, chunk: list[Task]) -> ChunkResult:
+    """Write a chunk's outputs; those already there (a chunk run again after its worker died) are left."""
+    input_dir, output_dir = Path(job.input_dir), Path(job.output_dir)
+    chunk = [t for t in chunk if not (output_dir / t.output).exists()]
+    result = ChunkResult()
+    sources = _read_sources(chunk, input_dir, job.size)
+    for t in (t for t in chunk if t.method == "original"):
+        copy_file(input_dir / t.source, output_dir / t.output)
+        result.written += 1
+    for t in (t for t in chunk if t.method == "classic"):
+        write_png(output_dir / t.output, job.classic.augment(sources[t.source][0], t.seed))
+        result.written += 1
+    generative = [t for t in chunk if t.method in GENERATIVE]
+    if generative:
+        _generate(generator, generative, sources, job, result)
+    return result
+
+
 def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, method: str = "classic",
             pipeline: str = "default", mix_with: str = "dagan", model_dir: str | Path | None = None,
             seed: int = 0, filter_samples: bool = True, filter_confidence: float = 0.9,
-            filter_min_prob: float | None = None, keep_originals: bool = True, steps: int | None = None,
-            size: int = 32, device: str = "auto", resume: bool = False, overwrite: bool = False,
-            progress: bool = True) -> Summary:
-    """Write an enlarged copy of INPUT_DIR (one subfolder per class) to OUTPUT_DIR; see the module doc."""
+            filter_min_prob: float | None = None, keep_originals: bool = True, steps: int | None = None, size: int = 32, device: str = "auto",
+            resume: bool = False, overwrite: bool = False, progress: bool = True,
+            backend: Backend | None = None) -> Summary:
+    """Write an enlarged copy of INPUT_DIR (one subfolder per class) to OUTPUT_DIR; see the module doc.
+    ``backend``: where the chunks run (default: this process)."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if method not in AUGMENT_METHODS:
         raise UserError(f"unknown method {method!r}; known: {', '.join(AUGMENT_METHODS)}")
@@ -155,7 +202,6 @@ def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, m
         raise UserError(f"--filter-confidence must be in (0, 1], got {filter_confidence}")
     if filter_min_prob is not None and not 0.0 < filter_min_prob <= 1.0:
         raise UserError(f"--filter-min-prob must be in (0, 1], got {filter_min_prob}")
-    rule = SampleFilter(filter_confidence, filter_min_prob) if filter_samples else None
     folder = scan_folder(input_dir, verify=True)
     classic = ClassicAugmenter(pipeline) if method in ("classic", "mix") else None
     state = {"input": str(input_dir.resolve()), "factor": factor, "method": method, "seed": seed,
@@ -177,24 +223,28 @@ def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, m
     todo = [t for t in tasks if not (output_dir / t.output).exists()]
     summary.already_done = len(tasks) - len(todo)
     redraws = _read_redraws(output_dir)
+    backend = backend or Backend()
+    job = ChunkJob(str(input_dir.absolute()), str(output_dir.absolute()), size, classic,
+                   SampleFilter(filter_confidence, filter_min_prob) if filter_samples else None,
+                   tuple(f.relative_to(input_dir).as_posix() for f in folder.files))
+    if generator is not None:  # each worker loads the saved generator once (on Ray: an actor, on its GPU)
+        on, gpus = backend.resolve_device(device)
+        setup = functools.partial(load_generator, str(Path(summary.model).absolute()), on)
+        results = backend.map(functools.partial(_augment_chunk, job), chunks(todo, CHUNK), ordered=False,
+                              setup=setup, gpus=gpus)
+    else:
+        results = backend.map(functools.partial(_classic_chunk, job), chunks(todo, CHUNK), ordered=False)
     start = time.perf_counter()
     bar = tqdm(total=len(todo), desc="augment", unit="img", disable=not progress)
-    for chunk in chunks(todo, CHUNK):
-        sources = _read_sources(chunk, input_dir, size)
-        for t in (t for t in chunk if t.method == "original"):
-            copy_file(input_dir / t.source, output_dir / t.output)
-            summary.written += 1
-        for t in (t for t in chunk if t.method == "classic"):
-            write_png(output_dir / t.output, classic.augment(sources[t.source][0], t.seed))
-            summary.written += 1
-        generative = [t for t in chunk if t.method in GENERATIVE]
-        if generative:
-            summary.written += _generate(generator, generative, sources, folder, size, output_dir, rule, summary,
-                                         redraws)
+    for result in results:
+        summary.written += result.written
+        summary.filter_dropped += result.filter_dropped
+        summary.not_generated += result.not_generated
+        if result.redraws:
+            redraws.update(result.redraws)
             with open(output_dir / REDRAW_LOG, "a") as log:
-                log.writelines(json.dumps({"output": t.output, "redraws": redraws[t.output]}) + "\n"
-                               for t in generative)
-        bar.update(len(chunk))
+                log.writelines(json.dumps({"output": k, "redraws": v}) + "\n" for k, v in result.redraws.items())
+        bar.update(result.written + result.not_generated)
     bar.close()
     summary.seconds = time.perf_counter() - start
     summary.images_per_second = summary.written / summary.seconds if summary.seconds > 0 else 0.0
@@ -213,26 +263,25 @@ def _read_sources(chunk: list[Task], input_dir: Path, size: int) -> dict[str, tu
     return sources
 
 
-def _generate(generator: CharacterGenerator, tasks: list[Task], sources: dict[str, Any], folder: Any, size: int,
-              output_dir: Path, rule: SampleFilter | None, summary: Summary, redraws: dict[str, int]) -> int:
+def _generate(generator: CharacterGenerator, tasks: list[Task], sources: dict[str, Any], job: ChunkJob,
+              result: ChunkResult) -> None:
+    output_dir = Path(job.output_dir)
     labels = torch.tensor([t.label for t in tasks])
     if generator.method == "style":  # the look of another input image (of any class), chosen by the task's seed
-        references = [folder.files[t.seed % len(folder.files)] for t in tasks]
-        images = torch.stack([torch.from_numpy(to_gray_square(read_image(r, keep_gray=True), size))[None]
+        references = [Path(job.input_dir) / job.references[t.seed % len(job.references)] for t in tasks]
+        images = torch.stack([torch.from_numpy(to_gray_square(read_image(r, keep_gray=True), job.size))[None]
                               for r in references])
     else:
         images = torch.stack([sources[t.source][1] for t in tasks])
-    out, accepted, dropped = generate_filtered(generator, labels, images, [t.seed for t in tasks], rule)
-    written = 0
+    out, accepted, dropped = generate_filtered(generator, labels, images, [t.seed for t in tasks], job.filter)
     for i, t in enumerate(tasks):
-        summary.filter_dropped += dropped[i]
-        redraws[t.output] = dropped[i]
+        result.filter_dropped += dropped[i]
+        result.redraws[t.output] = dropped[i]
         if not accepted[i]:
-            summary.not_generated += 1
+            result.not_generated += 1
             continue
         write_png(output_dir / t.output, to_uint8(out[i], light_background(sources[t.source][0])))
-        written += 1
-    return written
+        result.written += 1
 
 
 def _generator(method: str, folder: Any, input_dir: Path, model_dir: str | Path | None, seed: int,

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gensdk.api import parse_override
+from gensdk.core.executor import RAY_HELP
 from gensdk.core.io import atomic_write, write_png
 from gensdk.core.plot import image_grid
 from gensdk.errors import UserError
@@ -39,16 +40,20 @@ def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfol
             size: int = typer.Option(32, help="Image side the generators work at."),
             seed: int = typer.Option(0, help="Random seed (recorded per file in manifest.csv)."),
             device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+            workers: int = typer.Option(1, help="Local processes that write the images."),
+            ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
             resume: bool = typer.Option(False, help="Continue an interrupted run into OUTPUT_DIR."),
             overwrite: bool = typer.Option(False, help="Replace an earlier gensdk augment output in OUTPUT_DIR."),
             quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Enlarge a character-image data set with classic and/or generative augmentation."""
+    from gensdk.core.executor import Backend
+
     from .augment import augment as run
 
     s = run(input_dir, output_dir, factor=factor, method=method, pipeline=pipeline, mix_with=mix_with,
             model_dir=model, seed=seed, filter_samples=filter_samples, filter_confidence=filter_confidence,
             filter_min_prob=filter_min_prob, keep_originals=keep_originals, steps=steps, size=size, device=device,
-            resume=resume, overwrite=overwrite, progress=not quiet)
+            resume=resume, overwrite=overwrite, progress=not quiet, backend=Backend(workers, ray))
     table = Table(title=f"gensdk augment -> {output_dir}")
     table.add_column("")
     table.add_column("", justify="right")
@@ -179,7 +184,8 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained generator folde
 
 
 @app.command()
-def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e.g. rendered/train)."),
+def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e.g. rendered/train), or a trained "
+                                             "generator's folder: FD and precision/recall of its images against TEST_DIR."),
              test_dir: str = typer.Argument(..., help="Test image folder with the same classes (e.g. rendered/test)."),
              out: Path = typer.Option(Path("runs/characters-evaluate"), "--out", help="Results folder."),
              per_class: list[int] = typer.Option([5, 20], "--per-class", help="Real images per class."),
@@ -191,11 +197,20 @@ def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e
              classifier_steps: int = typer.Option(2000, help="Classifier training steps."),
              device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
              quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
-    """Low-data benchmark: classifier test accuracy with real, +classic, +generative, +both."""
+    """Low-data benchmark: classifier test accuracy with real, +classic, +generative, +both; or a trained generator."""
+    from gensdk.core.artifact import is_saved_model
+
     from .classifier import ClassifierRecipe
     from .data import load_characters
     from .evaluate import low_data_benchmark, markdown
-    from .generative import check_method
+    from .generative import check_method, load_generator
+
+    if is_saved_model(train_dir):
+        from gensdk.cli import print_metrics
+        from gensdk.core.device import resolve_device
+
+        print_metrics(train_dir, load_generator(train_dir, str(resolve_device(device))).evaluate(test_dir))
+        return
 
     chosen = [check_method(m.strip()) for m in methods.split(",") if m.strip()]
     train_set, test_set = load_characters(train_dir), load_characters(test_dir)
@@ -208,12 +223,3 @@ def evaluate(train_dir: str = typer.Argument(..., help="Training image folder (e
     text = markdown(table)
     atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text(text + "\n"))
     console.print(text)
-
-
-def evaluate_sets(real: object, generated: object) -> dict[str, float]:
-    """The plugin's ``evaluate(real, generated)``: FD and precision/recall of two CharacterSets in
-    the feature space of a CNN trained on the real one."""
-    from .classifier import quality, train_classifier
-
-    reference = train_classifier(real.images, real.labels, real.classes)
-    return quality(reference, real.images, generated.images, seed=0)

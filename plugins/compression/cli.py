@@ -174,7 +174,8 @@ def train(model: str = typer.Option("variable-rate-hyperprior", "--arch", "--mod
           device: str = typer.Option("auto", help="auto, cpu or cuda."),
           seed: int = typer.Option(0, help="Random seed."),
           resume: bool = typer.Option(False, help="Continue each model from its last checkpoint."),
-          overwrite: bool = typer.Option(False, help="Replace models already trained there.")) -> None:
+          overwrite: bool = typer.Option(False, help="Replace models already trained there."),
+          quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Train codecs for rate-distortion (lambda from CompressAI's ladder), then prepare them for coding."""
     from .training import train_codec, training_crops, variable_rate
 
@@ -187,7 +188,7 @@ def train(model: str = typer.Option("variable-rate-hyperprior", "--arch", "--mod
         qualities = [None]
     for q in qualities:
         train_codec(model, q, images, _codecs(codecs), steps, batch_size=batch_size, lr=lr, distortion=distortion,
-                    device=device, seed=seed, resume=resume, overwrite=overwrite, minutes=minutes)
+                    device=device, seed=seed, resume=resume, overwrite=overwrite, minutes=minutes, progress=not quiet)
         console.print(f"trained {model}{'' if q is None else f' q{q}'} -> {_codecs(codecs)}")
 
 

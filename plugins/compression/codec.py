@@ -19,6 +19,7 @@ the memory of encoding and decoding by the tile side whatever the image size.
 from __future__ import annotations
 
 import struct
+import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,12 +91,24 @@ class Header:
         return ARCH_IDS.get(self.arch, f"unknown architecture {self.arch}")
 
 
+_FINGERPRINTS: "weakref.WeakKeyDictionary[TransformCodec, tuple[tuple, int]]" = weakref.WeakKeyDictionary()
+
+
 def fingerprint(model: TransformCodec) -> int:
-    """CRC-32 of the decoder's numbers, in a fixed order, as they are on the CPU."""
+    """CRC-32 of the decoder's numbers, in a fixed order, as they are on the CPU.
+
+    Cached per model: a GPU model would otherwise copy its decoder to the CPU for every file. The cache key
+    holds each tensor's storage and in-place version counter, so any change to the numbers recomputes it."""
+    numbers = [(name, tensor) for name, tensor in sorted(model.state_dict().items())
+               if name.startswith(("int_", "z_prior.table", "y_prior.table", "y_conditional."))]
+    key = tuple((name, tensor.data_ptr(), tensor._version, tuple(tensor.shape)) for name, tensor in numbers)
+    cached = _FINGERPRINTS.get(model)
+    if cached and cached[0] == key:
+        return cached[1]
     crc = 0
-    for name, tensor in sorted(model.state_dict().items()):
-        if name.startswith(("int_", "z_prior.table", "y_prior.table", "y_conditional.")):
-            crc = zlib.crc32(tensor.detach().cpu().contiguous().numpy().tobytes(), crc)
+    for _, tensor in numbers:
+        crc = zlib.crc32(tensor.detach().cpu().contiguous().numpy().tobytes(), crc)
+    _FINGERPRINTS[model] = (key, crc)
     return crc
 
 

@@ -6,17 +6,9 @@ from gensdk.plugins import Plugin
 
 from .cli import app
 from .model import CodeModel  # registers the artifact "c-program-model"
-
-
-def _load(source: str) -> list[str]:
-    from pathlib import Path
-
-    from .corpus import load_corpus
-
-    return load_corpus(Path(source))
-
+from .recipe import train_recipe
 
 plugin = Plugin(name="fuzzing", description="Compiler fuzzing: generated C programs that test compilers and feed fuzzers.",
-                app=app, load_data=_load, models=[])
+                app=app, train_recipe=train_recipe)
 
 __all__ = ["plugin", "CodeModel"]

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from gensdk.core.executor import RAY_HELP
 from gensdk.errors import UserError
 
 app = typer.Typer(help="Compiler fuzzing: a C corpus, a Transformer over C, generated programs, a sandboxed "
@@ -57,24 +58,11 @@ def train_command(corpus: Path = typer.Argument(..., help="A corpus folder (gens
                   resume: bool = typer.Option(False, help="Continue from OUT/checkpoint.pt."),
                   overwrite: bool = typer.Option(False), quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Train the C Transformer on a corpus."""
-    from gensdk.core.trainer import TrainConfig, training_budget
+    from .model import train_model
 
-    from .corpus import load_corpus
-    from .model import CodeModel
-
-    programs = load_corpus(corpus)
-    budget = training_budget(steps, epochs, minutes, len(programs), batch_size, default_steps=3000)
-    steps = budget["steps"]
-    options = {"lr": lr} if lr is not None else {}
-    if resume and (out / "model" / "config.json").is_file():
-        model = CodeModel.load(out, device="cpu")
-    else:
-        model = CodeModel.create(programs, size=size, max_len=max_len, **options)
-    config = TrainConfig.from_dict({**budget, "batch_size": batch_size, "device": device, "seed": seed,
-                                    "compile": compile, "validate_every": validate_every,
-                                    "checkpoint_every": max(1, min(500, steps)), "progress": not quiet,
-                                    "lr_schedule": "cosine", "warmup_steps": min(200, steps // 10)})
-    counts = model.fit(programs, config, out, resume=resume, overwrite=overwrite)
+    _, counts = train_model(corpus, out, size=size, max_len=max_len, steps=steps, epochs=epochs, minutes=minutes,
+                            batch_size=batch_size, lr=lr, validate_every=validate_every, device=device, seed=seed,
+                            compile=compile, resume=resume, overwrite=overwrite, progress=not quiet)
     console.print(f"trained on {counts['train']} programs (held out {counts['valid']}; dropped {counts['dropped']}) "
                   f"-> {out / 'model'}")
 
@@ -132,9 +120,13 @@ def run_command(programs: Path = typer.Argument(..., help="A .c file or a folder
                                               help="Comma-separated; the first is the reference."),
                 workers: Optional[int] = typer.Option(None), compile_only: bool = typer.Option(False),
                 reduce: bool = typer.Option(False, help="Reduce each new crash with cvise (when installed)."),
+                ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " Every node "
+                                                  "needs the compilers."),
                 resume: bool = typer.Option(False), quiet: bool = typer.Option(False, "--quiet", "-q")) -> None:
     """Differential testing: compile with every compiler, run in a sandbox, compare, classify."""
     import os
+
+    from gensdk.core.executor import Backend
 
     from .corpus import c_files
     from .harness import available_compilers, run_campaign
@@ -144,7 +136,8 @@ def run_command(programs: Path = typer.Argument(..., help="A .c file or a folder
         raise UserError(f"{programs}: no .c files")
     chosen = available_compilers([c.strip() for c in compilers.split(",") if c.strip()])
     summary = run_campaign(files, out, chosen, workers=workers or os.cpu_count() or 1, resume=resume, reduce=reduce,
-                           progress=not quiet, compile_only=compile_only)
+                           progress=not quiet, compile_only=compile_only,
+                           backend=Backend(ray=ray) if ray is not None else None)
     print(json.dumps(summary))
 
 

@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+from gensdk.core.executor import Backend
 from gensdk.core.io import atomic_write, write_folder, write_json
 from gensdk.errors import UserError
 
@@ -295,9 +296,11 @@ def _command_text(commands: list[list[str]]) -> bytes:
 def run_campaign(programs: Sequence[Path], out_dir: Path, compilers: Sequence[Compiler] | None = None,
                  workers: int | None = None, resume: bool = False, reduce: bool = False, progress: bool = True,
                  compile_only: bool = False, screen_ub: bool = True, compile_limits: Limits = COMPILE_LIMITS,
-                 run_limits: Limits = RUN_LIMITS, reduce_seconds: float = 300) -> dict:
-    """Test every program in parallel, writing results, reports and a summary under ``out_dir``;
-    returns the summary (``summary["verdicts"]``: the count of each verdict)."""
+                 run_limits: Limits = RUN_LIMITS, reduce_seconds: float = 300, backend: Backend | None = None) -> dict:
+    """Test every program in parallel (``workers`` local processes, or on the Ray cluster of ``backend``: one
+    task per program, retried by Ray if its node dies), writing results, reports and a summary under
+    ``out_dir``; returns the summary (``summary["verdicts"]``: the count of each verdict). Only this process
+    writes: a program's line in results.jsonl and its report folder come from its task's returned result."""
     compilers = list(compilers) if compilers is not None else available_compilers()
     if not compilers:
         raise UserError("no compilers to test with")
@@ -326,7 +329,8 @@ def run_campaign(programs: Sequence[Path], out_dir: Path, compilers: Sequence[Co
                              run_limits=run_limits, screen_ub=screen_ub, compile_only=compile_only)
     start = time.monotonic()
     # The pool first: forking after tqdm has started its monitor thread would fork a threaded process.
-    with parallel(workers) as imap, open(results_path, "a") as log, _progress(len(todo), progress, "test") as bar:
+    with parallel(workers, backend=backend) as imap, open(results_path, "a") as log, \
+            _progress(len(todo), progress, "test") as bar:
         found = Counter()
         for path, result in imap(test, todo):
             if result.key and result.verdict in FOLDERS:  # the folder first: a listed program has its report
@@ -434,7 +438,7 @@ def reduce_report(folder: Path, seconds: float = 300) -> bool:
     the harness on each candidate (every compile and run sandboxed) and keeps it while it still shows
     the same crash key, or the same disagreement with a clean UB screen. cvise itself only edits
     text; it runs in its own session and scratch folder, killed after ``seconds``."""
-    root = Path(__file__).resolve().parents[2]  # where the ``plugins`` package is
+    root = Path(__file__).resolve().parents[2]  # above gensdk_plugins in a wheel install (an editable one finds it)
     with tempfile.TemporaryDirectory(prefix="gensdk-reduce-") as scratch:
         work = Path(scratch)
         shutil.copy(folder / SOURCE, work / SOURCE)

@@ -233,3 +233,30 @@ class CodeModel(Artifact):
         if data:
             results["nll_per_token"] = self.nll_per_token(load_corpus(Path(data)))
         return results
+
+
+def train_model(corpus: str | os.PathLike, out: str | os.PathLike, size: str = "small", max_len: int = 1024,
+                steps: int | None = None, epochs: float | None = None, minutes: float | None = None,
+                batch_size: int = 32, lr: float | None = None, validate_every: int = 250, device: str = "auto",
+                seed: int = 0, compile: bool = False, resume: bool = False, overwrite: bool = False,
+                progress: bool = True) -> tuple[CodeModel, dict[str, Any]]:
+    """``gensdk fuzzing train`` and a fuzzing recipe: the C Transformer of ``size`` trained on a corpus
+    folder in the run folder ``out`` (its ``model/``); returns the model and the encoding counts."""
+    from gensdk.core.trainer import training_budget
+
+    from .corpus import load_corpus
+
+    out = Path(out)
+    programs = load_corpus(Path(corpus))
+    budget = training_budget(steps, epochs, minutes, len(programs), batch_size, default_steps=3000)
+    steps = budget["steps"]
+    options = {"lr": lr} if lr is not None else {}
+    if resume and (out / "model" / "config.json").is_file():
+        model = CodeModel.load(out, device="cpu")
+    else:
+        model = CodeModel.create(programs, size=size, max_len=max_len, **options)
+    config = TrainConfig.from_dict({**budget, "batch_size": batch_size, "device": device, "seed": seed,
+                                    "compile": compile, "validate_every": validate_every,
+                                    "checkpoint_every": max(1, min(500, steps)), "progress": progress,
+                                    "lr_schedule": "cosine", "warmup_steps": min(200, steps // 10)})
+    return model, model.fit(programs, config, out, resume=resume, overwrite=overwrite)

@@ -41,6 +41,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from gensdk.core.executor import Backend
+
 MB = 1 << 20
 UID_BASE, UID_SLOTS = 61000, 4000  # below nobody (65534), so inside any container's uid map
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
@@ -386,20 +388,27 @@ def _remove(path: Path) -> None:
 
 class parallel:
     """``imap`` over a pool of forked processes that run sandboxes, or ``map`` in this process for
-    one worker. Results come in completion order, or in input order with ``ordered``.
+    one worker, or over a Ray cluster (``backend``: the core's backend with an address; each node's
+    sandboxes live in its own temporary folder there). Results come in completion order, or in input
+    order with ``ordered``.
 
     On an error (Ctrl-C included) the workers are killed at once (``Pool.terminate``, SIGTERM with its
     default action: a Python handler in the workers could miss a signal that lands just before they
     block on the pool's queue, and hang the pool). What they were running in their sandboxes is then
-    killed (``reap_abandoned``) and their sandbox folders, kept under one scratch folder, removed."""
+    killed (``reap_abandoned``) and their sandbox folders, kept under one scratch folder, removed.
+    This pool is the sandboxes' own, not the core's local backend: it lives across many ``imap``
+    calls (one per batch of generated programs) and owns the scratch folder its workers write in."""
 
-    def __init__(self, workers: int | None, ordered: bool = False):
+    def __init__(self, workers: int | None, ordered: bool = False, backend: Backend | None = None):
         self.workers = workers or os.cpu_count() or 1
         self.ordered = ordered
+        self.backend = backend if backend is not None and backend.ray is not None else None
         self.pool = None
         self.scratch: str | None = None
 
     def __enter__(self):
+        if self.backend is not None:
+            return functools.partial(_ray_imap, self.backend, self.ordered)
         if self.workers == 1:
             return map
         import multiprocessing
@@ -420,6 +429,10 @@ class parallel:
         self.pool.join()
         reap_abandoned()
         _remove(Path(self.scratch))
+
+
+def _ray_imap(backend: Backend, ordered: bool, function, items):
+    return backend.map(function, list(items), ordered=ordered)
 
 
 def _worker_init(scratch: str) -> None:

@@ -8,21 +8,12 @@ require("rdkit", "molecules")  # every command reads or checks molecules with RD
 
 from .cli import app  # noqa: E402
 from .data import MoleculeReport, clean_smiles, load_smiles, read_smiles  # noqa: E402
-from .models import MoleculeGenerator, load_generator  # noqa: E402
-
-
-def _load(source: str) -> list[str]:
-    return load_smiles(source)[0]
-
-
-def _evaluate(real, generated) -> dict[str, float]:
-    from .metrics import Reference, evaluate_smiles
-
-    return evaluate_smiles(list(generated), train=None, test=Reference.from_smiles(list(real)), test_scaffolds=None)
-
+from . import graph, vae  # noqa: E402,F401 - register "mol-graph" and "smiles-vae" (gensdk plugins lists them)
+from .models import MoleculeGenerator, load_generator, train_generator  # noqa: E402
+from .recipe import train_recipe  # noqa: E402
 
 plugin = Plugin(name="molecules", description="Molecules: SMILES generators, MOSES metrics, property-driven search.",
-                app=app, load_data=_load, evaluate=_evaluate, models=["token-lm", "smiles-vae", "mol-graph"])
+                app=app, train_recipe=train_recipe)
 
 __all__ = ["plugin", "MoleculeReport", "clean_smiles", "load_smiles", "read_smiles", "MoleculeGenerator",
-           "load_generator"]
+           "load_generator", "train_generator"]

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gensdk.core.executor import RAY_HELP
+
 app = typer.Typer(help="Molecules: SMILES data, generators (char-rnn, transformer, vae, graph), MOSES metrics, "
                        "property-driven search.", no_args_is_help=True)
 console = Console()
@@ -69,40 +71,14 @@ def train(source: str = typer.Argument(..., help=SOURCE_HELP),
         overwrite: bool = typer.Option(False, help="Replace a run already in RUN_DIR."),
         quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Train a molecule generator on the GPU when there is one (cosine schedule, checkpoints, --resume)."""
-    from gensdk.core.device import resolve_device
-    from gensdk.core.trainer import TrainConfig, training_budget
-    from gensdk.errors import UserError
+    from .models import train_generator
 
-    from .data import load_smiles, randomized_smiles
-    from .models import CPU_SIZES, MoleculeGenerator
-
-    if randomize < 0 or (randomize and (model == "graph" or representation != "smiles")):
-        raise UserError("--randomize K needs K >= 0 and a SMILES sequence model (char-rnn, transformer, vae)")
-    smiles, report = load_smiles(source, column=column, canonicalize=not source.startswith("moses:"))
-    console.print(f"{source}: {report.summary()}")
-    if randomize:
-        smiles = randomized_smiles(smiles, randomize, seed=seed)
     options = _options(option)
     if lr is not None:
         options["lr"] = lr
-    import torch
-
-    torch.manual_seed(seed)  # the initial weights too, not only the batch order
-    generator = MoleculeGenerator.create(model, smiles, representation=representation, **options)
-    if model in CPU_SIZES and resolve_device(device).type == "cpu" and not {"d_model", "layers"} & set(options):
-        # the default size stays the same on every device (the same command, the same model); a hint instead
-        size = sum(p.numel() for p in generator.model.parameters()) / 1e6
-        small = " ".join(f"--option {k}={v}" for k, v in CPU_SIZES[model].items())
-        console.print(f"hint: the default {model} has {size:.1f}M parameters, sized for a GPU; "
-                      f"on a CPU a smaller one trains much faster: {small}")
-    budget = training_budget(steps, epochs, minutes, len(smiles), batch_size, default_steps=10_000)
-    steps = budget["steps"]
-    config = TrainConfig.from_dict({**budget, "batch_size": batch_size, "device": device, "seed": seed,
-                                    "lr_schedule": "cosine", "warmup_steps": min(1000, steps // 20),
-                                    "checkpoint_every": max(1, min(1000, steps // 10)), "progress": not quiet})
-    fitted = generator.fit(smiles, config, out_dir=run_dir, resume=resume, overwrite=overwrite)
-    what = f"{fitted.kept} random SMILES ({randomize} of each molecule)" if randomize else f"{fitted.kept} molecules"
-    console.print(f"trained {model} on {what} ({fitted.summary()}) -> {run_dir / 'model'}")
+    train_generator(source, run_dir, model, representation, steps=steps, epochs=epochs, minutes=minutes,
+                    batch_size=batch_size, options=options, column=column, randomize=randomize, device=device,
+                    seed=seed, resume=resume, overwrite=overwrite, progress=not quiet, say=console.print)
 
 
 app.command("train")(train)
@@ -118,18 +94,21 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained model folder (o
            unique: bool = typer.Option(False, help="With --valid-only: drop repeats."),
            batch_size: int = typer.Option(2048, help="Molecules generated at once on the device."),
            device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+           ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " One model copy "
+                                             "per GPU (or per CPU with --device cpu); the same molecules as without."),
            seed: int = typer.Option(0, help="Random seed."),
            quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Generate molecules; raw model output by default (what MOSES scores), or only the valid ones."""
+    from gensdk.core.executor import Backend
     from gensdk.errors import UserError
 
     from .data import clean_smiles, write_smiles
-    from .models import load_generator
+    from .models import sample_smiles
 
     if n < 1:
         raise UserError(f"--n must be positive, got {n}")
-    generator = load_generator(model_dir, device)
-    smiles = generator.sample(n, batch_size=batch_size, temperature=temperature, seed=seed, progress=not quiet)
+    smiles = sample_smiles(model_dir, n, batch_size=batch_size, temperature=temperature, seed=seed, device=device,
+                           backend=Backend(ray=ray), progress=not quiet)
     valid, report = clean_smiles(smiles, fragments="keep", unique=unique)
     console.print(f"{n} generated: {report.kept} valid ({report.kept / n:.1%})"
                   + (f", {report.duplicates} repeats dropped" if unique else ""))
@@ -138,30 +117,41 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained model folder (o
 
 
 @app.command()
-def evaluate(generated: Path = typer.Argument(..., help="Generated SMILES (one per line; invalid ones count)."),
+def evaluate(generated: Path = typer.Argument(..., help="Generated SMILES (one per line; invalid ones count), or a "
+                                             "trained model (or run) folder: its N raw samples are scored."),
              train: Optional[str] = typer.Option("moses:train", help="Training set for novelty ('' to skip)."),
              test: Optional[str] = typer.Option("moses:test", help="Reference set ('' to skip)."),
              test_scaffolds: Optional[str] = typer.Option("moses:test_scaffolds", help="Scaffold-split reference ('' to skip)."),
              n: int = typer.Option(30_000, "-n", "--n", help="Score the first N molecules (MOSES: 30,000)."),
              device: str = typer.Option("auto", help="Device for ChemNet and fingerprint similarity."),
              workers: Optional[int] = typer.Option(None, help="RDKit processes (default: one per CPU)."),
+             seed: int = typer.Option(0, help="Random seed of a model's samples."),
+             ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP + " The RDKit "
+                                               "work runs there; ChemNet and the similarities here."),
              out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON."),
              quiet: bool = typer.Option(False, help="No progress bars.")) -> None:
-    """The MOSES metrics of a SMILES file against the MOSES test sets or your own.
+    """The MOSES metrics of a SMILES file, or of a trained model's samples, against the MOSES test sets or your own.
 
     A reference's statistics are computed once (minutes on a CPU for MOSES's sets) and then read from the cache."""
+    from gensdk.core.artifact import is_saved_model
+    from gensdk.core.executor import Backend
     from gensdk.core.io import write_json
 
     from .data import read_smiles
     from .metrics import evaluate_smiles, format_table, reference_from
+    from .models import load_generator
 
-    smiles = read_smiles(generated)[:n]
-    refs = {"device": device, "workers": workers, "progress": not quiet}
+    if is_saved_model(generated):
+        smiles = load_generator(generated, device).sample(n, seed=seed, progress=not quiet)
+    else:
+        smiles = read_smiles(generated)[:n]
+    backend = Backend(ray=ray) if ray is not None else None  # None: the local processes of --workers
+    refs = {"device": device, "workers": workers, "progress": not quiet, "backend": backend}
     metrics = evaluate_smiles(
         smiles, train=read_smiles(train) if train else None,
         test=reference_from(test, **refs) if test else None,
         test_scaffolds=reference_from(test_scaffolds, **refs) if test_scaffolds else None,
-        device=device, workers=workers, progress=not quiet)
+        device=device, workers=workers, progress=not quiet, backend=backend)
     console.print(format_table(metrics))
     if out:
         write_json(out, metrics)

@@ -12,14 +12,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import multiprocessing
 import os
-import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
+from gensdk.core.executor import Backend
 from gensdk.errors import UserError
 from gensdk.extras import require
 
@@ -184,7 +182,7 @@ def canonical_smiles(smiles: Sequence[str], fragments: str = "largest", workers:
     smiles = [s.strip() if isinstance(s, str) else "" for s in smiles]
     workers = default_workers() if workers is None else workers
     chunks = [(list(smiles[i:i + CHUNK]), fragments) for i in range(0, len(smiles), CHUNK)]
-    return [r for part in parallel_map(_canonical_chunk, chunks, workers if len(chunks) > 1 else 1) for r in part]
+    return [r for part in Backend(workers if len(chunks) > 1 else 1).map(_canonical_chunk, chunks) for r in part]
 
 
 def progress_bar(total: int, enabled: bool, desc: str) -> Any:
@@ -192,20 +190,6 @@ def progress_bar(total: int, enabled: bool, desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, disable=not enabled, desc=desc, unit="mol", dynamic_ncols=True)
-
-
-def parallel_map(function: Callable[[Any], Any], tasks: Iterable[Any], workers: int) -> Iterator[Any]:
-    """``map`` over worker processes, results in task order; ``workers=1`` stays in this process."""
-    if workers <= 1:
-        yield from map(function, tasks)
-        return
-    # fork: workers start at once and inherit the imports; they run RDKit only, never torch or CUDA,
-    # so forking is safe even after this process has started CUDA (spawn would cost seconds)
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            yield from pool.map(function, tasks)
 
 
 def _randomized_chunk(args: tuple[list[str], int, int]) -> list[str]:
@@ -242,7 +226,7 @@ def randomized_smiles(smiles: Sequence[str], copies: int = 1, seed: int = 0, wor
     smiles = list(smiles)
     workers = default_workers() if workers is None else workers
     chunks = [(smiles[i:i + CHUNK], copies, seed * 1_000_003 + i) for i in range(0, len(smiles), CHUNK)]
-    return [r for part in parallel_map(_randomized_chunk, chunks, workers if len(chunks) > 1 else 1) for r in part]
+    return [r for part in Backend(workers if len(chunks) > 1 else 1).map(_randomized_chunk, chunks) for r in part]
 
 
 def clean_smiles(smiles: Iterable[str], fragments: str = "largest", unique: bool = False,

@@ -56,7 +56,6 @@ from gensdk.core.model import GenerativeModel, StepContext, build_model, registe
 from gensdk.errors import UserError
 from gensdk.extras import require
 
-gnn = require("torch_geometric.nn", "molecules")  # message passing of the graph model only
 
 BOND_ORDERS = (1, 2, 3)          # kekulized single, double, triple; 0 = no bond
 MAX_HOPS = 10                    # hop distances to a ring-closure candidate are capped here
@@ -349,6 +348,10 @@ class _GraphEncoder(nn.Module):
         self.new_emb = nn.Embedding(2, hidden)
         self.bond_emb = nn.Embedding(len(BOND_ORDERS), hidden)
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
+        # torch-geometric is imported when a graph model is built, not when the plugin loads: its import takes
+        # seconds, and importing this module registers "mol-graph" for every command
+        gnn = require("torch_geometric.nn", "molecules")
+        self.pool = gnn.global_mean_pool
         self.convs = nn.ModuleList(gnn.GINEConv(_mlp(hidden, hidden, hidden), edge_dim=hidden) for _ in range(layers))
         self.size_emb = nn.Embedding(max_atoms + 2, hidden)
         self.readout = _mlp(2 * hidden, hidden, hidden)
@@ -370,7 +373,7 @@ class _GraphEncoder(nn.Module):
         edge_attr = self.bond_emb(bonds[ev, ei, ej] - 1).repeat(2, 1)
         for norm, conv in zip(self.norms, self.convs):
             h = h + conv(norm(h), edge_index, edge_attr)
-        pooled = gnn.global_mean_pool(h, views, size=len(nodes))
+        pooled = self.pool(h, views, size=len(nodes))
         graph = self.readout(torch.cat([pooled, self.size_emb(nodes.sum(1))], 1))
         return h, graph, node_id
 

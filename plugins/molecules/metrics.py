@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from gensdk.core.executor import Backend
 from gensdk.core.io import atomic_write
 from gensdk.errors import UserError
 from gensdk.extras import require
 
-from .data import molsets_folder, moses_path, parallel_map, progress_bar, read_smiles
+from .data import molsets_folder, moses_path, progress_bar, read_smiles
 
 MORGAN_RADIUS = 2
 FINGERPRINT_BITS = 1024
@@ -46,21 +47,23 @@ def moses_smiles(split: str) -> list[str]:
 
 
 def moses_reference(split: str, *, device: str = "auto", workers: int | None = None,
-                    progress: bool = False) -> Reference:
+                    progress: bool = False, backend: Backend | None = None) -> Reference:
     """The cached statistics of MOSES's 'test' or 'test_scaffolds' set (built once, then read)."""
     if split not in ("test", "test_scaffolds"):
         raise UserError(f"no MOSES reference for split {split!r}: expected 'test' or 'test_scaffolds'")
     return Reference.from_smiles(moses_smiles(split), device=device, workers=workers, progress=progress,
-                                 name=f"moses:{split}")
+                                 name=f"moses:{split}", backend=backend)
 
 
 def reference_from(source: str | os.PathLike, *, device: str = "auto", workers: int | None = None,
-                   progress: bool = False) -> Reference:
+                   progress: bool = False, backend: Backend | None = None) -> Reference:
     """A reference from ``moses:test`` / ``moses:test_scaffolds`` or from a SMILES file (cached alike)."""
     text = str(source)
     if text.startswith("moses:"):
-        return moses_reference(text.split(":", 1)[1], device=device, workers=workers, progress=progress)
-    return Reference.from_smiles(read_smiles(source), device=device, workers=workers, progress=progress, name=text)
+        return moses_reference(text.split(":", 1)[1], device=device, workers=workers, progress=progress,
+                               backend=backend)
+    return Reference.from_smiles(read_smiles(source), device=device, workers=workers, progress=progress, name=text,
+                                 backend=backend)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -239,11 +242,13 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
 
 
 def _featurize(smiles: Sequence[str], *, workers: int, filters: bool, properties: bool,
-               progress: bool = False, desc: str = "RDKit") -> _Features:
+               progress: bool = False, desc: str = "RDKit", backend: Backend | None = None) -> _Features:
+    """The RDKit features of ``smiles`` in chunks of ``_CHUNK``, each a task of ``backend`` (default:
+    ``workers`` local processes); the chunks come back in order, so the result never depends on the backend."""
     out = _Features()
     tasks = ((chunk, filters, properties) for chunk in _chunks(smiles, _CHUNK))
     with progress_bar(len(smiles), progress, desc) as bar:
-        for part in parallel_map(_describe, tasks, workers):
+        for part in (backend or Backend(workers)).map(_describe, tasks):
             out.add(part)
             bar.update(len(part.canonical))
     return out
@@ -460,7 +465,8 @@ class Reference:
 
     @classmethod
     def from_smiles(cls, smiles: Sequence[str], *, device: str = "auto", workers: int | None = None,
-                    cache: bool = True, progress: bool = False, name: str = "reference") -> Reference:
+                    cache: bool = True, progress: bool = False, name: str = "reference",
+                    backend: Backend | None = None) -> Reference:
         """Compute (or read from the cache folder) the statistics of ``smiles``; ``name`` labels the
         progress bars."""
         if isinstance(smiles, str) or len(smiles) == 0:
@@ -472,7 +478,7 @@ class Reference:
             print(f"{name}: computing the statistics of {len(smiles):,} reference molecules"
                   + (f" (once: cached in {path.parent})" if cache else ""), file=sys.stderr, flush=True)
         features = _featurize(smiles, workers=_workers(workers), filters=False, properties=True,
-                              progress=progress, desc=f"{name}: RDKit")
+                              progress=progress, desc=f"{name}: RDKit", backend=backend)
         valid = features.valid
         if not valid:
             raise UserError("the reference set has no valid SMILES")
@@ -530,7 +536,8 @@ class Reference:
 def evaluate_smiles(generated: Sequence[str], *, train: Sequence[str] | None = None,
                     test: Reference | None = None, test_scaffolds: Reference | None = None,
                     device: str = "auto", workers: int | None = None,
-                    k: Sequence[int] = (1000, 10000), progress: bool = False) -> dict[str, float]:
+                    k: Sequence[int] = (1000, 10000), progress: bool = False,
+                    backend: Backend | None = None) -> dict[str, float]:
     """The MOSES metrics of ``generated`` SMILES, keyed as MOSES names them.
 
     Invalid entries (unparsable, empty, not sanitizable) count against ``valid`` and are dropped from
@@ -545,7 +552,7 @@ def evaluate_smiles(generated: Sequence[str], *, train: Sequence[str] | None = N
         raise UserError(f"unique@k needs k >= 1, got {list(k)}")
     device, workers = _device(device), _workers(workers)
     features = _featurize(generated, workers=workers, filters=True, properties=test is not None,
-                          progress=progress, desc="generated: RDKit")
+                          progress=progress, desc="generated: RDKit", backend=backend)
     valid = features.valid
     metrics: dict[str, float] = {"n": len(generated), "n_valid": len(valid), "valid": len(valid) / len(generated)}
     for size in k:

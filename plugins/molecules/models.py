@@ -14,16 +14,19 @@ turned back into SMILES here; validity is judged by RDKit downstream (``data.cle
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 import gensdk.core.autoregressive  # noqa: F401 - registers "token-lm"
 from gensdk.core.artifact import Artifact, artifact_folder, register_artifact
+from gensdk.core.executor import Backend
 from gensdk.core.model import GenerativeModel, build_model
 from gensdk.core.tokens import Vocabulary
 from gensdk.core.trainer import TrainConfig, Trainer
@@ -33,6 +36,8 @@ from .data import (
     MoleculeReport,
     check_representation,
     default_workers,
+    load_smiles,
+    randomized_smiles,
     to_smiles,
     to_text,
     token_pattern,
@@ -100,8 +105,6 @@ class MoleculeGenerator(Artifact):
         settings = {k: v for k, v in KINDS[kind].items() if k != "model"}
         settings.update(options)
         settings.setdefault("max_len", min(MAX_TOKENS, max(longest, 64)))
-        if kind == "vae":
-            from . import vae  # noqa: F401 - registers "smiles-vae"
         model = build_model(KINDS[kind]["model"], vocab=vocab.to_dict(), **settings)
         return cls(kind, model, representation)
 
@@ -158,21 +161,22 @@ class MoleculeGenerator(Artifact):
     def sample(self, n: int, batch_size: int = 2048, temperature: float = 1.0, seed: int | None = None,
                progress: bool = False) -> list[str]:
         """``n`` raw SMILES (not validated: "" where the model produced nothing decodable), made in
-        batches on the model's device."""
-        if n < 0 or batch_size < 1:
-            raise UserError("n must be >= 0 and batch_size >= 1")
-        if seed is not None:
-            torch.manual_seed(seed)
-        self.model.eval()
+        batches on the model's device (``sample_smiles`` draws the same batches on any backend)."""
         out: list[str] = []
         from tqdm import tqdm
 
         with tqdm(total=n, disable=not progress, desc=f"sampling {self.kind}", unit="mol") as bar:
-            while len(out) < n:
-                size = min(batch_size, n - len(out))
-                out.extend(self._sample_batch(size, temperature))
+            for size, batch_seed in batches(n, batch_size, seed):
+                out.extend(self.sample_batch(size, batch_seed, temperature))
                 bar.update(size)
         return out
+
+    def sample_batch(self, n: int, seed: int | None, temperature: float = 1.0) -> list[str]:
+        """One batch of ``n`` raw SMILES, drawn after seeding torch with ``seed`` (None: as torch stands)."""
+        if seed is not None:
+            torch.manual_seed(seed)
+        self.model.eval()
+        return self._sample_batch(n, temperature)
 
     def _sample_batch(self, n: int, temperature: float) -> list[str]:
         if self.kind == "graph":
@@ -202,13 +206,6 @@ class MoleculeGenerator(Artifact):
         return {"kind": self.kind, "representation": self.representation}
 
     @classmethod
-    def register_models(cls, state: dict[str, Any]) -> None:
-        if state.get("kind") == "vae":
-            from . import vae  # noqa: F401
-        if state.get("kind") == "graph":
-            from . import graph  # noqa: F401
-
-    @classmethod
     def restore(cls, folder: Path, state: dict[str, Any], model: GenerativeModel, device: Any) -> "MoleculeGenerator":
         return cls(state["kind"], model, state.get("representation", "smiles"))
 
@@ -228,6 +225,76 @@ class MoleculeGenerator(Artifact):
         return evaluate_smiles(generated, test=reference_from(data) if data else None)
 
 
+def train_generator(source: str, run_dir: str | os.PathLike, model: str = "char-rnn", representation: str = "smiles",
+                    steps: int | None = None, epochs: float | None = None, minutes: float | None = None,
+                    batch_size: int = 256, options: dict[str, Any] | None = None, column: str | None = None,
+                    randomize: int = 0, device: str = "auto", seed: int = 0, resume: bool = False,
+                    overwrite: bool = False, progress: bool = True, say=print) -> MoleculeGenerator:
+    """``gensdk molecules train`` and a molecules recipe: read ``source``, build ``model`` (``options``:
+    its size, ``lr``), train it in ``run_dir`` (cosine schedule, checkpoints, ``resume``) and save its
+    ``model/``. ``say`` prints what a user should see (the data read, a size hint, the result)."""
+    from gensdk.core.device import resolve_device
+    from gensdk.core.trainer import training_budget
+
+    if randomize < 0 or (randomize and (model == "graph" or representation != "smiles")):
+        raise UserError("--randomize K needs K >= 0 and a SMILES sequence model (char-rnn, transformer, vae)")
+    smiles, report = load_smiles(source, column=column, canonicalize=not source.startswith("moses:"))
+    say(f"{source}: {report.summary()}")
+    if randomize:
+        smiles = randomized_smiles(smiles, randomize, seed=seed)
+    options = dict(options or {})
+    torch.manual_seed(seed)  # the initial weights too, not only the batch order
+    generator = MoleculeGenerator.create(model, smiles, representation=representation, **options)
+    if model in CPU_SIZES and resolve_device(device).type == "cpu" and not {"d_model", "layers"} & set(options):
+        # the default size stays the same on every device (the same command, the same model); a hint instead
+        size = sum(p.numel() for p in generator.model.parameters()) / 1e6
+        small = " ".join(f"--option {k}={v}" for k, v in CPU_SIZES[model].items())
+        say(f"hint: the default {model} has {size:.1f}M parameters, sized for a GPU; "
+            f"on a CPU a smaller one trains much faster: {small}")
+    budget = training_budget(steps, epochs, minutes, len(smiles), batch_size, default_steps=10_000)
+    steps = budget["steps"]
+    config = TrainConfig.from_dict({**budget, "batch_size": batch_size, "device": device, "seed": seed,
+                                    "lr_schedule": "cosine", "warmup_steps": min(1000, steps // 20),
+                                    "checkpoint_every": max(1, min(1000, steps // 10)), "progress": progress})
+    fitted = generator.fit(smiles, config, out_dir=run_dir, resume=resume, overwrite=overwrite)
+    what = f"{fitted.kept} random SMILES ({randomize} of each molecule)" if randomize else f"{fitted.kept} molecules"
+    say(f"trained {model} on {what} ({fitted.summary()}) -> {Path(run_dir) / 'model'}")
+    return generator
+
+
 def load_generator(folder: str | os.PathLike, device: str = "auto") -> MoleculeGenerator:
     """A saved generator, or the ``model/`` folder of a training run, on ``device``."""
     return MoleculeGenerator.load(artifact_folder(folder), device)
+
+
+def batches(n: int, batch_size: int, seed: int | None) -> list[tuple[int, int | None]]:
+    """(size, seed) of each batch of a sample of ``n``: batch i's seed depends on ``seed`` and i alone, so the
+    batches can be drawn by any worker, in any order, and give the same molecules."""
+    if n < 0 or batch_size < 1:
+        raise UserError("n must be >= 0 and batch_size >= 1")
+    return [(min(batch_size, n - start),
+             None if seed is None else int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+            for i, start in enumerate(range(0, n, batch_size))]
+
+
+def _draw(temperature: float, generator: MoleculeGenerator, batch: tuple[int, int | None]) -> list[str]:
+    return generator.sample_batch(batch[0], batch[1], temperature)
+
+
+def sample_smiles(folder: str | os.PathLike, n: int, *, batch_size: int = 2048, temperature: float = 1.0,
+                  seed: int | None = 0, device: str = "auto", backend: Backend | None = None,
+                  progress: bool = False) -> list[str]:
+    """``MoleculeGenerator.sample`` of the generator saved in ``folder``, its batches drawn by ``backend``
+    (default: this process). Each worker loads the generator once: on Ray, an actor per GPU."""
+    from tqdm import tqdm
+
+    backend = backend or Backend()
+    on, gpus = backend.resolve_device(device)
+    setup = functools.partial(load_generator, str(Path(folder).absolute()), on)
+    out: list[str] = []
+    with tqdm(total=n, disable=not progress, desc="sampling", unit="mol") as bar:
+        for smiles in backend.map(functools.partial(_draw, temperature), batches(n, batch_size, seed), setup=setup,
+                                  gpus=gpus):
+            out.extend(smiles)
+            bar.update(len(smiles))
+    return out

@@ -1,4 +1,4 @@
-"""The tabular plugin: synthetic tables (gensdk's own CTGAN and TVAE on the engine, or SDV's
+"""The tabular plugin: synthetic tables (gensdk's own CTGAN, TVAE and TabDDPM-style diffusion on the engine, or SDV's
 synthesizers as an optional backend, by "sdv-*" names), their evaluation, and families of synthetic
 classification datasets for meta-learning (``family.py``, ``gensdk tabular family``)."""
 
@@ -10,11 +10,12 @@ require("pandas", "tabular")  # every module of the plugin works on pandas frame
 from .cli import app  # noqa: E402
 from .data import TableMetadata, detect_metadata, load_example, load_table, read_table  # noqa: E402
 from .evaluate import evaluate_tables  # noqa: E402
-from .models import TableSynthesizer, load_synthesizer, make_synthesizer  # noqa: E402 - registers "ctgan", "tvae"
+from .models import TableSynthesizer, load_synthesizer, make_synthesizer  # noqa: E402 - registers "ctgan", "tvae", "tabddpm"
+from .recipe import train_recipe  # noqa: E402
 from .sdv_backend import SDVSynthesizer  # noqa: E402 - imports SDV only when used
 
 plugin = Plugin(name="tabular", description="Tables: column types, synthetic copies, dataset families.",
-                app=app, load_data=load_table, models=["ctgan", "tvae"])
+                app=app, train_recipe=train_recipe)
 
 __all__ = ["plugin", "TableMetadata", "detect_metadata", "load_example", "load_table", "read_table",
            "evaluate_tables", "TableSynthesizer", "SDVSynthesizer", "make_synthesizer", "load_synthesizer"]

@@ -9,7 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Tables: column types, synthetic copies (CTGAN, TVAE, or SDV's), their evaluation, dataset families.",
+from gensdk.core.executor import RAY_HELP
+
+app = typer.Typer(help="Tables: column types, synthetic copies (CTGAN, TVAE, TabDDPM-style diffusion, or SDV's), their "
+                       "evaluation, dataset families.",
                   no_args_is_help=True)
 console = Console()
 
@@ -49,12 +52,13 @@ def examples() -> None:
 
 def train(source: str = typer.Argument(..., help="A table file or an example name."),
           model_dir: Path = typer.Argument(..., help="Folder for the fitted synthesizer."),
-          model: str = typer.Option("ctgan", help="ctgan or tvae (gensdk's own, on the GPU when there is one), or "
-                                                  "sdv-gaussiancopula, sdv-ctgan, sdv-tvae (SDV's, if installed)."),
+          model: str = typer.Option("ctgan", help="ctgan, tvae or tabddpm (gensdk's own, on the GPU when there is "
+                                                  "one), or sdv-gaussiancopula, sdv-ctgan, sdv-tvae (SDV's, if installed)."),
           epochs: Optional[int] = typer.Option(None, help="Passes over the table (default 300)."),
-          steps: Optional[int] = typer.Option(None, help="Training steps instead of epochs (ctgan, tvae)."),
-          minutes: Optional[float] = typer.Option(None, help="A wall-time budget instead of epochs (ctgan, tvae)."),
-          batch_size: int = typer.Option(500, help="Rows per step (CTGAN: rounded to a multiple of pac)."),
+          steps: Optional[int] = typer.Option(None, help="Training steps instead of epochs (gensdk's models)."),
+          minutes: Optional[float] = typer.Option(None, help="A wall-time budget instead of epochs (gensdk's models)."),
+          batch_size: Optional[int] = typer.Option(None, help="Rows per step (default 500, tabddpm 1024; CTGAN: rounded "
+                                                              "to a multiple of pac)."),
           metadata: Optional[Path] = typer.Option(None, help="A YAML/JSON file overriding detected types."),
           seed: int = typer.Option(0, help="Random seed."),
           device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
@@ -63,8 +67,8 @@ def train(source: str = typer.Argument(..., help="A table file or an example nam
     from .data import load_table
     from .models import make_synthesizer
 
-    budget = {k: v for k, v in (("steps", steps), ("minutes", minutes)) if v is not None}
-    synthesizer = make_synthesizer(model, epochs=epochs, batch_size=batch_size, device=device, seed=seed, **budget)
+    options = {k: v for k, v in (("steps", steps), ("minutes", minutes), ("batch_size", batch_size)) if v is not None}
+    synthesizer = make_synthesizer(model, epochs=epochs, device=device, seed=seed, **options)
     df, meta = load_table(source, metadata)
     synthesizer.fit(df, meta, progress=not quiet)
     synthesizer.save(model_dir)
@@ -80,9 +84,12 @@ def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer fold
            n: int = typer.Option(1000, "-n", help="Rows to generate."),
            out: Path = typer.Option(..., "--out", "-o", help="Output .csv or .parquet."),
            seed: int = typer.Option(0, help="Random seed."),
+           option: list[str] = typer.Option([], "--option", help="The model's sampling option key=value (tabddpm: "
+                                            "steps=50, sampler=ddpm|ddim|dpm++2m; repeatable)."),
            allow_pickle: bool = typer.Option(False, help="Load an SDV model: SDV models are pickles, which run "
                                                          "code when loaded; only load folders you trust.")) -> None:
     """Generate a synthetic table (exactly n rows, every column of the original)."""
+    from gensdk.api import parse_options
     from gensdk.errors import UserError
 
     from .models import check_table_output, load_synthesizer, write_table
@@ -90,26 +97,33 @@ def sample(model_dir: Path = typer.Argument(..., help="A fitted synthesizer fold
     if n < 1:
         raise UserError(f"-n must be positive, got {n}")
     check_table_output(out)
-    df = load_synthesizer(model_dir, allow_pickle=allow_pickle).sample(n, seed=seed)
+    options = parse_options(option)
+    df = load_synthesizer(model_dir, allow_pickle=allow_pickle).sample(n, seed=seed, **options)
     write_table(df, out)
     console.print(f"wrote {len(df)} rows to {out}")
 
 
 @app.command()
 def evaluate(real: str = typer.Argument(..., help="The real table (file or example name)."),
-             synthetic: Path = typer.Argument(..., help="The synthetic table."),
+             synthetic: Path = typer.Argument(..., help="The synthetic table, or a trained synthesizer (its samples)."),
              metadata: Optional[Path] = typer.Option(None, help="A YAML/JSON file overriding detected types."),
              target: Optional[str] = typer.Option(None, help="Target column for ML efficacy (default: the metadata's)."),
+             seed: int = typer.Option(0, help="Random seed of a synthesizer's samples (as many rows as the real table)."),
              out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON.")) -> None:
     """SDMetrics quality, ML efficacy (train synthetic / test real) and distance to closest record."""
     from gensdk.cli import print_metrics
+    from gensdk.core.artifact import is_saved_model
     from gensdk.core.io import write_json
 
     from .data import load_table, read_table
     from .evaluate import evaluate_tables
+    from .models import load_synthesizer
 
     real_df, meta = load_table(real, metadata)
-    synthetic_df, _ = read_table(synthetic)
+    if is_saved_model(synthetic):
+        synthetic_df = load_synthesizer(synthetic).sample(len(real_df), seed=seed)
+    else:
+        synthetic_df, _ = read_table(synthetic)
     results = evaluate_tables(real_df, synthetic_df, meta, target=target or meta.target)
     print_metrics(f"{synthetic} vs {real}", results)
     if out:
@@ -122,13 +136,16 @@ def family(n: int = typer.Option(..., "--n", help="How many datasets to generate
                                                           "of rows/features/classes, search targets); default: scm."),
            out: Path = typer.Option(..., "--out", "-o", help="Folder for the family (one sub-folder per dataset)."),
            workers: int = typer.Option(1, help="Processes that build datasets in parallel."),
+           ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
            resume: bool = typer.Option(False, help="Finish a family that was cut short (same spec and --n)."),
            overwrite: bool = typer.Option(False, help="Replace an earlier family in --out."),
            quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Generate a family of classification datasets with their pymfe meta-features, for meta-learning."""
+    from gensdk.core.executor import Backend
+
     from .family import FamilySpec, generate_family
 
     family_spec = FamilySpec.load(spec) if spec else FamilySpec()
-    index = generate_family(family_spec, n, out, workers=workers, resume=resume, overwrite=overwrite,
-                            progress=not quiet)
+    index = generate_family(family_spec, n, out, resume=resume, overwrite=overwrite, progress=not quiet,
+                            backend=Backend(workers, ray))
     console.print(f"{len(index)} datasets ({family_spec.method}) with {index.shape[1]} meta-features each -> {out}")

@@ -15,7 +15,8 @@ Three generators, each ``(rng, spec) -> (table, metadata, info)``:
 ``generate_family`` writes N of them, each a folder ``ds-00000/`` with ``table.csv``,
 ``metadata.json`` (types and target) and ``meta_features.json``, plus ``meta_features.csv`` (one
 row per dataset) and ``family.json``. Dataset i depends only on (seed, i), so ``resume`` fills in
-exactly the datasets a killed run did not finish, and workers change nothing but the time taken.
+exactly the datasets a killed run did not finish, and the backend (local processes or a Ray cluster,
+``gensdk.core.executor``) changes nothing but the time taken.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import math
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from gensdk.core.executor import Backend
 from gensdk.core.io import atomic_write, write_folder, write_json
 from gensdk.errors import UserError
 from gensdk_plugins.tabular.data import ColumnSpec, TableMetadata
@@ -502,8 +503,14 @@ def make_dataset(spec: FamilySpec, index: int, targets: list[dict[str, float]] |
 
 
 def _build(args: tuple[FamilySpec, int, list[dict[str, float]] | None, str]) -> dict[str, Any]:
-    """Make dataset ``index`` and write its folder."""
+    """Make dataset ``index`` and write its folder; a folder already complete (a task run again after its node
+    died) is left as it is."""
+    import json
+
     spec, index, targets, out = args
+    done = Path(out) / dataset_name(index) / "meta_features.json"
+    if done.is_file():
+        return json.loads(done.read_text())
     started = time.perf_counter()
     table, metadata, info = make_dataset(spec, index, targets)
     features = meta_features(table, TARGET, metadata, groups=spec.groups, summary=spec.summary, seed=spec.seed)
@@ -535,8 +542,9 @@ def dataset_name(index: int) -> str:
 
 
 def generate_family(spec: FamilySpec, n: int, out: str | os.PathLike, workers: int = 1, resume: bool = False,
-                    overwrite: bool = False, progress: bool = True) -> pd.DataFrame:
-    """Write ``n`` datasets to ``out`` and return their meta-features, one row per dataset.
+                    overwrite: bool = False, progress: bool = True, backend: Backend | None = None) -> pd.DataFrame:
+    """Write ``n`` datasets to ``out`` and return their meta-features, one row per dataset. They are built by
+    ``backend`` (default: ``workers`` local processes), one task per dataset.
 
     A non-empty ``out`` is refused unless ``resume`` (the same spec: only missing datasets are made)
     or ``overwrite`` (only an earlier family folder is replaced, never another folder)."""
@@ -544,9 +552,8 @@ def generate_family(spec: FamilySpec, n: int, out: str | os.PathLike, workers: i
 
     if n < 1:
         raise UserError(f"--n must be positive, got {n}")
-    if workers < 1:
-        raise UserError(f"--workers must be positive, got {workers}")
-    out = Path(out)
+    backend = backend or Backend(workers)
+    out = Path(out).absolute()  # the tasks may run in other processes, with another working folder
     settings = {"spec": spec.to_dict(), "n": n}
     _prepare_folder(out, settings, resume, overwrite)
     write_json(out / FAMILY_FILE, {**settings, "complete": False})
@@ -555,14 +562,8 @@ def generate_family(spec: FamilySpec, n: int, out: str | os.PathLike, workers: i
     started = time.perf_counter()
     jobs = [(spec, i, targets, str(out)) for i in todo]
     bar = tqdm(total=n, initial=n - len(todo), desc=f"family ({spec.method})", unit="dataset", disable=not progress)
-    if workers == 1:
-        for job in jobs:
-            _build(job)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for _ in pool.map(_build, jobs, chunksize=1):
-                bar.update()
+    for _ in backend.map(_build, jobs, ordered=False):
+        bar.update()
     bar.close()
     index = read_family(out, n)
     atomic_write(out / INDEX_FILE, lambda tmp: index.to_csv(tmp))

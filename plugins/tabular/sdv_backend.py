@@ -91,7 +91,7 @@ class SDVSynthesizer:
         params = [p for p in inspect.signature(_sdv_class(name)).parameters if p not in SET_BY_GENSDK]
         for budget in ("steps", "minutes"):  # TableSynthesizer's alternatives to epochs, which SDV lacks
             if budget in options:
-                raise UserError(f"{name}: SDV trains by epochs; {budget} are for gensdk's own ctgan and tvae")
+                raise UserError(f"{name}: SDV trains by epochs; {budget} are for gensdk's own models")
         unknown = [k for k in options if k not in params]
         if unknown:
             raise UserError(f"model {name!r} has no option {unknown[0]!r}; its options: {', '.join(params)}")
@@ -127,12 +127,16 @@ class SDVSynthesizer:
                 raise UserError(f"{self.name}: {_one_line(err)}") from None
         return self
 
-    def sample(self, n: int, seed: int | None = None, condition: dict[str, Any] | None = None) -> pd.DataFrame:
+    def sample(self, n: int, seed: int | None = None, condition: dict[str, Any] | None = None,
+               **options: Any) -> pd.DataFrame:
         """Exactly ``n`` rows with the original columns in order; ``condition`` = {column: value} makes
-        every row carry those values (SDV's ``sample_from_conditions``: CTGAN and TVAE by rejection)."""
+        every row carry those values (SDV's ``sample_from_conditions``: CTGAN and TVAE by rejection).
+        ``options``: none (TableSynthesizer's shape, where a model may take sampling options)."""
         from sdv.errors import SamplingError
         from sdv.sampling import Condition
 
+        if options:
+            raise UserError(f"{self.name} has no sampling option {next(iter(options))!r}")
         if self.synthesizer is None:
             raise UserError("SDVSynthesizer: call fit (or load) before sample")
         if n < 1:

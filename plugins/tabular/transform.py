@@ -6,6 +6,11 @@ BayesianGaussianMixture per column on the CPU; each row then gets [alpha, one-ho
 the mode sampled from the posterior. Discrete columns become one-hot, with missing values as their
 own category and rare values of high-cardinality columns pooled in one "other" bucket.
 
+``continuous="quantile"`` encodes a continuous column instead as one standard-normal value through
+its empirical quantiles (scikit-learn's QuantileTransformer, as TabDDPM feeds its Gaussian
+diffusion): any shape, spikes included, becomes N(0, 1), and the way back lands inside the observed
+range. A column with few distinct values (ages in 5-year steps) comes back on those values.
+
 A fitted transformer saves as a JSON-serialisable dict (``to_state``/``from_state``): no pickle.
 """
 
@@ -23,7 +28,12 @@ import torch
 from gensdk.errors import UserError
 
 Kind = Literal["continuous", "discrete"]
+Activation = Literal["tanh", "softmax", "normal"]
 STATE_VERSION = 1
+ENCODINGS = ("mode", "quantile")
+MAX_QUANTILES = 1000  # scikit-learn's default n_quantiles
+NORMAL_BOUND = 1e-7  # quantile levels are kept in [b, 1 - b], as scikit-learn does: values within +-5.2
+MAX_GRID = 32  # a column with at most this many distinct values comes back on them (TabDDPM's rounding)
 
 
 def fit_gmms(
@@ -146,7 +156,7 @@ class Span:
 
     start: int
     width: int
-    activation: Literal["tanh", "softmax"]
+    activation: Activation
     column: str
 
 
@@ -158,9 +168,10 @@ def _plain(value: Any) -> Any:
 class TableTransformer:
     """CTGAN's reversible encoding of a table into a float32 matrix (see the module docstring).
 
-    Continuous column: [alpha (tanh), one-hot of its active modes (softmax)], plus a 2-wide
-    [observed, missing] softmax when the column had missing values. Discrete column: one-hot over
-    its kept values, then "missing" and "__other__" when present.
+    Continuous column: [alpha (tanh), one-hot of its active modes (softmax)], or with
+    ``continuous="quantile"`` [its standard-normal value (normal)]; then a 2-wide [observed, missing]
+    softmax when the column had missing values. Discrete column: one-hot over its kept values, then
+    "missing" and "__other__" when present.
     """
 
     def __init__(
@@ -170,11 +181,15 @@ class TableTransformer:
         max_other_values: int = 100_000,
         seed: int = 0,
         device: torch.device | str | None = None,
+        continuous: str = "mode",
     ) -> None:
         if max_categories < 2:
             raise ValueError(
                 "max_categories must be at least 2 (one value plus the other bucket)"
             )
+        if continuous not in ENCODINGS:
+            raise ValueError(f"continuous must be one of {', '.join(ENCODINGS)}, got {continuous!r}")
+        self.continuous = continuous
         self.max_modes = max_modes
         self.max_categories = max_categories
         self.max_other_values = max_other_values
@@ -198,7 +213,7 @@ class TableTransformer:
                 )
         continuous = [name for name, kind in metadata if kind == "continuous"]
         fits = {}
-        if continuous:
+        if continuous and self.continuous == "mode":
             x = torch.tensor(_numbers(df, continuous))
             fitted = fit_gmms(x, self.max_modes, device=self.device, seed=self.seed)
             means, stds, weights = (t.cpu() for t in fitted)
@@ -209,7 +224,9 @@ class TableTransformer:
         self.columns = []
         for name, kind in metadata:
             column = df[name]
-            if kind == "continuous":
+            if kind == "continuous" and self.continuous == "quantile":
+                self.columns.append(_fit_quantiles(name, column))
+            elif kind == "continuous":
                 means, stds, weights = fits[name]
                 keep = weights > 0
                 observed = column.dropna().to_numpy(dtype=np.float64)
@@ -260,11 +277,12 @@ class TableTransformer:
 
     # ----- layout
 
-    def _widths(
-        self, column: dict[str, Any]
-    ) -> list[tuple[int, Literal["tanh", "softmax"]]]:
+    def _widths(self, column: dict[str, Any]) -> list[tuple[int, Activation]]:
         if column["kind"] == "continuous":
-            widths = [(1, "tanh"), (len(column["means"]), "softmax")]
+            if "quantiles" in column:
+                widths: list[tuple[int, Activation]] = [(1, "normal")]
+            else:
+                widths = [(1, "tanh"), (len(column["means"]), "softmax")]
             return widths + [(2, "softmax")] if column["has_missing"] else widths
         width = (
             len(column["values"])
@@ -323,7 +341,9 @@ class TableTransformer:
                 raise UserError(
                     f"column {column['name']!r}: missing from the table to transform"
                 )
-            if column["kind"] == "continuous":
+            if "quantiles" in column:
+                _encode_quantiles(column, df[column["name"]], column_spans, out)
+            elif column["kind"] == "continuous":
                 self._encode_continuous(
                     column, df[column["name"]], column_spans, out, g
                 )
@@ -411,7 +431,9 @@ class TableTransformer:
         for column in self.columns:
             column_spans = [next(spans) for _ in self._widths(column)]
             blocks = [data[:, s.start : s.start + s.width] for s in column_spans]
-            if column["kind"] == "continuous":
+            if "quantiles" in column:
+                values = _decode_quantiles(column, blocks)
+            elif column["kind"] == "continuous":
                 values = _decode_continuous(column, blocks)
             else:
                 values = _decode_discrete(column, blocks[0], rng)
@@ -425,7 +447,7 @@ class TableTransformer:
         self._check_fitted()
         settings = {
             k: getattr(self, k)
-            for k in ("max_modes", "max_categories", "max_other_values", "seed")
+            for k in ("max_modes", "max_categories", "max_other_values", "seed", "continuous")
         }
         return {"version": STATE_VERSION, **settings, "columns": self.columns}
 
@@ -441,6 +463,7 @@ class TableTransformer:
             k: state[k]
             for k in ("max_modes", "max_categories", "max_other_values", "seed")
         }
+        settings["continuous"] = state.get("continuous", "mode")  # states saved before it existed
         transformer = cls(**settings, device=device)
         transformer.columns = [dict(c) for c in state["columns"]]
         return transformer
@@ -493,3 +516,64 @@ def _decode_discrete(
         drawn = rng.choice(len(counts), size=int(other.sum()), p=counts / counts.sum())
         values[other] = np.asarray(column["other_values"], dtype=object)[drawn]
     return pd.Series(values, dtype=object)
+
+
+# ----- the quantile encoding of a continuous column
+
+
+def _fit_quantiles(name: str, column: pd.Series) -> dict[str, Any]:
+    observed = np.sort(_numbers(column.to_frame(), [name])[:, 0])
+    observed = observed[~np.isnan(observed)]
+    if not len(observed):
+        observed = np.zeros(1)  # nothing observed: a placeholder; the missing flag says missing
+    levels = np.linspace(0.0, 1.0, min(MAX_QUANTILES, len(observed)))
+    distinct = np.unique(observed)
+    return {
+        "name": name,
+        "kind": "continuous",
+        "dtype": str(column.dtype),
+        "quantiles": np.quantile(observed, levels).tolist(),
+        "grid": distinct.tolist() if len(distinct) <= MAX_GRID else None,
+        "has_missing": bool(column.isna().any()),
+        "integer": bool(np.all(observed == np.round(observed))),
+        "min": float(observed[0]),
+        "max": float(observed[-1]),
+    }
+
+
+def _levels(quantiles: np.ndarray) -> np.ndarray:
+    return np.linspace(0.0, 1.0, len(quantiles)) if len(quantiles) > 1 else np.full(1, 0.5)
+
+
+def _encode_quantiles(column: dict[str, Any], series: pd.Series, spans: list[Span], out: np.ndarray) -> None:
+    from scipy.special import ndtri
+
+    x = _numbers(series.to_frame(), [column["name"]])[:, 0]
+    missing = np.isnan(x)
+    if missing.any() and not column["has_missing"]:
+        raise UserError(f"column {column['name']!r}: has missing values, but had none when fitted")
+    quantiles = np.asarray(column["quantiles"])
+    levels = _levels(quantiles)
+    x = np.where(missing, np.median(quantiles), x)  # any valid value; the flag says missing
+    # Interpolated up and down and averaged, as scikit-learn does: a run of equal quantiles (a spike)
+    # maps to the middle of its levels, not to one end.
+    level = 0.5 * (np.interp(x, quantiles, levels) - np.interp(-x, -quantiles[::-1], -levels[::-1]))
+    out[:, spans[0].start] = ndtri(np.clip(level, NORMAL_BOUND, 1 - NORMAL_BOUND))
+    if column["has_missing"]:
+        out[np.arange(len(x)), spans[1].start + missing] = 1.0
+
+
+def _decode_quantiles(column: dict[str, Any], blocks: list[np.ndarray]) -> pd.Series:
+    from scipy.special import ndtr
+
+    quantiles = np.asarray(column["quantiles"])
+    values = np.interp(ndtr(blocks[0][:, 0].astype(np.float64)), _levels(quantiles), quantiles)
+    if column["grid"] is not None:  # the nearest of the few values the column had
+        grid = np.asarray(column["grid"])
+        values = grid[np.abs(values[:, None] - grid[None, :]).argmin(1)]
+    values = np.clip(values, column["min"], column["max"])
+    if column["integer"]:
+        values = np.round(values)
+    if column["has_missing"]:
+        values[blocks[1].argmax(1) == 1] = np.nan
+    return pd.Series(values)

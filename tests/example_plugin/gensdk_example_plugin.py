@@ -51,5 +51,4 @@ class GaussianModel(GenerativeModel):
         return self.mean + self.log_std.exp() * torch.randn(n, *self.mean.shape, device=self.mean.device)
 
 
-plugin = Plugin(name="example", description="An example third-party plugin", app=app,
-                models=["example-gaussian"])
+plugin = Plugin(name="example", description="An example third-party plugin", app=app)  # its models: from the registry
