@@ -11,7 +11,7 @@ verb=$1; shift
 case $verb in
   smoke)  # a few steps of everything, to catch a GPU-only fault before the long run
     python3 benchmarks/characters_lowdata.py run --data data/characters.npz --out /tmp/smoke --per-class 5 \
-      --seed 0 --steps 100 --classifier-steps 100 --factor 2 "$@" ;;
+      --seed 0 --steps 100 --pretrain-steps 100 --classifier-steps 100 --factor 2 "$@" ;;
   lowdata)  # work in runs/ (kept on a warm machine between calls, so a later call resumes); at most 8
     # files come back from $OUT: the merged results, the log and seed 0's grids
     timeout "${BUDGET:-540}" python3 benchmarks/characters_lowdata.py run --data data/characters.npz \
