@@ -164,32 +164,29 @@ def tune(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     train, meta = load(args.data, splits=("train",))
     families = train_families(train, meta)
-    # one job per subset method and budget; a -pre method's one generator serves both budgets
-    jobs = [(m, [b]) for m in args.methods if not m.endswith(PRETRAINED) for b in args.per_class]
-    jobs += [(m, args.per_class) for m in args.methods if m.endswith(PRETRAINED)]
-    finished = lambda m, bs: (out / f"{m}-{'-'.join(map(str, bs))}" / TUNED).is_file()  # noqa: E731
-    if all(finished(m, bs) for m, bs in jobs):
+    jobs = [(m, b) for m in args.methods for b in args.per_class]  # one per method and budget
+    finished = lambda m, b: (out / f"{m}-{b}" / TUNED).is_file()  # noqa: E731
+    if all(finished(m, b) for m, b in jobs):
         print("tuning: every job done before")
     elif args.seeds_parallel and len(jobs) > 1:
-        if not all(finished(m, bs) for m, bs in jobs if m.endswith(PRETRAINED)):
+        if not all(finished(m, b) for m, b in jobs if m.endswith(PRETRAINED)):  # one -pre generator for all
             pretrain(args, validation_split(train, families, VALIDATION_FRACTION, args.seed_tune)[0],
                      out / "pretrained")
-        _parallel(args, out, [(f"{m}-{'-'.join(map(str, bs))}", ["--methods", m, "--per-class", *map(str, bs),
-                                                                 *_grid_args(args)]) for m, bs in jobs])
+        _parallel(args, out, [(f"{m}-{b}", ["--methods", m, "--per-class", str(b), *_grid_args(args)])
+                              for m, b in jobs])
     else:
         grid = Grid(ratios=args.ratios, filters=args.filters, guidance=args.guidance)
-        for m, bs in jobs:
-            tune_mixing(train, families, out / f"{m}-{'-'.join(map(str, bs))}", methods=[m], per_class=bs, grid=grid,
-                        factor=args.factor, seed=args.seed_tune, validation_fraction=VALIDATION_FRACTION,
-                        generator_steps=args.steps, pretrain_steps=args.pretrain_steps,
-                        pretrained_dir=out / "pretrained", generator_options=generator_options(args),
+        for m, b in jobs:
+            tune_mixing(train, families, out / f"{m}-{b}", methods=[m], per_class=[b], grid=grid, factor=args.factor,
+                        seed=args.seed_tune, validation_fraction=VALIDATION_FRACTION, generator_steps=args.steps,
+                        pretrain_steps=args.pretrain_steps, pretrained_dir=out / "pretrained",
+                        generator_options=generator_options(args),
                         classifier_recipe=ClassifierRecipe(steps=args.classifier_steps), device=args.device,
                         progress=False)
-    merged = {}  # one tuned.json for every method and budget
-    for m, bs in jobs:
-        part = out / f"{m}-{'-'.join(map(str, bs))}" / TUNED
-        if part.is_file():
-            merged.setdefault(m, {}).update(json.loads(part.read_text())["tuned"][m])
+    merged: dict[str, dict] = {}  # one tuned.json for every method and budget tuned so far (earlier calls too)
+    for part in sorted(out.glob(f"*/{TUNED}")):
+        for m, per in json.loads(part.read_text())["tuned"].items():
+            merged.setdefault(m, {}).update(per)
     write_json(out / TUNED, {"tuned": merged, "data": args.data, **provenance()})
     print(json.dumps(merged, indent=1))
 
