@@ -41,7 +41,7 @@ NEW_METHODS = ["diffusion", "style", "style-pre"]
 # The generators of round 2 on the GPU: the plugin's defaults (U-Net width 32, one block a level, batch
 # 64); 2,000 steps are ~230 passes over a 5-per-class subset (550 images), ~60 over 20 per class.
 GPU_STEPS = 2000
-PRETRAIN_STEPS = 6000  # the -pre generators: ~20 passes over the ~20,000 training renders
+PRETRAIN_STEPS = 6000  # the -pre generators: ~10 passes over the ~36,000 training renders (batch 64)
 
 
 def render(args: argparse.Namespace) -> None:
