@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--train", default="data/chars/train")
     parser.add_argument("--test", default="data/chars/test")
     parser.add_argument("--augmented", required=True, help="The main job's output folder.")
-    parser.add_argument("--classic", default="", help="A classic-only output (default: made here).")
+    parser.add_argument("--classic", default="", help="A classic-only output (default: made in runs/chars-classic-only).")
     parser.add_argument("--factor", type=int, default=4, help="The main job's --factor (for the classic-only run).")
     parser.add_argument("--seed", type=int, default=0, help="The main job's --seed (for the classic-only run).")
     parser.add_argument("--seeds", type=int, default=3, help="Classifier seeds.")
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/characters-main-job")
     args = parser.parse_args()
 
-    classic = Path(args.classic or Path(args.out).parent / "chars-classic-only")
+    classic = Path(args.classic or "runs/chars-classic-only")
     if not args.classic and not (classic / "manifest.csv").is_file():
         augment(args.train, classic, factor=args.factor, method="classic", seed=args.seed, overwrite=classic.exists(),
                 progress=False)
