@@ -4,7 +4,8 @@ fonts of the built-in default data (data/chars/test). Mean and std over seeds.
 
     gensdk characters render data/chars --charset digits --per-font 2 --overwrite   # the README's data
     gensdk augment data/chars/train runs/chars-augmented ...                         # the README's main job
-    python benchmarks/characters_main_job.py --augmented runs/chars-augmented --factor 4 --out benchmarks/results/characters_main_job
+    python benchmarks/characters_main_job.py --augmented runs/chars-augmented --factor 4 \
+        --out benchmarks/results/characters_main_job
 
 The classic-only folder is made here with ``gensdk augment --method classic`` at the same factor and seed
 (or given with --classic). The classifiers train on the GPU when there is one, else on the CPU.
@@ -32,7 +33,8 @@ def main() -> None:
     parser.add_argument("--train", default="data/chars/train")
     parser.add_argument("--test", default="data/chars/test")
     parser.add_argument("--augmented", required=True, help="The main job's output folder.")
-    parser.add_argument("--classic", default="", help="A classic-only output (default: made in runs/chars-classic-only).")
+    parser.add_argument("--classic", default="",
+                        help="A classic-only output (default: made in runs/chars-classic-only).")
     parser.add_argument("--factor", type=int, default=4, help="The main job's --factor (for the classic-only run).")
     parser.add_argument("--seed", type=int, default=0, help="The main job's --seed (for the classic-only run).")
     parser.add_argument("--seeds", type=int, default=3, help="Classifier seeds.")
