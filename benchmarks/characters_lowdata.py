@@ -8,7 +8,10 @@ fonts: the ``tune`` verb reads the training arrays of the data file only. The ro
 style generator trained once on every training image (all training fonts, no test font), standing for
 a generator shipped pretrained; it is its own row beside those trained on the subset alone.
 
-Step 1, here (fonts are on this machine): render the font data set into one .npz to carry:
+Step 1, here: the fonts of round 2 (214 fonts: 157 to train, 57 of 6 families to test), then render them
+into one .npz to carry:
+    apt-get install -y fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-urw-base35 fonts-noto-core \
+        fonts-freefont-ttf fonts-texgyre fonts-paratype fonts-linuxlibertine fonts-open-sans fonts-ebgaramond fonts-cmu
     python benchmarks/characters_lowdata.py render --out data/characters.npz
 Step 2, on the GPU machine (one process per cell; resumable cell by cell; see gpu_characters.sh):
     python benchmarks/characters_lowdata.py tune --data data/characters.npz --out runs/lowdata2/tuning
