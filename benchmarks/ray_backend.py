@@ -8,7 +8,7 @@ start, imports, Ray's connection and its workers' start-up are part of the price
 to be the same (timings aside). The machine's load average is recorded before and after every run: on a shared
 machine the figures move with it.
 
-    python benchmarks/ray_backend.py --n 80 --workers 1 2 4 --tag cpu2-shared --note "provisional: shared machine"
+    python benchmarks/ray_backend.py --n 120 --workers 1 2 4 --tag cpu2 --note "..."
     bash benchmarks/gpu_ray.sh cpu|cpu16      # on the GPU machine's 16 cores (its wheels: see that script)
 
 Writes benchmarks/results/ray_backend-TAG.md and its record results/raw/ray_backend-TAG.json.
