@@ -159,14 +159,16 @@ def test_early_stopping_keeps_the_best_validation_weights(tmp_path):
         TrainConfig.from_dict({"validate_every": 10, "ema_decay": 0.9})
 
 
+def made():
+    """The same small MADE each call (seeded), so that two runs start from the same weights."""
+    torch.manual_seed(0)
+    return MADE(data_shape=[1, 8, 8], hidden=[32])
+
+
 def test_a_run_trained_in_time_slices_equals_an_unbroken_one(tmp_path):
     data = load_dataset("digits", split="train").x[:256]
     config = TrainConfig(steps=12, batch_size=32, progress=False, checkpoint_every=100, lr_schedule="cosine",
                          warmup_steps=3)
-
-    def made():
-        torch.manual_seed(0)
-        return MADE(data_shape=[1, 8, 8], hidden=[32])
 
     unbroken = Trainer(made(), data, config, tmp_path / "a").fit()
     slices = 0
@@ -186,10 +188,6 @@ def test_a_minutes_budget_plans_the_steps_and_a_resumed_run_follows_the_plan(tmp
     data = load_dataset("digits", split="train").x[:256]
     config = dict(minutes=0.04, batch_size=32, progress=False, checkpoint_every=20, lr_schedule="cosine",
                   warmup_steps=5)
-
-    def made():
-        torch.manual_seed(0)
-        return MADE(data_shape=[1, 8, 8], hidden=[32])
 
     start = time.perf_counter()
     first = Trainer(made(), data, TrainConfig(**config), tmp_path / "run")

@@ -483,6 +483,17 @@ def _numbers(df: pd.DataFrame, names: list[str]) -> np.ndarray:
         ) from None
 
 
+def _numeric_column(column: dict[str, Any], values: np.ndarray, missing: list[np.ndarray]) -> pd.Series:
+    """Decoded numbers back in the column's range and type, NaN where the missing-value block (``missing``:
+    the column's blocks after its value blocks, one when it has missing values) says so."""
+    values = np.clip(values, column["min"], column["max"])
+    if column["integer"]:
+        values = np.round(values)
+    if column["has_missing"]:
+        values[missing[0].argmax(1) == 1] = np.nan
+    return pd.Series(values)
+
+
 def _decode_continuous(column: dict[str, Any], blocks: list[np.ndarray]) -> pd.Series:
     means, stds = np.asarray(column["means"]), np.asarray(column["stds"])
     mode = blocks[1].argmax(1)
@@ -490,12 +501,7 @@ def _decode_continuous(column: dict[str, Any], blocks: list[np.ndarray]) -> pd.S
         np.clip(blocks[0][:, 0].astype(np.float64), -1, 1) * 4 * stds[mode]
         + means[mode]
     )
-    values = np.clip(values, column["min"], column["max"])
-    if column["integer"]:
-        values = np.round(values)
-    if column["has_missing"]:
-        values[blocks[2].argmax(1) == 1] = np.nan
-    return pd.Series(values)
+    return _numeric_column(column, values, blocks[2:])
 
 
 def _decode_discrete(
@@ -571,9 +577,4 @@ def _decode_quantiles(column: dict[str, Any], blocks: list[np.ndarray]) -> pd.Se
     if column["grid"] is not None:  # the nearest of the few values the column had
         grid = np.asarray(column["grid"])
         values = grid[np.abs(values[:, None] - grid[None, :]).argmin(1)]
-    values = np.clip(values, column["min"], column["max"])
-    if column["integer"]:
-        values = np.round(values)
-    if column["has_missing"]:
-        values[blocks[1].argmax(1) == 1] = np.nan
-    return pd.Series(values)
+    return _numeric_column(column, values, blocks[1:])
