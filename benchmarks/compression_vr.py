@@ -78,7 +78,9 @@ def _data(path: Path) -> torch.Tensor:
 
 # --- speed -----------------------------------------------------------------------------------------
 SPEED_VARIANTS = {"eager": {}, "cuda-graph": {"cuda_graph": True}, "compile": {"compile": True},
-                  "cuda-graph-bf16": {"cuda_graph": True, "bf16": True}}
+                  "cuda-graph-bf16": {"cuda_graph": True, "bf16": True},
+                  "cuda-graph-channels-last": {"cuda_graph": True, "channels_last": True},
+                  "cuda-graph-bf16-channels-last": {"cuda_graph": True, "bf16": True, "channels_last": True}}
 
 
 def speed_one(arch: str, variant: str, data: torch.Tensor, steps: int, device: str = "cuda") -> dict:

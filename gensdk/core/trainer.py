@@ -51,6 +51,7 @@ class TrainConfig:
     bf16: bool = True              # bf16 autocast, used on CUDA only
     compile: bool = False          # torch.compile each top-level submodule (CUDA recommended)
     cuda_graph: bool = False       # replay train_step as one CUDA graph (see Trainer._graph_ready)
+    channels_last: bool = False    # NHWC weights and 4-D data: the layout GPU convolutions run fastest in
     ema_decay: float | None = None # EMA of model.ema_module(), e.g. 0.999 for a GAN generator
     lr_schedule: str = "constant"  # constant | linear (to 0 at the last step) | cosine
     warmup_steps: int = 0          # linear warm-up from 0 before the schedule
@@ -239,10 +240,12 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.dist = Distributed(self.config.device)
         self.device = self.dist.device
-        self.data = tuple(t.to(self.device) for t in (data if isinstance(data, tuple) else (data,)))
+        self.data = tuple(self._place(t) for t in (data if isinstance(data, tuple) else (data,)))
         if len({len(t) for t in self.data}) != 1:
             raise UserError("data tensors have different lengths: " + ", ".join(str(len(t)) for t in self.data))
         self.model = model.to(self.device)
+        if self.config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.dist.broadcast_module(self.model)
         self.optimizers = self.model.make_optimizers()
         self.graph: StepGraph | None = None
@@ -263,7 +266,7 @@ class Trainer:
         if valid is not None and self.config.validate_every:
             if not hasattr(self.model, "nll"):
                 raise UserError(f"train.validate_every: model {self.model.model_name!r} has no likelihood to validate")
-            self.valid = tuple(t.to(self.device) for t in (valid if isinstance(valid, tuple) else (valid,)))
+            self.valid = tuple(self._place(t) for t in (valid if isinstance(valid, tuple) else (valid,)))
         self.best: dict[str, Any] | None = None  # {"valid_nll", "step", "model"}: early stopping's pick
         self.throughput: float | None = None  # examples/s over the run's timed steps (all ranks)
         self.plan: dict[str, Any] | None = None  # a minutes budget's planned step count, once measured
@@ -506,6 +509,14 @@ class Trainer:
         cfg = self.config
         return (cfg.cuda_graph and self.device.type == "cuda" and self.dist.world == 1 and self.model.static_step
                 and not cfg.compile)
+
+    def _place(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A data tensor on the device; images (4-D) in NHWC with ``channels_last``, so that each batch
+        indexed from them is NHWC too."""
+        tensor = tensor.to(self.device)
+        if self.config.channels_last and tensor.dim() == 4:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
 
     def _make_capturable(self) -> None:
         """For a CUDA graph: optimizer state on the GPU, updated inside the graph, and each learning rate

@@ -156,7 +156,8 @@ def export_codec(model: TransformCodec, folder: Path, record: dict) -> Path:
     ``record`` (how it was trained) in its config.json."""
     model.require_codec()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items() if not training_only(k)}
-    state = {k: v.half() if v.is_floating_point() and not _exact(k) else v.contiguous() for k, v in state.items()}
+    # contiguous: safetensors stores NCHW, whatever layout training used (TrainConfig.channels_last)
+    state = {k: (v.half() if v.is_floating_point() and not _exact(k) else v).contiguous() for k, v in state.items()}
 
     def weights(path: Path) -> None:
         from safetensors.torch import save_file
