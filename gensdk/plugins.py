@@ -129,9 +129,7 @@ def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
-        # kept on the package: also over a submodule of the same name, which its import set there
-        # (characters.augment is the function, not the module augment.py)
-        setattr(sys.modules[package], name, value)
+        setattr(sys.modules[package], name, value)  # later reads skip this function
         return value
 
     return attribute

@@ -2,11 +2,14 @@
 plugin's sub-app. That must not import torch (1.2 s of every start) nor the domains' heavy packages; commands
 import them when they run (gensdk/plugins.py says how a plugin keeps to that)."""
 
+import importlib
 import json
+import pkgutil
 import subprocess
 import sys
 from importlib.metadata import entry_points
 
+from gensdk.plugins import discover
 from helpers import ENV, gensdk
 
 HEAVY = {"torch", "pandas", "rdkit", "sklearn", "scipy", "sdv"}
@@ -54,3 +57,13 @@ def test_help_lists_every_plugin_and_its_top_level_commands():
     listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2}
     for name in [*plugin_names(), *shortcuts, "train", "sample", "evaluate", "plugins", "toy"]:
         assert name in listed, (name, result.stdout)
+
+
+def test_no_lazy_export_shares_a_name_with_a_submodule():
+    # importing a submodule sets it on the package, and the package's lazy __getattr__ is then never asked:
+    # a function named like its module would read as the module (as characters.augment once did)
+    for plugin in discover()[0].values():
+        package = importlib.import_module(plugin.package)
+        if hasattr(package, "__path__"):
+            submodules = {m.name for m in pkgutil.iter_modules(package.__path__)}
+            assert not set(getattr(package, "__all__", [])) & submodules, plugin.name

@@ -26,7 +26,7 @@ plugin = Plugin(
 
 # the API below imports torch: on first use, not when the CLI is built (see gensdk.plugins)
 __getattr__ = lazy_exports(__name__, {
-    "augment": "augment", "ClassicAugmenter": "classic", "Classifier": "classifier", "train_classifier": "classifier",
+    "augment": "augmentation", "ClassicAugmenter": "classic", "Classifier": "classifier", "train_classifier": "classifier",
     "CharacterSet": "data", "load_characters": "data", "low_data_benchmark": "evaluate", "find_fonts": "fonts",
     "render_dataset": "fonts", "CharacterGenerator": "generative", "load_generator": "generative",
     "train_generator": "generative"})

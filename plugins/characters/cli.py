@@ -47,7 +47,7 @@ def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfol
     """Enlarge a character-image data set with classic and/or generative augmentation."""
     from gensdk.core.executor import Backend
 
-    from .augment import augment as run
+    from .augmentation import augment as run
 
     s = run(input_dir, output_dir, factor=factor, method=method, pipeline=pipeline, mix_with=mix_with,
             model_dir=model, seed=seed, filter_samples=filter_samples, filter_confidence=filter_confidence,
