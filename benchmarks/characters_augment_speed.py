@@ -52,7 +52,7 @@ def main() -> None:
                                          "generators/ (the 110 classes match); else each is trained briefly here")
     args = parser.parse_args()
 
-    from gensdk_plugins.characters.augment import augment
+    from gensdk_plugins.characters.augmentation import augment
     from gensdk.core.images import load_image_folder
     from gensdk_plugins.characters.generative import train_generator
 

@@ -25,7 +25,7 @@ from benchmarks.common import provenance, write_results  # noqa: E402
 
 def main() -> None:
     from gensdk.core.device import resolve_device
-    from gensdk_plugins.characters.augment import augment
+    from gensdk_plugins.characters.augmentation import augment
     from gensdk_plugins.characters.classifier import ClassifierRecipe, train_classifier
     from gensdk_plugins.characters.data import load_characters
 

@@ -1,6 +1,8 @@
 """The ``gensdk`` command line: core verbs here, one sub-app per installed plugin.
 
-Errors a user can cause end with one line on stderr and exit code 2 (see ``main``).
+Errors a user can cause end with one line on stderr and exit code 2 (see ``main``). Every command, ``--help``
+included, imports this module and builds every plugin's sub-app, so torch and the API behind the verbs are
+imported inside the commands (tests/test_cli_startup.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from rich.console import Console
 from rich.markup import escape  # "gensdk[molecules]" is not rich markup
 from rich.table import Table
 
-from gensdk import api
 from gensdk.core.io import write_json
 from gensdk.errors import UserError
 from gensdk.extras import MissingExtra
@@ -44,6 +45,8 @@ def train(recipe: Path = typer.Argument(..., help="A YAML recipe (see recipes/).
           overwrite: bool = typer.Option(False, help="Replace a run already in the run folder."),
           quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Train the model a recipe describes; checkpoints, log.jsonl and model/ go to the run folder."""
+    from gensdk import api
+
     recipe_dict = api.load_recipe(recipe, set_)
     api.train(recipe_dict, out=out, resume=resume, overwrite=overwrite, progress=not quiet)
     metrics_file = api.run_folder(recipe_dict, out) / "metrics.json"
@@ -62,6 +65,7 @@ def sample(model: Path = typer.Argument(..., help="A saved folder (a plugin's mo
            option: list[str] = typer.Option([], "--option", help="A core model's sampling option key=value, e.g. "
                                             "steps=20, sampler=heun, guidance=2, labels=3 (repeatable).")) -> None:
     """Draw samples from any trained model and write them to a file or folder."""
+    from gensdk import api
     from gensdk.core.device import resolve_device
 
     written = api.sample(api.load(model, str(resolve_device(device))), n, out, seed=seed, **api.parse_options(option))
@@ -79,6 +83,8 @@ def evaluate(model: Path = typer.Argument(..., help="A saved folder or a run fol
              out: Optional[Path] = typer.Option(None, "-o", "--out", help="Also write the metrics as JSON.")) -> None:
     """The metrics of the model's field: a plugin's own (tables, molecules, characters, C programs), or for a
     core model those that fit it and its data (mode coverage, NLL, Frechet distance)."""
+    from gensdk import api
+
     loaded = api.load(model)
     if isinstance(loaded, api.Artifact):
         results = api.evaluate(loaded, data, n_samples=n, seed=seed)
@@ -144,7 +150,7 @@ def needs_extra(name: str, missing: MissingExtra) -> None:
 
 
 def add_plugin_apps() -> None:
-    found, failures = discover()
+    found, failures = discover(register=False)  # the sub-apps only: registering the models imports torch
     for plugin in found.values():
         if plugin.app is not None:
             app.add_typer(plugin.app, name=plugin.name, help=plugin.description)

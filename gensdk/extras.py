@@ -2,13 +2,14 @@
 
 Code that needs one imports it through ``require``; when it is missing the user gets one line naming the
 extra to install (exit code 2 on the command line), not a ModuleNotFoundError traceback. A plugin whose
-package import needs one (tabular: pandas) calls ``require`` first in its ``__init__``: the CLI then
+every command needs one (tabular: pandas) calls ``require_installed`` first in its ``__init__``: the CLI then
 registers its command as a stub that prints that line when used, and every other command stays quiet.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from gensdk.errors import UserError
@@ -40,3 +41,11 @@ def require(module: str, extra: str) -> ModuleType:
         if err.name is None or not (module == err.name or module.startswith(err.name + ".")):
             raise
         raise MissingExtra(module.split(".")[0], extra) from None
+
+
+def require_installed(package: str, extra: str) -> None:
+    """Raise MissingExtra naming ``extra`` when the top-level ``package`` is not installed, without importing
+    it: a plugin's ``__init__`` checks its extra this way, so that building the CLI (``gensdk --help``) does
+    not pay for importing pandas or RDKit."""
+    if importlib.util.find_spec(package) is None:
+        raise MissingExtra(package, extra)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from helpers import gensdk
-from gensdk_plugins.characters.augment import augment, plan, task_seed
+from gensdk_plugins.characters.augmentation import augment, plan, task_seed
 from gensdk_plugins.characters.classifier import ClassifierRecipe, SampleFilter, train_classifier
 from gensdk_plugins.characters.dagan import DAGAN, same_class_pairs
 from gensdk_plugins.characters.generative import generate_filtered, load_generator, train_generator

@@ -103,7 +103,7 @@ def test_augment_on_ray_writes_the_same_images_and_manifest(cluster, tmp_path):
         (tmp_path / "in" / label).mkdir(parents=True)
         for i in range(3):
             Image.fromarray((rng.random((16, 16)) * 255).astype(np.uint8)).save(tmp_path / "in" / label / f"{i}.png")
-    from gensdk_plugins.characters.augment import augment
+    from gensdk_plugins.characters.augmentation import augment
 
     augment(tmp_path / "in", tmp_path / "local", factor=2, progress=False)
     ray_gensdk(cluster, "augment", tmp_path / "in", tmp_path / "ray", "--factor", 2, "--quiet", check=True)

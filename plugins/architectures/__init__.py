@@ -3,22 +3,24 @@ validator (shapes, cycles, sizes) and compiler into ``torch.nn.Module``, search 
 (NAS-Bench-Graph, small CNNs), generators over them (grammar-constrained LM, D-VAE), searches, and
 real-training evaluation."""
 
-from gensdk.plugins import Plugin
+from gensdk.plugins import Plugin, lazy_exports
 
 from .cli import app
-from .compiler import Architecture, Checked, Shape, compile_network, validate
-from .language import (Description, DescriptionError, Input, Node, format_description, from_json, parse,
-                       read_description, to_json)
-from .spaces import (Choice, CnnSpace, NasBenchGraphSpace, Space, nas_bench_graph_arch,
-                     nas_bench_graph_description, random_cnn)
-from .search import Journal, Trace, random_search, regularized_evolution
-from .generative import generative_search
-from .dvae import DagVAE
-from .training import ArchitectureClassifier, TrainedNetwork, train_and_score, training_evaluator
 from .recipe import train_recipe
 
 plugin = Plugin(name="architectures", description="Neural architectures: a description language compiled to PyTorch.",
-                app=app, train_recipe=train_recipe)
+                app=app, train_recipe=train_recipe, registers=(f"{__name__}.training", f"{__name__}.dvae"))
+
+# the API, on first use: the compiler and the models import torch, not wanted when the CLI is built (see gensdk.plugins)
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(["Architecture", "Checked", "Shape", "compile_network", "validate"], "compiler"),
+    **dict.fromkeys(["Description", "DescriptionError", "Input", "Node", "format_description", "from_json", "parse",
+                     "read_description", "to_json"], "language"),
+    **dict.fromkeys(["Choice", "CnnSpace", "NasBenchGraphSpace", "Space", "nas_bench_graph_arch",
+                     "nas_bench_graph_description", "random_cnn"], "spaces"),
+    **dict.fromkeys(["Journal", "Trace", "random_search", "regularized_evolution"], "search"),
+    "generative_search": "generative", "DagVAE": "dvae",
+    **dict.fromkeys(["ArchitectureClassifier", "TrainedNetwork", "train_and_score", "training_evaluator"], "training")})
 
 __all__ = ["plugin", "Architecture", "Checked", "Shape", "compile_network", "validate", "Description",
            "DescriptionError", "Input", "Node", "format_description", "from_json", "parse", "read_description",

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gensdk.api import recipe_section
-from gensdk.core.trainer import MODEL_DIR
 from gensdk.errors import UserError
 
 TRAIN = {"steps": 500, "batch_size": 128, "seed": 0, "device": "auto"}
@@ -21,6 +19,9 @@ def train_recipe(recipe: dict, out: Path, *, resume: bool = False, overwrite: bo
                  progress: bool = True) -> Path:
     """``data``: sklearn-digits or an image folder, with its ``test`` folder; ``model``: arch-classifier
     with its ``description`` (a .arch file) and ``lr``; ``train``: ``steps`` (the fixed budget)."""
+    from gensdk.api import recipe_section  # gensdk.api and the trainer import torch: here, not when the CLI is built
+    from gensdk.core.trainer import MODEL_DIR
+
     from .language import read_description
     from .training import train_and_score
 

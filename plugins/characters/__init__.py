@@ -9,17 +9,10 @@ Python API (the CLI calls the same functions)::
     characters.augment("chars/train", "chars-aug", factor=4, method="mix", model_dir="runs/dagan")
 """
 
-from gensdk.plugins import Plugin
+from gensdk.plugins import Plugin, lazy_exports
 
-from .augment import augment
-from .classic import ClassicAugmenter
-from .classifier import Classifier, train_classifier
 from .cli import app
 from .cli import augment as augment_command
-from .data import CharacterSet, load_characters
-from .evaluate import low_data_benchmark
-from .fonts import find_fonts, render_dataset
-from .generative import CharacterGenerator, load_generator, train_generator
 from .recipe import train_recipe
 
 plugin = Plugin(
@@ -28,7 +21,15 @@ plugin = Plugin(
     app=app,
     commands={"augment": augment_command},
     train_recipe=train_recipe,
+    registers=(f"{__name__}.data", f"{__name__}.dagan", f"{__name__}.style", f"{__name__}.generative"),
 )
+
+# the API below imports torch: on first use, not when the CLI is built (see gensdk.plugins)
+__getattr__ = lazy_exports(__name__, {
+    "augment": "augmentation", "ClassicAugmenter": "classic", "Classifier": "classifier", "train_classifier": "classifier",
+    "CharacterSet": "data", "load_characters": "data", "low_data_benchmark": "evaluate", "find_fonts": "fonts",
+    "render_dataset": "fonts", "CharacterGenerator": "generative", "load_generator": "generative",
+    "train_generator": "generative"})
 
 __all__ = ["plugin", "augment", "ClassicAugmenter", "Classifier", "train_classifier", "CharacterSet",
            "load_characters", "low_data_benchmark", "find_fonts", "render_dataset", "CharacterGenerator",

@@ -1,19 +1,18 @@
-"""``gensdk characters render|pipeline|train|sample|evaluate|augment`` and the top-level ``gensdk augment``."""
+"""``gensdk characters render|pipeline|train|sample|evaluate|augment`` and the top-level ``gensdk augment``.
+
+Every gensdk command builds this sub-app: torch and what imports it are imported inside the commands."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
-import torch
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from gensdk.api import parse_override
 from gensdk.core.executor import RAY_HELP
 from gensdk.core.io import atomic_write, write_png
-from gensdk.core.plot import image_grid
 from gensdk.errors import UserError
 
 app = typer.Typer(help="Character images for OCR: render from fonts, augment, train generators, evaluate.",
@@ -48,7 +47,7 @@ def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfol
     """Enlarge a character-image data set with classic and/or generative augmentation."""
     from gensdk.core.executor import Backend
 
-    from .augment import augment as run
+    from .augmentation import augment as run
 
     s = run(input_dir, output_dir, factor=factor, method=method, pipeline=pipeline, mix_with=mix_with,
             model_dir=model, seed=seed, filter_samples=filter_samples, filter_confidence=filter_confidence,
@@ -116,6 +115,8 @@ def train(input_dir: str = typer.Argument(..., help="Image folder, or 'sklearn-d
           overwrite: bool = typer.Option(False, help="Replace a model already in the folder."),
           quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Train a character generator (and its filtering classifier) on an image folder."""
+    from gensdk.api import parse_override
+
     from .data import load_characters, style_groups
     from .generative import train_generator
 
@@ -142,7 +143,10 @@ def sample(model_dir: Path = typer.Argument(..., help="A trained generator folde
            seed: int = typer.Option(0, help="Random seed."),
            device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N.")) -> None:
     """Draw images of given classes from a trained generator."""
+    import torch
+
     from gensdk.core.device import resolve_device
+    from gensdk.core.plot import image_grid
 
     from .data import load_characters
     from .generative import REFERENCE_METHODS, load_generator, to_uint8

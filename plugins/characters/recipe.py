@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from gensdk.api import recipe_section
 from gensdk.errors import UserError
 
 
@@ -16,6 +15,8 @@ def train_recipe(recipe: dict, out: Path, *, resume: bool = False, overwrite: bo
     ``model``: cgan, cvae, dagan, diffusion or style with its options, and ``classifier``: settings of the filtering
     classifier trained with it; ``train``: one budget of steps, epochs or minutes, ``seed``,
     ``device``, and the Trainer's settings (batch_size, ...). Trains in the run folder ``out``."""
+    from gensdk.api import recipe_section  # gensdk.api imports torch: here, not when the CLI is built
+
     from .classifier import ClassifierRecipe
     from .data import load_characters, style_groups
     from .generative import FILTER_RECIPE, train_generator

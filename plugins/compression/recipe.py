@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gensdk.api import recipe_section
 from gensdk.errors import UserError
 
 DATA = {"crops": 20000, "size": 256}
@@ -19,6 +18,8 @@ def train_recipe(recipe: dict, out: Path, *, resume: bool = False, overwrite: bo
     ``train``: ``steps`` or ``minutes``. ``out`` is a codecs folder (as --codecs): the model trains in
     ``out/<arch>[-q<quality>]``, which ``gensdk compress --model`` and ``gensdk compression evaluate
     --codecs out`` take."""
+    from gensdk.api import recipe_section  # gensdk.api imports torch: here, not when the CLI is built
+
     from .models import CODECS
     from .training import run_dir, train_codec, training_crops, variable_rate
 

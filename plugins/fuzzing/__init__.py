@@ -2,13 +2,15 @@
 made runnable, a sandboxed differential-testing harness over several compilers, and seed corpora and
 dictionaries for AFL++ / libFuzzer."""
 
-from gensdk.plugins import Plugin
+from gensdk.plugins import Plugin, lazy_exports
 
 from .cli import app
-from .model import CodeModel  # registers the artifact "c-program-model"
 from .recipe import train_recipe
 
 plugin = Plugin(name="fuzzing", description="Compiler fuzzing: generated C programs that test compilers and feed fuzzers.",
-                app=app, train_recipe=train_recipe)
+                app=app, train_recipe=train_recipe, registers=(f"{__name__}.model",))  # the artifact "c-program-model"
+
+# the model imports torch: on first use, not when the CLI is built or cvise runs the harness (see gensdk.plugins)
+__getattr__ = lazy_exports(__name__, {"CodeModel": "model"})
 
 __all__ = ["plugin", "CodeModel"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gensdk.api import recipe_section
 from gensdk.errors import UserError
 
 MODEL = {"size": "small", "max_len": 1024, "lr": None}
@@ -18,6 +17,8 @@ def train_recipe(recipe: dict, out: Path, *, resume: bool = False, overwrite: bo
     """``data``: a corpus folder (`gensdk fuzzing corpus`) or any folder of .c files; ``model``:
     ``c-transformer`` with its ``size`` (tiny, small, base), ``max_len`` and ``lr``; ``train``: one
     budget of steps, epochs or minutes. Trains in the run folder ``out``."""
+    from gensdk.api import recipe_section  # gensdk.api imports torch: here, not when the CLI is built
+
     from .model import train_model
 
     if recipe["model"]["name"] != "c-transformer":

@@ -32,6 +32,7 @@ from gensdk.core.tokens import Vocabulary
 from gensdk.core.trainer import TrainConfig, Trainer
 from gensdk.errors import UserError
 
+from . import graph, vae  # noqa: F401 - register "mol-graph" and "smiles-vae", which KINDS builds and folders name
 from .data import (
     MoleculeReport,
     check_representation,

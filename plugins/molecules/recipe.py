@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gensdk.api import recipe_section
-
 DATA = {"column": None, "randomize": 0}
 TRAIN = {"steps": None, "epochs": None, "minutes": None, "batch_size": 256, "seed": 0, "device": "auto"}
 
@@ -16,6 +14,8 @@ def train_recipe(recipe: dict, out: Path, *, resume: bool = False, overwrite: bo
     """``data``: SMILES (a file or moses:train), its ``column`` and ``randomize`` K; ``model``: char-rnn,
     transformer, vae or graph, with ``representation`` and its options (``d_model``, ``lr``, ...);
     ``train``: one budget of steps, epochs or minutes. Trains in the run folder ``out``."""
+    from gensdk.api import recipe_section  # gensdk.api imports torch: here, not when the CLI is built
+
     from .models import train_generator
 
     data, train = recipe_section(recipe, "data", DATA), recipe_section(recipe, "train", TRAIN)

@@ -2,20 +2,23 @@
 synthesizers as an optional backend, by "sdv-*" names), their evaluation, and families of synthetic
 classification datasets for meta-learning (``family.py``, ``gensdk tabular family``)."""
 
-from gensdk.extras import require
-from gensdk.plugins import Plugin
+from gensdk.extras import require_installed
+from gensdk.plugins import Plugin, lazy_exports
 
-require("pandas", "tabular")  # every module of the plugin works on pandas frames
+require_installed("pandas", "tabular")  # every module of the plugin works on pandas frames
 
 from .cli import app  # noqa: E402
-from .data import TableMetadata, detect_metadata, load_example, load_table, read_table  # noqa: E402
-from .evaluate import evaluate_tables  # noqa: E402
-from .models import TableSynthesizer, load_synthesizer, make_synthesizer  # noqa: E402 - registers "ctgan", "tvae", "tabddpm"
 from .recipe import train_recipe  # noqa: E402
-from .sdv_backend import SDVSynthesizer  # noqa: E402 - imports SDV only when used
 
 plugin = Plugin(name="tabular", description="Tables: column types, synthetic copies, dataset families.",
-                app=app, train_recipe=train_recipe)
+                app=app, train_recipe=train_recipe,
+                registers=(f"{__name__}.models",))  # "ctgan", "tvae", "tabddpm" (imported by models) and the artifact
+
+# the API imports pandas and torch: on first use, not when the CLI is built (see gensdk.plugins)
+__getattr__ = lazy_exports(__name__, {
+    **dict.fromkeys(["TableMetadata", "detect_metadata", "load_example", "load_table", "read_table"], "data"),
+    "evaluate_tables": "evaluate", "SDVSynthesizer": "sdv_backend",  # sdv_backend imports SDV only when used
+    **dict.fromkeys(["TableSynthesizer", "load_synthesizer", "make_synthesizer"], "models")})
 
 __all__ = ["plugin", "TableMetadata", "detect_metadata", "load_example", "load_table", "read_table",
            "evaluate_tables", "TableSynthesizer", "SDVSynthesizer", "make_synthesizer", "load_synthesizer"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gensdk.api import recipe_section
-from gensdk.core.trainer import MODEL_DIR
 from gensdk.errors import UserError
 
 TRAIN = {"epochs": None, "steps": None, "minutes": None, "batch_size": 500, "seed": 0, "device": "auto"}
@@ -16,6 +14,9 @@ def train_recipe(recipe: dict, out: Path, *, resume: bool = False, overwrite: bo
                  progress: bool = True) -> Path:
     """``data``: a table (file or example name) and ``metadata`` (a types file); ``model``: ctgan, tvae
     or sdv-*, with its options; ``train``: one budget of epochs, steps or minutes. Writes ``out/model``."""
+    from gensdk.api import recipe_section  # gensdk.api and the trainer import torch: here, not when the CLI is built
+    from gensdk.core.trainer import MODEL_DIR
+
     from .data import load_table
     from .models import make_synthesizer
 
