@@ -13,9 +13,10 @@ import torch
 
 from gensdk import api
 from gensdk.core import registry  # noqa: F401
-from gensdk.core.data import load_dataset
+from gensdk.core.data import load_dataset, ring_centers
 from gensdk.core.diffusion import (absorb, alpha_bar_schedule, ddim, dpm_solver_2m, flow_ode, sampling_timesteps,
                                    to_x0_eps, unmask, v_target)
+from gensdk.core.metrics import mode_coverage
 from gensdk.core.model import build_model, load_model
 from gensdk.core.nn.denoisers import MLPDenoiser, UNet
 from gensdk.core.trainer import Trainer, TrainConfig
@@ -121,6 +122,26 @@ def test_heun_on_flow_matching_lands_on_the_target_and_beats_euler():
         assert err_heun < 0.2 * err_euler, (steps, err_heun, err_euler)
     err_20, err_40 = ((flow_ode(gaussian_velocity, z, n, "heun") - target).abs().max() for n in (20, 40))
     assert err_20 < 2e-3 and err_20 / err_40 > 3.2  # second order: twice the steps, about a quarter of the error
+
+
+def ring_velocity(x, t, std=0.02):
+    """The exact marginal velocity of the straight path from N(0, I) to the 8-Gaussians ring of ``std``:
+    each component's Gaussian velocity, weighted by its posterior given x at time t."""
+    centers = ring_centers().double()
+    var = (1 - t) ** 2 + t * t * std * std
+    offset = x[:, None, :] - t * centers[None]
+    weights = torch.softmax(-(offset ** 2).sum(-1) / (2 * var), dim=1)
+    return (weights[..., None] * (centers[None] + (t * std * std - (1 - t)) / var * offset)).sum(1)
+
+
+def test_heun_keeps_tight_modes_sharp_in_few_steps():
+    # At t = 1 the exact velocity of tight modes is x itself, off the straight path: a trapezoid with it on
+    # the last step put 81% of the samples off their mode at 5 steps (the midpoint rule there fixes it)
+    z = torch.randn(4000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    quality = {(method, steps): mode_coverage(flow_ode(ring_velocity, z, steps, method), ring_centers(), 0.02)
+               ["high_quality"] for method in ("euler", "heun") for steps in (5, 10)}
+    assert quality["heun", 5] > 0.95 and quality["heun", 5] > quality["euler", 5] + 0.1, quality
+    assert quality["heun", 10] > 0.99, quality
 
 
 # --- masked diffusion of categorical variables ---------------------------------------------------
