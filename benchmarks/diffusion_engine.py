@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import provenance, write_results  # noqa: E402
+from common import provenance, record_path, write_results  # noqa: E402
 
 from gensdk import api  # noqa: E402
 from gensdk.core import metrics  # noqa: E402
@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RING_VAE = {"data": {"name": "ring", "n": 100000, "seed": 0},
             "model": {"name": "vae", "latent_dim": 2, "hidden": [256, 256], "likelihood": "gaussian", "lr": 1.0e-3},
             "train": {"batch_size": 256, "seed": 0, "ema_decay": 0.999}}
+REFERENCE = {"ring": "real (a fresh draw)", "digits": "real (a bootstrap resample)"}  # the metrics' reference rows
 MODELS = {
     "ring": {"diffusion": "ring-diffusion", "flow": "ring-flow", "wgan-gp": "ring-wgan-gp",
              "nonsaturating-mbstd": "ring-nonsaturating-mbstd", "vae": RING_VAE},
@@ -94,8 +95,16 @@ class Ring:
     def measure(self, model, **options) -> dict:
         torch.manual_seed(0)
         samples, seconds = synced(lambda: model.sample(self.n, **options))
+        return {**self.score(samples), "sample_s": round(seconds, 4)}
+
+    def score(self, samples: torch.Tensor) -> dict:
         cov = metrics.mode_coverage(samples.float().cpu(), torch.tensor(self.data.meta["centers"]), self.data.meta["std"])
-        return {"modes": cov["modes"], "high_quality": round(cov["high_quality"], 4), "sample_s": round(seconds, 4)}
+        return {"modes": cov["modes"], "high_quality": round(cov["high_quality"], 4)}
+
+    def reference(self) -> dict:
+        """The measure of a fresh draw of the real ring: its high-quality rate is the ceiling of a perfect
+        model (a 2-D Gaussian lies within 3 std of its centre with probability 1 - exp(-4.5) = 0.989)."""
+        return self.score(load_dataset("ring", n=self.n, seed=1).x)
 
 
 class Digits:
@@ -123,11 +132,20 @@ class Digits:
             out, s = synced(lambda: model.sample(min(500, self.n - i), **options))
             chunks.append(self.common(out, recipe))
             seconds += s
-        feats, _ = extract(self.net, torch.cat(chunks))
-        kid, _ = metrics.kernel_inception_distance(self.real_feats, feats, subset_size=min(1000, self.n))
+        return {**self.score(torch.cat(chunks)), "sample_s": round(seconds, 4)}
+
+    def score(self, images: torch.Tensor) -> dict:
+        feats, _ = extract(self.net, images)
+        kid, kid_std = metrics.kernel_inception_distance(self.real_feats, feats, subset_size=min(1000, self.n))
         pr = metrics.precision_recall(self.real_feats, feats, k=3)
         return {"fd_cnn": round(metrics.frechet_distance(self.real_feats, feats), 3), "kid_cnn": round(kid, 4),
-                "precision": round(pr["precision"], 3), "recall": round(pr["recall"], 3), "sample_s": round(seconds, 4)}
+                "kid_cnn_std": round(kid_std, 4), "precision": round(pr["precision"], 3), "recall": round(pr["recall"], 3)}
+
+    def reference(self) -> dict:
+        """The measure of a bootstrap resample of the real digits (as many images, drawn with replacement):
+        the floor that sampling noise alone gives a model of the real distribution."""
+        pick = torch.randint(len(self.data.x), (self.n,), generator=torch.Generator().manual_seed(1))
+        return self.score(self.data.x[pick])
 
 
 def run_one(task: str, name: str, measure, args: argparse.Namespace) -> dict:
@@ -156,24 +174,32 @@ def run_one(task: str, name: str, measure, args: argparse.Namespace) -> dict:
 
 # --- the report ---------------------------------------------------------------------------------
 def report(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
-    record = {**provenance(), "title": "Diffusion and flow matching vs GAN and VAE recipes, same training budget",
+    def each(key: str) -> str:  # the rows may come from several runs (a later run replaces its models' rows)
+        return "; ".join(sorted({str(r.get(key, "unknown")) for r in rows}))
+
+    record = {"title": "Diffusion and flow matching vs GAN and VAE recipes, same training budget",
+              **{key: each(key) for key in ("date", "device", "command", "commit")},
               "minutes_per_model": None if args.tiny else args.minutes, "tiny": args.tiny, "runs": rows}
     budget = f"{args.tiny_steps} steps each (--tiny)" if args.tiny else f"{args.minutes} minutes of training each"
     lines = [f"Budget: {budget}; every model trained by its recipe through the gensdk Trainer (see the script's "
-             "docstring for what each measure is).", ""]
-    ring = [r for r in rows if r["task"] == "ring"]
+             "docstring for what each measure is). The first row of each table measures real data the same way: "
+             "what a perfect model would score.", ""]
+    dash = lambda r, key, fmt: "-" if key not in r else format(r[key], fmt)  # noqa: E731  (reference rows)
+    ring = sorted((r for r in rows if r["task"] == "ring"), key=lambda r: r["model"] != REFERENCE["ring"])
     if ring:
         lines += [f"## 8-Gaussians ring ({ring[0]['samples']:,} samples)", "", "| model | recipe | steps | modes (of 8) | high quality | "
                   "sample s | train s |", "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['model']} | {r['recipe']} | {r['steps']} | {r['modes']} | {r['high_quality']:.3f} | "
-                  f"{r['sample_s']:.3f} | {r['train_s']} |" for r in ring]
-    digits = [r for r in rows if r["task"] == "digits"]
+        lines += [f"| {r['model']} | {r['recipe']} | {r.get('steps', '-')} | {r['modes']} | {r['high_quality']:.3f} | "
+                  f"{dash(r, 'sample_s', '.3f')} | {r.get('train_s', '-')} |" for r in ring]
+    digits = sorted((r for r in rows if r["task"] == "digits"), key=lambda r: r["model"] != REFERENCE["digits"])
     if digits:
         lines += ["", f"## 8x8 digits ({digits[0]['samples']:,} samples, grey 8x8 in [0, 1], small-CNN features)", "",
-                  "| model | recipe | steps | FD | KID | precision | recall | sample s | train s |",
+                  "| model | recipe | steps | FD | KID (std over subsets) | precision | recall | sample s | train s |",
                   "|---|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['model']} | {r['recipe']} | {r['steps']} | {r['fd_cnn']:.2f} | {r['kid_cnn']:.4f} | "
-                  f"{r['precision']:.2f} | {r['recall']:.2f} | {r['sample_s']:.3f} | {r['train_s']} |" for r in digits]
+        lines += [f"| {r['model']} | {r['recipe']} | {r.get('steps', '-')} | {r['fd_cnn']:.2f} | {r['kid_cnn']:.2f}"
+                  f"{' (' + format(r['kid_cnn_std'], '.2f') + ')' if 'kid_cnn_std' in r else ''} | "
+                  f"{r['precision']:.2f} | {r['recall']:.2f} | {dash(r, 'sample_s', '.3f')} | {r.get('train_s', '-')} |"
+                  for r in digits]
     swept = [r for r in rows if "sweep" in r]
     if swept:
         lines += ["", "## Sampler steps: quality and sampling time", "",
@@ -200,18 +226,21 @@ def main() -> None:
     parser.add_argument("--results", default=None, help="default: benchmarks/results/diffusion_engine[_tiny]")
     args = parser.parse_args()
     path = Path(args.results or ROOT / "benchmarks" / "results" / ("diffusion_engine_tiny" if args.tiny else "diffusion_engine"))
-    jsonl = path.with_suffix(".jsonl")
+    jsonl = record_path(path, ".jsonl")
     rows = [json.loads(line) for line in jsonl.read_text().splitlines()] if jsonl.exists() else []
     for task in args.tasks:
         names = [m for m in MODELS[task] if args.models is None or m in args.models]
         if not names:
             continue
         measure = Ring(200 if args.tiny else 10_000) if task == "ring" else Digits(300 if args.tiny else 10_000)
+        reference = {"task": task, "model": REFERENCE[task], "recipe": "-", "samples": measure.n, **measure.reference(),
+                     **provenance()}
+        rows = [r for r in rows if (r["task"], r["model"]) != (task, reference["model"])] + [reference]
         for name in names:
-            row = run_one(task, name, measure, args)
+            row = {**run_one(task, name, measure, args), **provenance()}
             print(json.dumps({k: v for k, v in row.items() if k != "sweep"}), flush=True)
             rows = [r for r in rows if (r["task"], r["model"]) != (task, name)] + [row]
-            path.parent.mkdir(parents=True, exist_ok=True)
+            jsonl.parent.mkdir(parents=True, exist_ok=True)
             jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
             report(rows, args, path)
     print(path.with_suffix(".md").read_text())
