@@ -261,10 +261,11 @@ RAW = ROOT / "benchmarks" / "results" / "raw" / "compression_vr"
 def report(args) -> None:
     load = lambda name: json.loads((args.raw / name).read_text())  # noqa: E731
     training, shipped = load("training_record.json"), load("shipped_gpu.json")
-    speeds = [load(name) for name in ("speed_old_code.json", "speed.json", "speed_compile.json")]
+    speeds = [load(name) for name in ("speed_old_code.json", "speed.json", "speed_compile.json", "speed_bf16.json")]
     lines = ["# The shipped codec: training, speed and cross-device decoding on the GPU (issue 21)", "",
-             "Records: `benchmarks/results/raw/compression_vr/`. Their `commit` field is stale (the device's copy of "
-             "the tree reported 55ef07e); the code that ran is the one named below. Rate-distortion and BD-rates "
+             "Records: `benchmarks/results/raw/compression_vr/`. The `commit` field of the first session's records is stale "
+             "(the device's copy of the tree reported 55ef07e; the code that ran is the one named below); "
+             "speed_bf16.json's (e29dbad) is right. Rate-distortion and BD-rates "
              "against the classical codecs, measured on this machine's CPU from the same model's files: "
              "`compression_rd.md`.", "",
              "## Training", "",
@@ -277,12 +278,14 @@ def report(args) -> None:
         lines.append(f"| {i} | {part['date']} | {part['device']} | {part['from_step']:,}-{part['to_step']:,} | "
                      f"{part['schedule_steps']:,} | {part['gpu_seconds']} | {part['steps_per_s']} |")
     lines += ["", f"First slice: `{training['slices'][0]['command']}`; the next ones resumed it with longer `--steps` "
-              "(commands in the record).", "", "## Training speed (one H200, batch 16 of 256x256, 300 steps each)", "",
-              "| model | step | steps/s | images/s | date | command |", "|---|---|---|---|---|---|"]
+              "(commands in the record).", "", "## Training speed (batch 16 of 256x256, 300 steps each)", "",
+              "Rows compare only within one device: the H200 rows hold the old code's step; the H100 run (bf16 and "
+              "channels_last on top of the CUDA graph) has its own CUDA-graph row as its baseline.", "",
+              "| model | step | device | steps/s | images/s | date | command |", "|---|---|---|---|---|---|---|"]
     for record in speeds:
         for row in record["rows"]:
-            lines.append(f"| {row['arch']} | {row['variant']} | {row['steps_per_s']} | {row['images_per_s']} | "
-                         f"{record['date']} | `{record['command']}` |")
+            lines.append(f"| {row['arch']} | {row['variant']} | {record['device'].split(',')[0]} | {row['steps_per_s']} | "
+                         f"{row['images_per_s']} | {record['date']} | `{record['command']}` |")
     lines += ["", "## The shipped codec on the GPU (6 test photos, every quality)", "",
               f"- {shipped['date']}, {shipped['device']}", f"- command: `{shipped['command']}`",
               f"- cross-device decoding, pixel-identical: **{shipped['cross_device_identical']}** checks "
