@@ -174,6 +174,23 @@ def test_render_dataset_layout_and_refuses_non_empty_folder(tmp_path, dejavu):
     assert train.classes == ["0030-0"] and len(train) == again["train_images"]
 
 
+def test_render_dataset_keeps_n_training_images_per_class_and_the_whole_test_split(tmp_path, dejavu):
+    whole = F.render_dataset(tmp_path / "whole", dejavu, charset="01", per_font=2, size=24, progress=False, workers=1)
+    low = F.render_dataset(tmp_path / "low", dejavu, charset="01", per_font=2, size=24, progress=False, workers=1,
+                           train_per_class=3)
+    assert low["train_images"] == 2 * 3 and low["test_images"] == whole["test_images"]
+    for name in ("0030-0", "0031-1"):
+        kept = sorted(p.name for p in (tmp_path / "low" / "train" / name).glob("*.png"))
+        assert len(kept) == 3 and set(kept) <= {p.name for p in (tmp_path / "whole" / "train" / name).glob("*.png")}
+        for file in kept:  # the same render as in the whole set, under the same name
+            assert (tmp_path / "low" / "train" / name / file).read_bytes() == \
+                (tmp_path / "whole" / "train" / name / file).read_bytes()
+    assert json.loads((tmp_path / "low" / "characters.json").read_text())["train_per_class"] == 3
+    with pytest.raises(UserError, match="train_per_class must be a positive integer"):
+        F.render_dataset(tmp_path / "bad", dejavu, charset="01", progress=False, train_per_class=0)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_render_set_is_a_character_set(sans):
     chars = render_set([sans], "AЖ", per_font=2, size=16)
     assert chars.images.shape == (4, 1, 16, 16) and chars.images.dtype == torch.float32

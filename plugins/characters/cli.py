@@ -79,6 +79,8 @@ def render(out: Path = typer.Argument(..., help="Output folder: train/ and test/
            test_fraction: float = typer.Option(0.25, help="Fraction of font families held out for test."),
            lookalikes: str = typer.Option("merge", help="merge Latin/Cyrillic look-alikes into one class, or keep."),
            seed: int = typer.Option(0, help="Random seed."),
+           train_per_class: Optional[int] = typer.Option(None, help="Keep N training images per class (a low-data "
+                                                         "set, drawn across the training fonts); test stays whole."),
            overwrite: bool = typer.Option(False, help="Replace a non-empty output folder."),
            quiet: bool = typer.Option(False, help="No progress bar.")) -> None:
     """Render a character data set from fonts, split by font family into train and test."""
@@ -86,7 +88,8 @@ def render(out: Path = typer.Argument(..., help="Output folder: train/ and test/
 
     found = find_fonts(fonts or None)
     summary = render_dataset(out, found, charset=charset, per_font=per_font, size=size, test_fraction=test_fraction,
-                             lookalikes=lookalikes, seed=seed, progress=not quiet, overwrite=overwrite)
+                             lookalikes=lookalikes, seed=seed, progress=not quiet, overwrite=overwrite,
+                             train_per_class=train_per_class)
     console.print({k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
 
 

@@ -397,11 +397,24 @@ def _file_stems(fonts: Sequence[Font]) -> list[str]:
     return stems
 
 
+def _per_class(labels: np.ndarray, among: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A mask that keeps ``n`` of the images of each class where ``among`` is true (all if fewer),
+    drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(len(labels), bool)
+    for label in np.unique(labels[among]):
+        candidates = np.flatnonzero(among & (labels == label))
+        keep[rng.choice(candidates, min(n, len(candidates)), replace=False)] = True
+    return keep
+
+
 def render_dataset(out_dir: str | os.PathLike, fonts: Sequence[Font] | None = None, charset: str = "all",
                    per_font: int = 4, size: int = 32, test_fraction: float = 0.25, lookalikes: str = "merge",
                    seed: int = 0, progress: bool = True, overwrite: bool = False,
-                   workers: int | None = None) -> dict[str, Any]:
+                   workers: int | None = None, train_per_class: int | None = None) -> dict[str, Any]:
     """Write ``out_dir/{train,test}/<class>/<fontstem>-<k>.png`` and ``out_dir/characters.json``.
+    ``train_per_class``: keep that many training images of each class (a low-data set, drawn with ``seed``
+    across the training fonts); the test split stays whole.
 
     Fonts without any of the characters (``usable_fonts``) are left out before the split. Every file is
     written atomically and characters.json last, so a killed run never looks complete.
@@ -413,6 +426,9 @@ def render_dataset(out_dir: str | os.PathLike, fonts: Sequence[Font] | None = No
     replace = out.is_dir() and any(out.iterdir())
     if replace and not overwrite:
         raise UserError(f"{out}: folder is not empty; choose another or overwrite it (--overwrite)")
+    if train_per_class is not None and (isinstance(train_per_class, bool) or not isinstance(train_per_class, int)
+                                        or train_per_class < 1):
+        raise UserError(f"train_per_class must be a positive integer, got {train_per_class!r}")
     chars = chars_of(charset)
     fonts, unused = usable_fonts(find_fonts() if fonts is None else fonts, chars)
     train_fonts, test_fonts = split_fonts(fonts, test_fraction, seed)
@@ -425,20 +441,24 @@ def render_dataset(out_dir: str | os.PathLike, fonts: Sequence[Font] | None = No
     split_of = ["train"] * len(train_fonts) + ["test"] * len(test_fonts)
     stems = _file_stems(ordered)
     count: dict[tuple[int, int], int] = defaultdict(int)  # images so far per (font, class): k
+    is_train = rendered.font_index < len(train_fonts)
+    keep = (np.ones(len(rendered), bool) if train_per_class is None
+            else ~is_train | _per_class(rendered.labels, is_train, train_per_class, seed))
     from tqdm import tqdm
 
-    for image, label, i in tqdm(zip(rendered.images, rendered.labels, rendered.font_index), total=len(rendered),
-                                desc="writing images", unit="image", disable=not progress):
-        k = count[i, label]
+    for image, label, i, kept in tqdm(zip(rendered.images, rendered.labels, rendered.font_index, keep),
+                                      total=len(rendered), desc="writing images", unit="image", disable=not progress):
+        k = count[i, label]  # counted whether kept or not: a file's name says which render of its font it is
         count[i, label] += 1
-        write_png(out / split_of[i] / rendered.classes[label] / f"{stems[i]}-{k}.png", image)
-    n_train = int(sum(split_of[i] == "train" for i in rendered.font_index))
+        if kept:
+            write_png(out / split_of[i] / rendered.classes[label] / f"{stems[i]}-{k}.png", image)
+    n_train = int((keep & is_train).sum())
     summary = {"out_dir": str(out), "classes": len(rendered.classes), "train_images": n_train,
-               "test_images": len(rendered) - n_train, "train_fonts": len(train_fonts),
+               "test_images": int((~is_train).sum()), "train_fonts": len(train_fonts),
                "test_fonts": len(test_fonts), "skipped": len(rendered.skipped), "unused_fonts": len(unused)}
     write_json(out / "characters.json", {
         "charset": charset, "seed": seed, "size": size, "per_font": per_font, "test_fraction": test_fraction,
-        "lookalike_mode": lookalikes,
+        "train_per_class": train_per_class, "lookalike_mode": lookalikes,
         "fonts": {"train": [f.describe() for f in train_fonts], "test": [f.describe() for f in test_fonts]},
         "classes": [{"name": name, "chars": group} for name, group in rendered.members.items()],
         "lookalikes": rendered.lookalikes, "confusables": rendered.confusables,
