@@ -12,7 +12,7 @@ plugin = Plugin(name="architectures", description="Neural architectures: a descr
                 app=app, train_recipe=train_recipe, registers=(f"{__name__}.training", f"{__name__}.dvae"))
 
 # the API, on first use: the compiler and the models import torch, not wanted when the CLI is built (see gensdk.plugins)
-__getattr__ = lazy_exports(__name__, {
+API = {
     **dict.fromkeys(["Architecture", "Checked", "Shape", "compile_network", "validate"], "compiler"),
     **dict.fromkeys(["Description", "DescriptionError", "Input", "Node", "format_description", "from_json", "parse",
                      "read_description", "to_json"], "language"),
@@ -20,10 +20,6 @@ __getattr__ = lazy_exports(__name__, {
                      "nas_bench_graph_description", "random_cnn"], "spaces"),
     **dict.fromkeys(["Journal", "Trace", "random_search", "regularized_evolution"], "search"),
     "generative_search": "generative", "DagVAE": "dvae",
-    **dict.fromkeys(["ArchitectureClassifier", "TrainedNetwork", "train_and_score", "training_evaluator"], "training")})
-
-__all__ = ["plugin", "Architecture", "Checked", "Shape", "compile_network", "validate", "Description",
-           "DescriptionError", "Input", "Node", "format_description", "from_json", "parse", "read_description",
-           "to_json", "nas_bench_graph_arch", "nas_bench_graph_description", "ArchitectureClassifier", "TrainedNetwork",
-           "train_and_score", "training_evaluator", "DagVAE", "Choice", "Space", "CnnSpace", "NasBenchGraphSpace",
-           "random_cnn", "Journal", "Trace", "random_search", "regularized_evolution", "generative_search"]
+    **dict.fromkeys(["ArchitectureClassifier", "TrainedNetwork", "train_and_score", "training_evaluator"], "training")}
+__getattr__ = lazy_exports(__name__, API)
+__all__ = ["plugin", *API]

@@ -25,12 +25,10 @@ plugin = Plugin(
 )
 
 # the API below imports torch: on first use, not when the CLI is built (see gensdk.plugins)
-__getattr__ = lazy_exports(__name__, {
+API = {
     "augment": "augmentation", "ClassicAugmenter": "classic", "Classifier": "classifier", "train_classifier": "classifier",
     "CharacterSet": "data", "load_characters": "data", "low_data_benchmark": "evaluate", "find_fonts": "fonts",
     "render_dataset": "fonts", "CharacterGenerator": "generative", "load_generator": "generative",
-    "train_generator": "generative"})
-
-__all__ = ["plugin", "augment", "ClassicAugmenter", "Classifier", "train_classifier", "CharacterSet",
-           "load_characters", "low_data_benchmark", "find_fonts", "render_dataset", "CharacterGenerator",
-           "load_generator", "train_generator"]
+    "train_generator": "generative"}
+__getattr__ = lazy_exports(__name__, API)
+__all__ = ["plugin", *API]

@@ -23,10 +23,9 @@ plugin = Plugin(name="compression", description="Learned image compression that 
                 train_recipe=train_recipe, open_folder=open_folder, registers=(f"{__name__}.models",))
 
 # the API imports torch: on first use, not when the CLI is built (see gensdk.plugins)
-__getattr__ = lazy_exports(__name__, {
+API = {
     "compress": "codec", "decompress": "codec", "read_header": "codec",
     **dict.fromkeys(["CODECS", "FactorizedPrior", "MeanScaleHyperprior", "ScaleHyperprior", "build_codec"], "models"),
-    "load_codec": "training", "open_codec": "training", "train_codec": "training"})
-
-__all__ = ["plugin", "compress", "decompress", "read_header", "CODECS", "FactorizedPrior", "ScaleHyperprior",
-           "MeanScaleHyperprior", "build_codec", "load_codec", "train_codec"]
+    "load_codec": "training", "open_codec": "training", "train_codec": "training"}
+__getattr__ = lazy_exports(__name__, API)
+__all__ = ["plugin", *API]

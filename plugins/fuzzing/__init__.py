@@ -11,6 +11,6 @@ plugin = Plugin(name="fuzzing", description="Compiler fuzzing: generated C progr
                 app=app, train_recipe=train_recipe, registers=(f"{__name__}.model",))  # the artifact "c-program-model"
 
 # the model imports torch: on first use, not when the CLI is built or cvise runs the harness (see gensdk.plugins)
-__getattr__ = lazy_exports(__name__, {"CodeModel": "model"})
-
-__all__ = ["plugin", "CodeModel"]
+API = {"CodeModel": "model"}
+__getattr__ = lazy_exports(__name__, API)
+__all__ = ["plugin", *API]

@@ -15,9 +15,8 @@ plugin = Plugin(name="molecules", description="Molecules: SMILES generators, MOS
                 registers=(f"{__name__}.graph", f"{__name__}.vae", f"{__name__}.models"))
 
 # the API imports torch and RDKit: on first use, not when the CLI is built (see gensdk.plugins)
-__getattr__ = lazy_exports(__name__, {
+API = {
     **dict.fromkeys(["MoleculeReport", "clean_smiles", "load_smiles", "read_smiles"], "data"),
-    **dict.fromkeys(["MoleculeGenerator", "load_generator", "train_generator"], "models")})
-
-__all__ = ["plugin", "MoleculeReport", "clean_smiles", "load_smiles", "read_smiles", "MoleculeGenerator",
-           "load_generator", "train_generator"]
+    **dict.fromkeys(["MoleculeGenerator", "load_generator", "train_generator"], "models")}
+__getattr__ = lazy_exports(__name__, API)
+__all__ = ["plugin", *API]

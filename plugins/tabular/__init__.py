@@ -15,10 +15,9 @@ plugin = Plugin(name="tabular", description="Tables: column types, synthetic cop
                 registers=(f"{__name__}.models",))  # "ctgan", "tvae", "tabddpm" (imported by models) and the artifact
 
 # the API imports pandas and torch: on first use, not when the CLI is built (see gensdk.plugins)
-__getattr__ = lazy_exports(__name__, {
+API = {
     **dict.fromkeys(["TableMetadata", "detect_metadata", "load_example", "load_table", "read_table"], "data"),
     "evaluate_tables": "evaluate", "SDVSynthesizer": "sdv_backend",  # sdv_backend imports SDV only when used
-    **dict.fromkeys(["TableSynthesizer", "load_synthesizer", "make_synthesizer"], "models")})
-
-__all__ = ["plugin", "TableMetadata", "detect_metadata", "load_example", "load_table", "read_table",
-           "evaluate_tables", "TableSynthesizer", "SDVSynthesizer", "make_synthesizer", "load_synthesizer"]
+    **dict.fromkeys(["TableSynthesizer", "load_synthesizer", "make_synthesizer"], "models")}
+__getattr__ = lazy_exports(__name__, API)
+__all__ = ["plugin", *API]
