@@ -77,6 +77,22 @@ def check_gaussian_options(prediction: str, timesteps: int, clip: float | None) 
         raise ValueError(f"clip must be positive (or null for none), got {clip!r}")
 
 
+def check_sampler(sampler: Any, known: Sequence[str], model_name: str) -> str:
+    """A sampler's name, refused with one line when the model has no such sampler."""
+    if sampler not in known:
+        raise UserError(f"unknown sampler {sampler!r} for model {model_name!r}; known: {', '.join(known)}")
+    return sampler
+
+
+def check_steps(steps: Any, at_most: int | None = None) -> int:
+    """A number of sampling steps: a positive integer, at most ``at_most`` (a model's diffusion steps) if given."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise UserError(f"steps must be a positive integer, got {steps!r}")
+    if at_most is not None and steps > at_most:
+        raise UserError(f"steps must be at most the model's {at_most} diffusion steps, got {steps}")
+    return steps
+
+
 def alpha_bar_schedule(name: str, steps: int) -> torch.Tensor:
     """alpha_bar_t for t = 0 .. T-1 (t = 0 is the least noisy step), float64."""
     if name == "linear":
@@ -204,7 +220,8 @@ class _Denoising(GenerativeModel):
             raise ValueError(f"context_dim must be >= 0, got {context_dim}")
         self.num_classes, self.label_dropout, self.lr = num_classes, label_dropout, lr
         self.context_dim = context_dim
-        self.sampler, self.sample_steps = self.check_sampler(sampler), self.check_steps(sample_steps)
+        self.sampler = check_sampler(sampler, self.samplers, self.model_name)
+        self.sample_steps = check_steps(sample_steps)
         if arch == "mlp":
             self.net = MLPDenoiser(math.prod(self.data_shape), width, depth, num_classes, context_dim)
         elif arch == "unet":
@@ -249,17 +266,6 @@ class _Denoising(GenerativeModel):
         return {"loss": loss.detach()}
 
     # --- sampling ------------------------------------------------------------------------------
-    def check_sampler(self, sampler: str) -> str:
-        if sampler not in self.samplers:
-            raise UserError(f"unknown sampler {sampler!r} for model {self.model_name!r}; "
-                            f"known: {', '.join(self.samplers)}")
-        return sampler
-
-    def check_steps(self, steps: Any) -> int:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise UserError(f"steps must be a positive integer, got {steps!r}")
-        return steps
-
     def labels_for_sampling(self, n: int, labels: Any, guidance: float | None) -> torch.Tensor | None:
         """Validated class indices for ``n`` samples (None: unconditional); default: 0, 1, 2, ... in turn."""
         if not self.num_classes:
@@ -297,8 +303,8 @@ class _Denoising(GenerativeModel):
                  context: torch.Tensor | None = None, noise: torch.Tensor | None = None
                  ) -> tuple[int, str, torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
         """Checked sampling options: (steps, sampler, labels, context, starting noise)."""
-        steps = self.check_steps(self.sample_steps if steps is None else steps)
-        sampler = self.check_sampler(self.sampler if sampler is None else sampler)
+        steps = check_steps(self.sample_steps if steps is None else steps)
+        sampler = check_sampler(self.sampler if sampler is None else sampler, self.samplers, self.model_name)
         y = self.labels_for_sampling(n, labels, guidance)
         if bool(self.context_dim) != (context is not None):
             raise UserError(f"model {self.model_name!r} " + ("takes a context per sample (context=...)"

@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gensdk.core.diffusion import (DIFFUSION_SAMPLERS, absorb, alpha_bar_schedule, check_gaussian_options, ddim,
-                                   dpm_solver_2m, sampling_timesteps, to_x0_eps, unmask, v_target)
+from gensdk.core.diffusion import (DIFFUSION_SAMPLERS, absorb, alpha_bar_schedule, check_gaussian_options,
+                                   check_sampler, check_steps, ddim, dpm_solver_2m, sampling_timesteps, to_x0_eps,
+                                   unmask, v_target)
 from gensdk.core.model import GenerativeModel, StepContext, register_model
 from gensdk.core.nn.denoisers import MLPDenoiser
 from gensdk.errors import UserError
@@ -59,8 +60,9 @@ class TabDDPM(GenerativeModel):
         self.output_info = [tuple(s) for s in output_info]
         self.data_dim, self.timesteps, self.prediction, self.clip = data_dim, timesteps, prediction, clip
         self.lr, self.weight_decay = lr, weight_decay
-        self.sampler = self.check_sampler(sampler)
-        self.sample_steps = self.check_steps(min(SAMPLE_STEPS, timesteps) if sample_steps is None else sample_steps)
+        self.sampler = check_sampler(sampler, DIFFUSION_SAMPLERS, self.model_name)
+        default_steps = min(SAMPLE_STEPS, timesteps)
+        self.sample_steps = check_steps(default_steps if sample_steps is None else sample_steps, timesteps)
         numeric = [start for start, _, activation in self.output_info if activation == "normal"]
         self.cat_spans = [(start, k) for start, k, activation in self.output_info if activation == "softmax"]
         self.num_numeric = len(numeric)
@@ -119,18 +121,6 @@ class TabDDPM(GenerativeModel):
         return {"loss": loss.detach(), "gaussian": gaussian.detach(), "masked": masked.detach()}
 
     # --- sampling ------------------------------------------------------------------------------------
-    def check_sampler(self, sampler: Any) -> str:
-        if sampler not in DIFFUSION_SAMPLERS:
-            raise UserError(f"unknown sampler {sampler!r} for model 'tabddpm'; known: {', '.join(DIFFUSION_SAMPLERS)}")
-        return sampler
-
-    def check_steps(self, steps: Any) -> int:
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise UserError(f"steps must be a positive integer, got {steps!r}")
-        if steps > self.timesteps:
-            raise UserError(f"steps must be at most the model's {self.timesteps} diffusion steps, got {steps}")
-        return steps
-
     @torch.no_grad()
     def sample(self, n: int, steps: int | None = None, sampler: str | None = None,
                guidance: float | None = None) -> torch.Tensor:
@@ -139,8 +129,8 @@ class TabDDPM(GenerativeModel):
         deterministic in the Gaussian part). The model is unconditional: no guidance scale."""
         if guidance is not None:
             raise UserError("model 'tabddpm' is unconditional: it takes no guidance scale")
-        steps = self.check_steps(self.sample_steps if steps is None else steps)
-        sampler = self.check_sampler(self.sampler if sampler is None else sampler)
+        steps = check_steps(self.sample_steps if steps is None else steps, self.timesteps)
+        sampler = check_sampler(self.sampler if sampler is None else sampler, DIFFUSION_SAMPLERS, self.model_name)
         parts = [self._sample_chunk(min(SAMPLE_CHUNK, n - done), steps, sampler) for done in range(0, n, SAMPLE_CHUNK)]
         return torch.cat(parts) if parts else torch.zeros(0, self.data_dim, device=self.device)
 
