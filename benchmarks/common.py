@@ -34,6 +34,15 @@ def provenance() -> dict[str, Any]:
             "command": "python " + " ".join(sys.argv), "commit": commit or "unknown"}
 
 
+PROVENANCE = ("date", "device", "command", "commit")
+
+
+def merged_provenance(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The provenance of rows that may come from several runs (a results file that resumes or replaces
+    rows): each field's distinct values, joined."""
+    return {key: "; ".join(sorted({str(r.get(key, "unknown")) for r in rows})) for key in PROVENANCE}
+
+
 RESULTS = Path(__file__).resolve().parent / "results"
 RAW = RESULTS / "raw"
 OTHER_RUNS = "## Other runs"
@@ -64,5 +73,5 @@ def write_results(path: str | Path, record: dict[str, Any], table: list[str]) ->
 
     path = Path(path)
     atomic_write(record_path(path), lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
-    head = [f"- {key}: {record[key]}" for key in ("date", "device", "command", "commit") if key in record]
+    head = [f"- {key}: {record[key]}" for key in PROVENANCE if key in record]
     write_report(path, [f"# {record.get('title', path.stem)}", "", *head, "", *table])

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import provenance, record_path, write_results  # noqa: E402
+from common import merged_provenance, provenance, record_path, write_results  # noqa: E402
 
 from gensdk import api  # noqa: E402
 from gensdk.core import metrics  # noqa: E402
@@ -174,11 +174,8 @@ def run_one(task: str, name: str, measure, args: argparse.Namespace) -> dict:
 
 # --- the report ---------------------------------------------------------------------------------
 def report(rows: list[dict], args: argparse.Namespace, path: Path) -> None:
-    def each(key: str) -> str:  # the rows may come from several runs (a later run replaces its models' rows)
-        return "; ".join(sorted({str(r.get(key, "unknown")) for r in rows}))
-
     record = {"title": "Diffusion and flow matching vs GAN and VAE recipes, same training budget",
-              **{key: each(key) for key in ("date", "device", "command", "commit")},
+              **merged_provenance(rows),  # a later run replaces its models' rows only
               "minutes_per_model": None if args.tiny else args.minutes, "tiny": args.tiny, "runs": rows}
     budget = f"{args.tiny_steps} steps each (--tiny)" if args.tiny else f"{args.minutes} minutes of training each"
     lines = [f"Budget: {budget}; every model trained by its recipe through the gensdk Trainer (see the script's "

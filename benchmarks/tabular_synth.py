@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import provenance, write_results  # noqa: E402
+from benchmarks.common import merged_provenance, provenance, write_results  # noqa: E402
 
 # table -> epochs: CTGAN's default 300, but 50 on diamonds, where 300 epochs of SDV's CTGAN alone would
 # take most of an hour of GPU time.
@@ -212,13 +212,9 @@ def report(args) -> None:
               f"{_rate(f['tabddpm_rows_per_s'])} | {'-' if f['met'] is None else 'yes' if f['met'] else 'NO'} |"
               for f in fit_ratios]
 
-    def each(key: str) -> str:  # rows may come from several runs (the jsonl resumes)
-        return "; ".join(sorted({str(r[key]) for r in records}))
-
     record = {"title": "Synthetic tables: gensdk CTGAN/TVAE/tabddpm vs SDV GaussianCopula/CTGAN/TVAE",
-              "date": each("date"), "device": each("device"), "command": each("command"), "commit": each("commit"),
-              "records": records, "quality_verdicts": verdicts, "ctgan_speedups": speedups,
-              "tabddpm_vs_tvae": versus_tvae, "fit_time_ratios": fit_ratios}
+              **merged_provenance(records), "records": records, "quality_verdicts": verdicts,
+              "ctgan_speedups": speedups, "tabddpm_vs_tvae": versus_tvae, "fit_time_ratios": fit_ratios}
     if args.note:
         record["note"] = args.note
         lines += ["", args.note]
