@@ -39,8 +39,10 @@ PROVENANCE = ("date", "device", "command", "commit")
 
 def merged_provenance(rows: list[dict[str, Any]]) -> dict[str, str]:
     """The provenance of rows that may come from several runs (a results file that resumes or replaces
-    rows): each field's distinct values, joined."""
-    return {key: "; ".join(sorted({str(r.get(key, "unknown")) for r in rows})) for key in PROVENANCE}
+    rows): each field's distinct values, joined; the dates as their span (each row keeps its own)."""
+    merged = {key: sorted({str(r.get(key, "unknown")) for r in rows}) for key in PROVENANCE}
+    return {key: f"{values[0]} to {values[-1]}" if key == "date" and len(values) > 2 else "; ".join(values)
+            for key, values in merged.items()}
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
