@@ -14,6 +14,7 @@ The classic-only folder is made here with ``gensdk augment --method classic`` at
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -21,6 +22,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import provenance, write_results  # noqa: E402
+
+
+def generator_font_check(augmented: Path, test_dir: Path) -> dict | None:
+    """When the main job drew with a shipped generator (whose config.json lists its training fonts), make
+    sure that no test font is among them, or this check would test on fonts the generator has seen."""
+    from gensdk.core.artifact import artifact_folder
+    from gensdk.core.model import read_model_config
+
+    model = json.loads((augmented / "summary.json").read_text()).get("model")
+    fonts = read_model_config(artifact_folder(model)).get("shipped", {}).get("pool", {}).get("fonts") if model else None
+    if fonts is None:
+        return None  # no generator, or one trained on the training folder itself
+    test_fonts = {p.stem.rsplit("-", 1)[0] for p in test_dir.rglob("*.png")}  # files <font stem>-<k>.png
+    seen = sorted(test_fonts & {Path(f).stem for f in fonts})
+    if seen:
+        raise SystemExit(f"the generator of {augmented} was trained on test fonts of {test_dir}: {', '.join(seen[:5])}")
+    return {"generator": model, "its_training_fonts": len(fonts), "test_fonts": len(test_fonts), "shared": 0}
 
 
 def main() -> None:
@@ -47,6 +65,7 @@ def main() -> None:
     if not args.classic and not (classic / "manifest.csv").is_file():
         augment(args.train, classic, factor=args.factor, method="classic", seed=args.seed, overwrite=classic.exists(),
                 progress=False)
+    font_check = generator_font_check(Path(args.augmented), Path(args.test))
     test = load_characters(args.test)
     sets = {"real": load_characters(args.train), "classic": load_characters(classic),
             "main job": load_characters(args.augmented)}
@@ -69,7 +88,7 @@ def main() -> None:
     table = ["| training set | images | test accuracy (mean ± std) | seeds |", "|---|---|---|---|", *rows]
     record = {"title": "Characters: the README's main job against classic augmentation alone", **provenance(),
               "train": args.train, "test": args.test, "augmented": args.augmented, "classic": str(classic),
-              "test_images": len(test), "recipe": vars(recipe), "cells": cells}
+              "test_images": len(test), "recipe": vars(recipe), "generator_font_check": font_check, "cells": cells}
     write_results(args.out, record, table)
     print("\n".join(table))
 

@@ -292,3 +292,135 @@ def test_augment_mixes_in_style_crossed_images_from_font_named_files(tmp_path):
                     device="cpu", filter_samples=False, progress=False, resume=True)
     images = lambda digest: {k: v for k, v in digest.items() if k.endswith((".png", ".csv"))}  # noqa: E731
     assert again.written == 1 and images(tree_digest(out)) == images(first)  # the same image drawn again
+
+
+def test_halve_weights_stores_fp16_that_load_back_as_the_rounded_weights(tmp_path):
+    from gensdk.core.model import build_model, halve_weights, load_model, save_model
+    from safetensors.torch import load_file
+
+    model = build_model("vae", data_shape=[1, 8, 8], hidden=[16], latent_dim=4)
+    save_model(model, tmp_path / "m")
+    before = (tmp_path / "m" / "model.safetensors").stat().st_size
+    assert halve_weights(tmp_path / "m") == [tmp_path / "m" / "model.safetensors"]
+    stored = load_file(str(tmp_path / "m" / "model.safetensors"))
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    assert (tmp_path / "m" / "model.safetensors").stat().st_size < 0.6 * before
+    again = load_model(tmp_path / "m")
+    for (name, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert b.dtype == a.dtype and torch.equal(b, a.half().to(a.dtype)), name
+
+
+def font_folder(root: Path, kinds=("bar", "box", "dash")) -> Path:
+    """Two "fonts" per class, files named <font>-0.png as `characters render` writes them."""
+    rng = np.random.default_rng(0)
+    for kind in kinds:
+        (root / kind).mkdir(parents=True)
+        for font in ("thin", "bold"):
+            shape_image(kind, rng).save(root / kind / f"{font}-0.png")
+    return root
+
+
+@pytest.fixture
+def shipped(tmp_path_factory, monkeypatch):
+    """A tiny style generator exported as gensdk ships one (fp16), on classes bar, box, dash, in the
+    place of the shipped one."""
+    from gensdk.core.images import load_image_folder
+    from gensdk_plugins.characters import generative
+    from gensdk_plugins.characters.data import style_groups
+
+    tmp = tmp_path_factory.mktemp("shipped")
+    chars = load_image_folder(font_folder(tmp / "data"), 16)
+    generator = train_generator("style", chars.images, chars.labels, chars.classes, tmp / "run", steps=2, seed=0,
+                                device="cpu", classifier_recipe=TINY, progress=False, groups=style_groups(chars),
+                                model_options={"width": 8, "style_width": 4, "style_dim": 8, "guidance": 1.5})
+    generative.export_generator(generator, tmp / "shipped", {"shipped": {"steps": 2}})
+    monkeypatch.setattr(generative, "SHIPPED", tmp / "shipped")
+    return tmp / "shipped"
+
+
+def test_the_shipped_generator_loads_in_fp16_and_serves_a_subset_of_its_classes(shipped):
+    from gensdk_plugins.characters.generative import shipped_generator
+
+    generator = shipped_generator()
+    assert generator.record["shipped"] == {"steps": 2} and generator.sampling["guidance"] == 1.5
+    assert generator.info["folder"] == str(shipped)
+    assert generator.class_indices(["dash", "bar"]).tolist() == [2, 0]
+    with pytest.raises(UserError, match="not trained on class.*ring"):
+        generator.class_indices(["bar", "ring"])
+
+
+def test_augment_with_the_shipped_generator_maps_classes_and_passes_generated_images_through_classic(
+        tmp_path, shipped, monkeypatch):
+    root = font_folder(tmp_path / "in", kinds=("dash", "bar"))  # a subset, in another order than the generator's
+    out = tmp_path / "out"
+    summary = augment(root, out, factor=3, method="mix", mix_with="style", pretrained=True, generated=2,
+                      classic_on_generated=True, size=16, device="cpu", filter_samples=False, progress=False)
+    rows = read_manifest(out)
+    assert summary.model == str(shipped) and summary.written == 4 * (1 + 3)
+    per_source = {}
+    for r in rows:
+        per_source.setdefault(r["source"], []).append(r["method"])
+    assert all(sorted(m) == ["classic", "original", "style", "style"] for m in per_source.values())
+    assert json.loads((out / ".gensdk-augment.json").read_text())["pretrained"] is True
+    # the labels reach the generator mapped: dash -> its class 2, bar -> 0 (seen through the sampler)
+    from gensdk_plugins.characters import augmentation
+
+    seen = []
+    real = augmentation.generate_filtered
+
+    def spy(generator, labels, *args, **kw):
+        seen.extend(labels.tolist())
+        return real(generator, labels, *args, **kw)
+
+    monkeypatch.setattr(augmentation, "generate_filtered", spy)
+    augment(root, tmp_path / "out2", factor=1, method="style", pretrained=True, size=16, device="cpu",
+            filter_samples=False, progress=False)
+    files = sorted(Path(r).parent.name for r in (p.relative_to(root).as_posix() for p in root.rglob("*.png")))
+    assert sorted(seen) == sorted({"dash": 2, "bar": 0}[f] for f in files)
+    # resuming with other settings is refused, in both directions
+    with pytest.raises(UserError, match="other settings.*pretrained"):
+        augment(root, out, factor=3, method="mix", mix_with="style", generated=2, classic_on_generated=True,
+                size=16, device="cpu", filter_samples=False, progress=False, resume=True, model_dir=tmp_path / "m")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "mix", "--mix-with", "cvae", "--pretrained"], "the shipped generator is a style generator"),
+    (["--method", "classic", "--pretrained"], "--pretrained draws generated images"),
+    (["--method", "mix", "--mix-with", "style", "--pretrained", "--size", "32"], "draws 16x16 images"),
+    (["--method", "style", "--pretrained", "--size", "16", "--model", "M"], "exclude each other"),
+    (["--method", "classic", "--generated", "1"], "--generated takes a number from 1 to --factor"),
+    (["--method", "mix", "--factor", "2", "--generated", "3"], "--generated takes a number from 1 to --factor (2)"),
+    (["--method", "classic", "--classic-on-generated"], "--classic-on-generated needs --method mix"),
+])
+def test_pretrained_and_mix_options_bad_input_is_a_user_error_before_any_output(tmp_path, shipped, args, message):
+    """In this process (so that the monkeypatched shipped generator is the one found), through the command's
+    own options; the CLI turns a UserError into one line and exit code 2 (test_augment_bad_input_...)."""
+    from gensdk_plugins.characters.cli import augment as command
+    from typer.testing import CliRunner
+    import typer
+
+    root = font_folder(tmp_path / "in")
+    app = typer.Typer()
+    app.command()(command)
+    result = CliRunner().invoke(app, [str(root), str(tmp_path / "out"), *[str(tmp_path / a) if a == "M" else a
+                                                                           for a in args], "--quiet"])
+    assert isinstance(result.exception, UserError) and message in str(result.exception), result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_shipped_generator_is_one_line_and_exit_2(tmp_path, monkeypatch):
+    from gensdk_plugins.characters import generative
+
+    monkeypatch.setattr(generative, "SHIPPED", tmp_path / "nothing")
+    with pytest.raises(UserError, match="no pretrained generator in this installation"):
+        augment(font_folder(tmp_path / "in"), tmp_path / "out", method="style", pretrained=True, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_plan_with_generated_puts_that_many_generated_after_the_classic_ones(tmp_path):
+    root = make_folder(tmp_path / "in", per_class=1)
+    files = sorted(root.rglob("*.png"))
+    tasks = plan(files, np.zeros(len(files), dtype=int), root, 5, "mix", 0, "style", False, generated=3)
+    assert [t.method for t in tasks[:5]] == ["classic", "classic", "style", "style", "style"]
+    default = plan(files, np.zeros(len(files), dtype=int), root, 4, "mix", 0, "style", False)
+    assert [t.method for t in default[:4]] == ["classic", "style", "classic", "style"]

@@ -17,11 +17,12 @@ from typing import Any, Callable, ClassVar
 
 import torch
 from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from safetensors.torch import load_model as _load_safetensors
 from safetensors.torch import save_model as _save_safetensors
 from torch import nn
 
-from gensdk.core.io import write_folder
+from gensdk.core.io import atomic_write, write_folder
 from gensdk.errors import UserError
 
 MODELS: dict[str, type["GenerativeModel"]] = {}
@@ -186,10 +187,19 @@ def _save_weights(model: nn.Module, path: Path) -> None:
     try:
         _save_safetensors(model, str(path))
     except RuntimeError:
-        from safetensors.torch import save_file
-
         state = {name: tensor.detach().clone().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, str(path))
+
+
+def halve_weights(folder: str | os.PathLike) -> list[Path]:
+    """Rewrite every ``*.safetensors`` under a saved folder with its floating-point tensors in fp16 (a
+    model to ship: half the bytes). Loading casts them back to the model's dtype; integer tensors
+    (counters, tables) are kept as they are. Returns the files rewritten."""
+    files = sorted(Path(folder).rglob("*.safetensors"))
+    for path in files:
+        state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in load_file(str(path)).items()}
+        atomic_write(path, lambda tmp, state=state: save_file(state, tmp))
+    return files
 
 
 def read_model_config(folder: str | os.PathLike) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from .generative import (
     generate_filtered,
     is_trained,
     load_generator,
+    shipped_generator,
     to_uint8,
     train_generator,
 )
@@ -87,16 +88,22 @@ def task_seed(seed: int, source: str, k: int) -> int:
 
 
 def plan(files: list[Path], labels: np.ndarray, root: Path, factor: int, method: str, seed: int,
-         mix_with: str, keep_originals: bool) -> list[Task]:
-    methods = {"mix": ["classic", mix_with]}.get(method, [method])
+         mix_with: str, keep_originals: bool, generated: int | None = None) -> list[Task]:
+    """The outputs of every input: ``factor`` new images; in a mix, classic and generated in turn, or,
+    with ``generated``, that many generated after ``factor - generated`` classic ones."""
+    if method != "mix":
+        methods = [method] * factor
+    elif generated is None:
+        methods = [("classic", mix_with)[k % 2] for k in range(factor)]
+    else:
+        methods = ["classic"] * (factor - generated) + [mix_with] * generated
     tasks = []
     for path, label in zip(files, labels.tolist()):
         rel = path.relative_to(root).as_posix()
         stem = Path(rel).with_suffix("").as_posix()
         if keep_originals:
             tasks.append(Task(rel, rel, label, "original", 0, -1))
-        for k in range(factor):
-            m = methods[k % len(methods)]
+        for k, m in enumerate(methods):
             tasks.append(Task(f"{stem}-{m}{k}.png", rel, label, m, task_seed(seed, rel, k), k))
     return tasks
 
@@ -118,7 +125,7 @@ def prepare_output(input_dir: Path, output_dir: Path, state: dict[str, Any], res
             raise UserError(f"{output_dir}: not a gensdk augment output (no {STATE}); nothing to resume")
         old = json.loads(previous.read_text())
         state = json.loads(json.dumps(state))  # tuples become lists, as in the saved file
-        changed = [k for k in state if old.get(k) != state[k]]
+        changed = sorted(k for k in {*state, *old} if old.get(k) != state.get(k))
         if changed:
             raise UserError(f"{output_dir}: was made with other settings ({', '.join(changed)}); "
                             "resume with the same ones, or use --overwrite")
@@ -151,6 +158,8 @@ class ChunkJob:
     classic: ClassicAugmenter | None
     filter: SampleFilter | None
     references: tuple[str, ...] = ()  # every input (relative paths): the style method's references
+    class_map: tuple[int, ...] = ()  # the generator's class index of each input class
+    classic_on_generated: bool = False  # generated images also go through the classic pipeline
 
 
 @dataclass
@@ -185,11 +194,15 @@ def _augment_chunk(job: ChunkJob, generator: CharacterGenerator | None, chunk: l
 
 def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, method: str = "classic",
             pipeline: str = "default", mix_with: str = "dagan", model_dir: str | Path | None = None,
+            pretrained: bool = False, generated: int | None = None, classic_on_generated: bool = False,
             seed: int = 0, filter_samples: bool = True, filter_confidence: float = 0.9,
             filter_min_prob: float | None = None, keep_originals: bool = True, steps: int | None = None, size: int = 32, device: str = "auto",
             resume: bool = False, overwrite: bool = False, progress: bool = True,
             backend: Backend | None = None) -> Summary:
     """Write an enlarged copy of INPUT_DIR (one subfolder per class) to OUTPUT_DIR; see the module doc.
+    ``pretrained``: draw with the generator shipped with gensdk instead of training one on the input.
+    ``generated``: in a mix, how many of the ``factor`` new images per input are generated (default:
+    every other one); ``classic_on_generated``: pass those through the classic pipeline too.
     ``backend``: where the chunks run (default: this process)."""
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if method not in AUGMENT_METHODS:
@@ -198,27 +211,46 @@ def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, m
         raise UserError(f"--mix-with must be one of {', '.join(GENERATIVE)}, got {mix_with!r}")
     if factor < 1:
         raise UserError(f"--factor must be a positive integer, got {factor}")
+    if generated is not None and (method != "mix" or not 1 <= generated <= factor):
+        raise UserError(f"--generated takes a number from 1 to --factor ({factor}) with --method mix, "
+                        f"got {generated} with --method {method}")
+    if classic_on_generated and method != "mix":
+        raise UserError("--classic-on-generated needs --method mix (it passes the generated images through "
+                        "the classic pipeline)")
+    if pretrained and model_dir is not None:
+        raise UserError("--pretrained and --model exclude each other: the shipped generator, or one of yours")
+    drawing = method if method != "mix" else mix_with  # the generative method, if the job has one
+    if pretrained and drawing not in GENERATIVE:
+        raise UserError(f"--pretrained draws generated images: use it with --method mix or a generative method, "
+                        f"not {method}")
     if not 0.0 < filter_confidence <= 1.0:
         raise UserError(f"--filter-confidence must be in (0, 1], got {filter_confidence}")
     if filter_min_prob is not None and not 0.0 < filter_min_prob <= 1.0:
         raise UserError(f"--filter-min-prob must be in (0, 1], got {filter_min_prob}")
     folder = scan_folder(input_dir, verify=True)
+    # the shipped generator is checked before OUTPUT_DIR is made, so that a wrong pairing leaves nothing
+    generator = _shipped(drawing, size, folder.classes, device) if pretrained else None
     classic = ClassicAugmenter(pipeline) if method in ("classic", "mix") else None
     state = {"input": str(input_dir.resolve()), "factor": factor, "method": method, "seed": seed,
              "mix_with": mix_with if method == "mix" else None, "keep_originals": keep_originals,
              "pipeline": classic.to_dict() if classic else None, "classes": folder.classes,
              "filter": filter_confidence if filter_samples else None,
-             "filter_min_prob": filter_min_prob if filter_samples else None, "size": size}
+             "filter_min_prob": filter_min_prob if filter_samples else None, "size": size,
+             # newer options, recorded when used, so that an output made before them still resumes
+             **{k: v for k, v in (("pretrained", pretrained), ("generated", generated),
+                                  ("classic_on_generated", classic_on_generated)) if v}}
     prepare_output(input_dir, output_dir, state, resume, overwrite)
-    tasks = plan(folder.files, folder.labels, input_dir, factor, method, seed, mix_with, keep_originals)
+    tasks = plan(folder.files, folder.labels, input_dir, factor, method, seed, mix_with, keep_originals, generated)
     summary = Summary(inputs=len(folder.files), classes=len(folder.classes), planned=len(tasks),
                       skipped=[asdict(s) for s in folder.skipped])
 
-    generator = None
-    if any(t.method in GENERATIVE for t in tasks):
-        generator = _generator(method if method != "mix" else mix_with, folder, input_dir, model_dir, seed,
-                               steps, size, device, progress)
+    if generator is None and any(t.method in GENERATIVE for t in tasks):
+        generator = _generator(drawing, folder, input_dir, model_dir, seed, steps, size, device, progress)
+    if generator is not None:
         summary.model = str(generator.info.get("folder", model_dir))
+        class_map = tuple(generator.class_indices(folder.classes).tolist())
+    else:
+        class_map = ()
 
     todo = [t for t in tasks if not (output_dir / t.output).exists()]
     summary.already_done = len(tasks) - len(todo)
@@ -226,7 +258,7 @@ def augment(input_dir: str | Path, output_dir: str | Path, *, factor: int = 4, m
     backend = backend or Backend()
     job = ChunkJob(str(input_dir.absolute()), str(output_dir.absolute()), size, classic,
                    SampleFilter(filter_confidence, filter_min_prob) if filter_samples else None,
-                   tuple(f.relative_to(input_dir).as_posix() for f in folder.files))
+                   tuple(f.relative_to(input_dir).as_posix() for f in folder.files), class_map, classic_on_generated)
     if generator is not None:  # each worker loads the saved generator once (on Ray: an actor, on its GPU)
         on, gpus = backend.resolve_device(device)
         setup = functools.partial(load_generator, str(Path(summary.model).absolute()), on)
@@ -266,7 +298,7 @@ def _read_sources(chunk: list[Task], input_dir: Path, size: int) -> dict[str, tu
 def _generate(generator: CharacterGenerator, tasks: list[Task], sources: dict[str, Any], job: ChunkJob,
               result: ChunkResult) -> None:
     output_dir = Path(job.output_dir)
-    labels = torch.tensor([t.label for t in tasks])
+    labels = torch.tensor([job.class_map[t.label] for t in tasks])
     if generator.method == "style":  # the look of another input image (of any class), chosen by the task's seed
         references = [Path(job.input_dir) / job.references[t.seed % len(job.references)] for t in tasks]
         images = torch.stack([torch.from_numpy(to_gray_square(read_image(r, keep_gray=True), job.size))[None]
@@ -280,14 +312,31 @@ def _generate(generator: CharacterGenerator, tasks: list[Task], sources: dict[st
         if not accepted[i]:
             result.not_generated += 1
             continue
-        write_png(output_dir / t.output, to_uint8(out[i], light_background(sources[t.source][0])))
+        image = to_uint8(out[i], light_background(sources[t.source][0]))
+        if job.classic_on_generated:
+            image = job.classic.augment(image, t.seed)
+        write_png(output_dir / t.output, image)
         result.written += 1
+
+
+def _shipped(method: str, size: int, classes: list[str], device: str) -> CharacterGenerator:
+    """The generator shipped with gensdk, if it can draw this job: its method, size and classes."""
+    generator = shipped_generator(str(resolve_device(device)))
+    if generator.method != method:
+        raise UserError(f"the shipped generator is a {generator.method} generator: use --mix-with "
+                        f"{generator.method} (or --method {generator.method}) with --pretrained, not {method}")
+    if generator.image_size != size:
+        raise UserError(f"the shipped generator draws {generator.image_size}x{generator.image_size} images; "
+                        f"--size {size} needs a generator of your own")
+    generator.class_indices(classes)  # every input class must be one of its own
+    return generator
 
 
 def _generator(method: str, folder: Any, input_dir: Path, model_dir: str | Path | None, seed: int,
                steps: int | None, size: int, device: str, progress: bool) -> CharacterGenerator:
-    """Load the generator in ``model_dir`` if one is there, else train one on the input and save it
-    (by default in runs/characters/<method>-<hash of the input>, so that a second run reuses it)."""
+    """The generator in ``model_dir`` if one is there, else one trained on the input and saved (by
+    default in runs/characters/<method>-<hash of the input>, so that a second run reuses it). Its
+    classes must include the input's (by name)."""
     dev = str(resolve_device(device))
     chars = None
     if model_dir is None:
@@ -300,9 +349,6 @@ def _generator(method: str, folder: Any, input_dir: Path, model_dir: str | Path 
         generator = load_generator(model_dir, dev)
         if generator.method != method:
             raise UserError(f"{model_dir}: holds a {generator.method} generator, not {method}")
-        if generator.classes != folder.classes:
-            raise UserError(f"{model_dir}: trained on other classes than {input_dir} "
-                            f"({len(generator.classes)} vs {len(folder.classes)})")
     else:
         chars = chars or load_image_folder(input_dir, size)
         if progress:

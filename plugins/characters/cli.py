@@ -29,6 +29,14 @@ def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfol
             pipeline: str = typer.Option("default", help="Classic pipeline: default, light, strong or a YAML file."),
             model: Optional[Path] = typer.Option(None, "--model", help="Generator folder: reused if trained, "
                                                  "else trained there (default runs/characters/<method>-<data hash>)."),
+            pretrained: bool = typer.Option(False, "--pretrained", help="Draw with the generator shipped with "
+                                            "gensdk (style, trained on renders of many fonts) instead of training one "
+                                            "on the input; its classes must include the input's."),
+            generated: Optional[int] = typer.Option(None, help="In a mix: how many of the --factor new images per "
+                                                    "input are generated (default: every other one)."),
+            classic_on_generated: bool = typer.Option(False, "--classic-on-generated",
+                                                      help="In a mix: pass the generated images through the classic "
+                                                      "pipeline too."),
             steps: Optional[int] = typer.Option(None, help="Training steps of a new generator."),
             filter_samples: bool = typer.Option(True, "--filter/--no-filter",
                                                 help="Drop generated images a real-data classifier puts in another class."),
@@ -50,7 +58,8 @@ def augment(input_dir: Path = typer.Argument(..., help="Image folder: one subfol
     from .augmentation import augment as run
 
     s = run(input_dir, output_dir, factor=factor, method=method, pipeline=pipeline, mix_with=mix_with,
-            model_dir=model, seed=seed, filter_samples=filter_samples, filter_confidence=filter_confidence,
+            model_dir=model, pretrained=pretrained, generated=generated, classic_on_generated=classic_on_generated,
+            seed=seed, filter_samples=filter_samples, filter_confidence=filter_confidence,
             filter_min_prob=filter_min_prob, keep_originals=keep_originals, steps=steps, size=size, device=device,
             resume=resume, overwrite=overwrite, progress=not quiet, backend=Backend(workers, ray))
     table = Table(title=f"gensdk augment -> {output_dir}")

@@ -33,7 +33,7 @@ import torch
 from gensdk.core.artifact import Artifact, artifact_folder, register_artifact
 from gensdk.core.device import resolve_device
 from gensdk.core.io import write_png
-from gensdk.core.model import load_model, build_model, read_model_config
+from gensdk.core.model import build_model, halve_weights, load_model, read_model_config
 from gensdk.core.trainer import MODEL_DIR, Trainer, TrainConfig, training_budget
 from gensdk.errors import UserError
 
@@ -49,6 +49,9 @@ METHODS = ("cgan", "cvae", "dagan", "diffusion", "style")
 REFERENCE_METHODS = ("dagan", "style")  # they draw from given images: dagan varies them, style copies their look
 DIFFUSION_METHODS = ("diffusion", "style")
 INFO = "characters.json"  # the settings' file of folders written before artifacts
+# The generator that ships with gensdk: trained on renders of many fonts (benchmarks/characters_pretrained.py;
+# its config.json records which, and how), for a user's few images without training on them.
+SHIPPED = Path(__file__).parent / "pretrained"
 CLASSIFIER_DIR = "classifier"
 
 # Model and training settings per method; a user's --set style overrides go on top.
@@ -162,6 +165,16 @@ class CharacterGenerator(Artifact):
             return ((self.model.generator(z, y).float() + 1) / 2).clamp(0, 1)
         z = self._noise(n, (self.model.latent_dim,), noise_seeds)
         return self.model.decode(z, self.model.one_hot(y, n)).sigmoid().view(n, 1, self.image_size, self.image_size)
+
+    def class_indices(self, classes: list[str]) -> torch.Tensor:
+        """The generator's index of each of ``classes`` (a data set's, by name): a generator trained on
+        more classes (the shipped one) serves any subset of them."""
+        missing = [c for c in classes if c not in self.classes]
+        if missing:
+            raise UserError(f"the {self.method} generator was not trained on class(es) "
+                            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
+                            f"(it knows {len(self.classes)}: {', '.join(self.classes[:5])} ...)")
+        return torch.tensor([self.classes.index(c) for c in classes], dtype=torch.long)
 
     def _noise(self, n: int, shape: tuple[int, ...], seeds: list[int] | None) -> torch.Tensor:
         if seeds is None:
@@ -330,6 +343,24 @@ def load_generator(folder: str | os.PathLike, device: str = "cpu") -> CharacterG
         raise UserError(f"{folder / INFO}: malformed (not a mapping)")
     generator = CharacterGenerator.restore(folder, info, load_model(folder / MODEL_DIR, device), device)
     return generator
+
+
+def shipped_generator(device: str = "cpu") -> CharacterGenerator:
+    """The pretrained generator that comes with gensdk; a missing one is reported, never replaced."""
+    if not is_trained(SHIPPED):
+        raise UserError(f"{SHIPPED}: no pretrained generator in this installation (reinstall gensdk, or leave out "
+                        "--pretrained to train one on your images)")
+    generator = load_generator(SHIPPED, device)
+    generator.info["folder"] = str(SHIPPED)
+    return generator
+
+
+def export_generator(generator: CharacterGenerator, folder: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Save ``generator`` to ship: its weights (and its classifier's) in fp16, ``record`` (how it was
+    trained, on which fonts) in its config.json."""
+    generator.save(folder, record=record)
+    halve_weights(folder)
+    return Path(folder)
 
 
 def generate_filtered(generator: CharacterGenerator, labels: torch.Tensor, sources: torch.Tensor | None,
