@@ -138,6 +138,19 @@ def pretrain(args: argparse.Namespace, pool, folder: Path) -> None:
                           recipe=ClassifierRecipe(steps=args.classifier_steps), progress=False)
 
 
+def pretrain_pool(train, fonts_record: str):
+    """The training images of the fonts that ``fonts_record`` (characters_pretrained.py's pool) lists: the
+    ``-pre`` rows' generator is then the one that ships (no font that the README's data tests on);
+    ``""``: every training image."""
+    if not fonts_record:
+        return train
+    keep = {f"font:{f}" for f in json.loads(Path(fonts_record).read_text())["fonts"]}
+    pool = train.select([i for i, s in enumerate(train.sources) if s in keep])
+    if len(pool) == 0:
+        raise SystemExit(f"{fonts_record}: none of its fonts is in this data file")
+    return pool
+
+
 def _parallel(args: argparse.Namespace, out: Path, jobs: list[tuple[str, list[str]]]) -> None:
     """Each job (log name, extra arguments) as its own process sharing the GPU; exit with the worst code."""
     procs = [subprocess.Popen([sys.executable, __file__, args.verb, *_common(args), "--out", str(out), *extra],
@@ -210,8 +223,10 @@ def run(args: argparse.Namespace) -> None:
         done = {(r["per_class"], r["seed"], r["condition"]) for s, b in cells
                 for r in read_records(out / f"seed{s}-pc{b}" / "results.jsonl")}
         if any((b, s, f"classic+{m}") not in done for s, b in cells for m in args.methods if m.endswith("-pre")):
-            pretrain(args, load(args.data, splits=("train",))[0], out / "pretrained")
-        _parallel(args, out, [(f"seed{s}-pc{b}", ["--seed", str(s), "--per-class", str(b), *tuned])
+            pretrain(args, pretrain_pool(load(args.data, splits=("train",))[0], args.pretrain_fonts),
+                     out / "pretrained")
+        _parallel(args, out, [(f"seed{s}-pc{b}", ["--seed", str(s), "--per-class", str(b), *tuned,
+                                                   "--pretrain-fonts", args.pretrain_fonts])
                               for s, b in cells])
         return
     from gensdk_plugins.characters.classifier import ClassifierRecipe
@@ -228,8 +243,8 @@ def run(args: argparse.Namespace) -> None:
         low_data_benchmark(train, test, out / f"seed{s}-pc{b}", per_class=[b], seeds=[s], methods=args.methods,
                            factor=args.factor, generator_steps=args.steps, generator_options=generator_options(args),
                            classifier_recipe=ClassifierRecipe(steps=args.classifier_steps), mixes=mixes,
-                           pretrained_dir=out / "pretrained", pretrain_steps=args.pretrain_steps, device=args.device,
-                           progress=False)
+                           pretrained_dir=out / "pretrained", pretrain_steps=args.pretrain_steps,
+                           pool=pretrain_pool(train, args.pretrain_fonts), device=args.device, progress=False)
     from gensdk.core.io import write_json
 
     record = {"seconds": time.perf_counter() - start, "args": vars(args), **provenance()}
@@ -360,6 +375,9 @@ def main() -> None:
         b.add_argument("--option", action="append", default=[], help="A generator option, METHOD:key=value.")
     verbs["run"].add_argument("--seed", type=int, action="extend", nargs="+", default=[])
     verbs["run"].add_argument("--tuned", default="", help="tuned.json of the tune verb (default: untuned mixes)")
+    verbs["run"].add_argument("--pretrain-fonts", default="",
+                              help="The fonts of the -pre rows' generator: a pool record of characters_pretrained.py "
+                                   "(then it is the generator that ships); default: every training font.")
     for name in ("tune", "plan"):
         verbs[name].add_argument("--ratios", type=int, nargs="+", default=[1, 3])
         verbs[name].add_argument("--filters", nargs="+", default=["wrong:0.9", "unsure:0.5"])

@@ -12,6 +12,8 @@ device, time, the guidance scale chosen by round 2's tuning on validation fonts)
     python benchmarks/characters_pretrained.py pool --data data/characters.npz    # -> the pool's record
     python benchmarks/characters_pretrained.py train --data data/characters.npz --tuned TUNED.json \\
         --out plugins/characters/pretrained
+or, after ``characters_lowdata.py run`` (whose style-pre row trains the same generator on the same pool):
+    python benchmarks/characters_pretrained.py export --run runs/lowdata2/pretrained/style-pre --tuned TUNED.json
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -76,57 +77,77 @@ def pool(args: argparse.Namespace) -> None:
           f"{sorted(drop)}; record in {args.pool}")
 
 
-def train(args: argparse.Namespace) -> None:
-    import torch
+def pool_images(args: argparse.Namespace):
+    """The training images of the pool's fonts, and the pool's record."""
+    from benchmarks.characters_lowdata import pretrain_pool
 
-    from gensdk_plugins.characters.classifier import ClassifierRecipe
-    from gensdk_plugins.characters.evaluate import trained_generator
-    from gensdk_plugins.characters.generative import export_generator
+    train, _ = load(args.data, splits=("train",))
+    return pretrain_pool(train, args.pool), json.loads(Path(args.pool).read_text())
+
+
+def ship(generator, args: argparse.Namespace, pool_record: dict, images) -> None:
+    """Export ``generator`` (trained on ``images``, the pool) to ``args.out`` with how it was made."""
+    from gensdk_plugins.characters.generative import data_digest, export_generator
     from gensdk_plugins.characters.tuning import read_tuned
 
-    record = json.loads(Path(args.pool).read_text())
-    keep = {f"font:{f}" for f in record["fonts"]}
-    data, _ = load(args.data, splits=("train",))
-    data = data.select([i for i, s in enumerate(data.sources) if s in keep])
-    guidance = read_tuned(args.tuned)[f"{METHOD}-pre"][args.tuned_per_class].guidance if args.tuned else None
-    print(f"training {METHOD} on {len(data)} images of {len(keep)} fonts, {args.steps} steps", flush=True)
-    start = time.perf_counter()
-    generator = trained_generator(METHOD, data, Path(args.work), steps=args.steps, seed=args.seed,
-                                  device=args.device, options={}, recipe=ClassifierRecipe(steps=args.classifier_steps),
-                                  progress=False)
-    seconds = time.perf_counter() - start
-    if guidance is not None:
-        generator = generator.with_sampling(guidance=guidance)
-    training = {"pool": {k: record[k] for k in ("fonts", "designs", "excluded_test_designs", "data", "data_commit")},
-                "images": len(data), "steps": args.steps, "classifier_steps": args.classifier_steps, "seed": args.seed,
-                "train_seconds": round(seconds, 1),
+    if generator.info["data_digest"] != data_digest(images.images, images.labels, images.classes):
+        raise SystemExit(f"{args.run}: trained on other images than the pool of {args.pool}")
+    if args.tuned:
+        generator = generator.with_sampling(guidance=read_tuned(args.tuned)[f"{METHOD}-pre"][args.tuned_per_class].guidance)
+    training = {"pool": {k: pool_record[k] for k in ("fonts", "designs", "excluded_test_designs", "data",
+                                                     "data_commit")},
+                "images": generator.info["train_images"], "train": generator.info["train"],
+                "run": str(args.run), "run_record": generator.record,
                 "guidance": {"value": generator.sampling["guidance"],
                              "chosen_by": (f"{args.tuned}: {METHOD}-pre at {args.tuned_per_class} per class, on "
-                                           "validation fonts") if guidance is not None else "the method's default"},
-                "command": "python " + " ".join(sys.argv), **provenance()}
+                                           "validation fonts") if args.tuned else "the method's default"},
+                **provenance()}
     export_generator(generator, args.out, {"shipped": training})
     size = sum(p.stat().st_size for p in Path(args.out).rglob("*") if p.is_file())
-    print(f"exported to {args.out} ({size / 1e6:.2f} MB) after {seconds:.0f} s of training")
+    print(f"exported {args.run} to {args.out} ({size / 1e6:.2f} MB)")
+
+
+def train(args: argparse.Namespace) -> None:
+    """Train the generator on the pool (as characters_lowdata.py's -pre rows do), then export it."""
+    from gensdk_plugins.characters.classifier import ClassifierRecipe
+    from gensdk_plugins.characters.evaluate import trained_generator
+
+    images, record = pool_images(args)
+    print(f"training {METHOD} on {len(images)} images of {len(record['fonts'])} fonts, {args.steps} steps", flush=True)
+    generator = trained_generator(f"{METHOD}-pre", images, Path(args.run), steps=args.steps, seed=0,
+                                  device=args.device, options={},
+                                  recipe=ClassifierRecipe(steps=args.classifier_steps), progress=False)
+    ship(generator, args, record, images)
+
+
+def export(args: argparse.Namespace) -> None:
+    """Export a generator trained before: characters_lowdata.py's -pre row (the same pool and recipe)."""
+    from gensdk_plugins.characters.generative import load_generator
+
+    images, record = pool_images(args)
+    ship(load_generator(args.run), args, record, images)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = parser.add_subparsers(dest="verb", required=True)
-    for name in ("pool", "train"):
+    for name in ("pool", "train", "export"):
         v = verbs.add_parser(name)
         v.add_argument("--data", default="data/characters.npz")
-        v.add_argument("--pool", default=str(POOL), help="The pool's record (pool writes it, train reads it).")
+        v.add_argument("--pool", default=str(POOL), help="The pool's record (pool writes it, the others read it).")
+    for name in ("train", "export"):
+        v = verbs.choices[name]
+        v.add_argument("--out", default="plugins/characters/pretrained")
+        v.add_argument("--run", default="runs/lowdata2/pretrained/style-pre" if name == "export"
+                       else "runs/characters-pretrained", help="The generator's training run (resumable).")
+        v.add_argument("--tuned", default="", help="Round 2's tuned.json: the guidance scale of its style-pre mix.")
+        v.add_argument("--tuned-per-class", type=int, default=5)
     t = verbs.choices["train"]
-    t.add_argument("--out", default="plugins/characters/pretrained")
-    t.add_argument("--work", default="runs/characters-pretrained", help="The training run (resumable).")
     t.add_argument("--steps", type=int, default=PRETRAIN_STEPS)
     t.add_argument("--classifier-steps", type=int, default=2000)
-    t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
-    t.add_argument("--tuned", default="", help="Round 2's tuned.json: the guidance scale of its style-pre mix.")
-    t.add_argument("--tuned-per-class", type=int, default=5)
     args = parser.parse_args()
-    {"pool": pool, "train": train}[args.verb](args)
+    {"pool": pool, "train": train, "export": export}[args.verb](args)
 
 
 if __name__ == "__main__":

@@ -47,10 +47,17 @@ PY
     { timeout -k 30 "$(left)" python3 benchmarks/characters_lowdata.py tune --data data/characters.npz \
         --out runs/lowdata2/tuning "$@" ${TUNE_ARGS:-} \
       && timeout -k 30 "$(left)" python3 benchmarks/characters_lowdata.py run --data data/characters.npz \
-        --out runs/lowdata2 --tuned runs/lowdata2/tuning/tuned.json "$@" \
+        --out runs/lowdata2 --tuned runs/lowdata2/tuning/tuned.json \
+        --pretrain-fonts benchmarks/results/raw/characters_pretrained_pool.json "$@" \
       && echo "round2: every cell done"; } || echo "round2: stopped (rc $?): call again to resume"
-    # what comes back: at most 8 files
-    find runs/lowdata2 -name results.jsonl -o -name tuned.json | tar czf "$OUT/round2-state.tgz" -T -
+    # the -pre rows' generator is the one that ships (characters_pretrained.py): export it once trained
+    if [ -f runs/lowdata2/pretrained/style-pre/model/config.json ]; then
+      python3 benchmarks/characters_pretrained.py export --run runs/lowdata2/pretrained/style-pre \
+        --tuned runs/lowdata2/tuning/tuned.json --out /tmp/shipped/pretrained && tar czf "$OUT/shipped.tgz" -C /tmp/shipped pretrained
+    fi
+    # what comes back: at most 8 files; the state holds the finished cells and the trained -pre generator
+    { find runs/lowdata2 -name results.jsonl -o -name tuned.json; find runs/lowdata2/pretrained -path '*/model/*' -type f 2>/dev/null; } \
+      | tar czf "$OUT/round2-state.tgz" -T -
     cat runs/lowdata2/seed*/results.jsonl > "$OUT/results.jsonl" 2>/dev/null || true
     cp runs/lowdata2/tuning/tuned.json "$OUT/" 2>/dev/null || true
     tail -n 15 runs/lowdata2/*.log runs/lowdata2/tuning/*.log > "$OUT/log.txt" 2>/dev/null || true

@@ -161,12 +161,13 @@ def low_data_benchmark(train: CharacterSet, test: CharacterSet, out_dir: str | P
                        generator_steps: int | None = None, generator_options: dict[str, dict[str, Any]] | None = None,
                        classifier_recipe: ClassifierRecipe | None = None,
                        mixes: dict[str, dict[int, Mix]] | None = None, pretrained_dir: str | Path | None = None,
-                       pretrain_steps: int | None = None, device: str = "auto", progress: bool = True,
-                       log: Any = print) -> dict[str, Any]:
+                       pretrain_steps: int | None = None, pool: CharacterSet | None = None, device: str = "auto",
+                       progress: bool = True, log: Any = print) -> dict[str, Any]:
     """Run the protocol (module doc) into ``out_dir``: ``results.jsonl`` (one line per cell), grids,
     and returns the summary table (mean and std over seeds per budget and condition). ``mixes``:
     the Mix of each method and budget (as tuned on validation); default ``Mix(ratio=factor)``.
-    ``pretrained_dir``: where ``-pre`` rows keep their generator (default ``out_dir/pretrained``)."""
+    ``pretrained_dir``: where ``-pre`` rows keep their generator (default ``out_dir/pretrained``), trained on
+    ``pool`` (default: all of ``train``; never test images)."""
     if train.classes != test.classes:
         raise ValueError("train and test sets must have the same classes")
     out_dir = Path(out_dir)
@@ -204,7 +205,7 @@ def low_data_benchmark(train: CharacterSet, test: CharacterSet, out_dir: str | P
                 if all((budget, seed, c) in done for c in (method, f"classic+{method}")):
                     continue
                 mix = (mixes or {}).get(method, {}).get(budget, Mix(ratio=factor))
-                generator = row_generator(method, subset, train, out_dir / "generators" / f"{method}-{budget}-{seed}",
+                generator = row_generator(method, subset, train if pool is None else pool, out_dir / "generators" / f"{method}-{budget}-{seed}",
                                           Path(pretrained_dir or out_dir / "pretrained"), steps=generator_steps,
                                           pretrain_steps=pretrain_steps, seed=seed, device=dev,
                                           options=generator_options or {}, recipe=recipe, progress=progress)
