@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.characters_lowdata import PRETRAIN_STEPS, load  # noqa: E402
-from benchmarks.common import RAW, provenance  # noqa: E402
+from benchmarks.common import RAW, provenance, write_results  # noqa: E402
 
 # The README's apt-get line for its main job (the fonts `gensdk characters render` finds on a fresh machine)
 README_FONT_PACKAGES = ("fonts-dejavu-core", "fonts-liberation", "fonts-urw-base35", "fonts-noto-core",
@@ -105,6 +105,20 @@ def ship(generator, args: argparse.Namespace, pool_record: dict, images) -> None
     export_generator(generator, args.out, {"shipped": training})
     size = sum(p.stat().st_size for p in Path(args.out).rglob("*") if p.is_file())
     print(f"exported {args.run} to {args.out} ({size / 1e6:.2f} MB)")
+    if args.report:
+        log = [json.loads(line) for line in (Path(args.run) / "log.jsonl").read_text().splitlines()]
+        train = generator.info["train"]
+        table = [f"The generator of `gensdk augment --pretrained`: `{METHOD}` (plugins/characters/style.py), exported "
+                 f"to `{args.out}` in fp16 ({size / 1e6:.2f} MB with its filtering classifier).", "",
+                 "| what | value |", "|---|---|",
+                 f"| training images | {generator.info['train_images']:,} renders of {len(pool_record['fonts'])} fonts "
+                 f"({len(pool_record['designs'])} designs), {len(generator.classes)} classes |",
+                 f"| test designs left out | {', '.join(sorted(set().union(*pool_record['excluded_test_designs'].values())))} |",
+                 f"| steps, batch | {train['steps']:,}, {train['batch_size']} (EMA {train.get('ema_decay')}) |",
+                 f"| trained on | {train['device']}, {log[-1].get('examples_per_s')} examples/s at the last log |",
+                 f"| guidance | {training['guidance']['value']} ({training['guidance']['chosen_by']}) |"]
+        write_results(args.report, {"title": "The shipped character generator", **training, "size_mb": size / 1e6},
+                      table)
 
 
 def train(args: argparse.Namespace) -> None:
@@ -142,6 +156,8 @@ def main() -> None:
                        else "runs/characters-pretrained", help="The generator's training run (resumable).")
         v.add_argument("--tuned", default="", help="Round 2's tuned.json: the guidance scale of its style-pre mix.")
         v.add_argument("--tuned-per-class", type=int, default=5)
+        v.add_argument("--report", default="", help="Also write this report (e.g. benchmarks/results/"
+                                                    "characters_pretrained) of how the generator was made.")
     t = verbs.choices["train"]
     t.add_argument("--steps", type=int, default=PRETRAIN_STEPS)
     t.add_argument("--classifier-steps", type=int, default=2000)
