@@ -191,13 +191,20 @@ def _save_weights(model: nn.Module, path: Path) -> None:
         save_file(state, str(path))
 
 
+def half_state(state: dict[str, torch.Tensor], keep_exact: Callable[[str], bool] = lambda key: False
+               ) -> dict[str, torch.Tensor]:
+    """``state`` with its floating-point tensors in fp16 (a model to ship: half the bytes), except the
+    keys ``keep_exact`` names; integer tensors (counters, tables) stay as they are. Contiguous, since
+    safetensors stores NCHW whatever layout training used."""
+    return {k: (v.half() if v.is_floating_point() and not keep_exact(k) else v).contiguous() for k, v in state.items()}
+
+
 def halve_weights(folder: str | os.PathLike) -> list[Path]:
-    """Rewrite every ``*.safetensors`` under a saved folder with its floating-point tensors in fp16 (a
-    model to ship: half the bytes). Loading casts them back to the model's dtype; integer tensors
-    (counters, tables) are kept as they are. Returns the files rewritten."""
+    """Rewrite every ``*.safetensors`` under a saved folder through ``half_state``. Loading casts the
+    weights back to the model's dtype. Returns the files rewritten."""
     files = sorted(Path(folder).rglob("*.safetensors"))
     for path in files:
-        state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in load_file(str(path)).items()}
+        state = half_state(load_file(str(path)))
         atomic_write(path, lambda tmp, state=state: save_file(state, tmp))
     return files
 

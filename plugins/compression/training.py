@@ -21,7 +21,7 @@ import torch
 
 from gensdk.core.artifact import artifact_folder
 from gensdk.core.io import write_folder
-from gensdk.core.model import load_model, read_model_config, save_model
+from gensdk.core.model import half_state, load_model, read_model_config, save_model
 from gensdk.core.trainer import Trainer, TrainConfig
 from gensdk.errors import UserError
 from gensdk_plugins.compression.models import CODECS, TransformCodec, VariableRateHyperprior, build_codec
@@ -155,9 +155,8 @@ def export_codec(model: TransformCodec, folder: Path, record: dict) -> Path:
     """Save a prepared codec for coding only, in fp16 where the encoder's float weights are, with
     ``record`` (how it was trained) in its config.json."""
     model.require_codec()
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items() if not training_only(k)}
-    # contiguous: safetensors stores NCHW, whatever layout training used (TrainConfig.channels_last)
-    state = {k: (v.half() if v.is_floating_point() and not _exact(k) else v).contiguous() for k, v in state.items()}
+    state = half_state({k: v.detach().cpu() for k, v in model.state_dict().items() if not training_only(k)},
+                       keep_exact=_exact)
 
     def weights(path: Path) -> None:
         from safetensors.torch import save_file
