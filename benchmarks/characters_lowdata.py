@@ -4,9 +4,10 @@ seeds; FD / precision / recall of the generated images; grids of real vs generat
 
 Round 2 (issue 24) adds the diffusion and style-crossing generators and tunes how their images are
 mixed in (images per real image, redraw filter, guidance) on a validation split of the *training*
-fonts: the ``tune`` verb reads the training arrays of the data file only. The row ``style-pre`` is the
-style generator trained once on every training image (all training fonts, no test font), standing for
-a generator shipped pretrained; it is its own row beside those trained on the subset alone.
+fonts: the ``tune`` verb reads the training arrays of the data file only. The row ``style-pre`` is a
+style generator trained once on many training fonts (no test font): in tuning, on the fit fonts; in the
+table, the generator that ships (``--pretrain-fonts``: its pool, characters_pretrained.py). It is its own
+row beside those trained on the subset alone.
 
 Step 1, here: the fonts of round 2 (214 fonts: 157 to train, 57 of 6 families to test), then render them
 into one .npz to carry:
