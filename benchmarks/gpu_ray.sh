@@ -28,13 +28,16 @@ source benchmarks/device_env.sh
 export PYTHONPATH=$PYTHONPATH:/tmp/site PYTHONUNBUFFERED=1
 [ "$1" = install ] || python3 -c "import ray" || { echo "ray is not installed (see the top of this script)"; exit 1; }
 case $1 in
-  cpu)   python3 benchmarks/ray_backend.py --n "${2:-600}" --workers 1 2 4 --tag gpu-host \
+  cpu)   result=ray_backend-gpu-host
+         python3 benchmarks/ray_backend.py --n "${2:-600}" --workers 1 2 4 --tag gpu-host \
              --note "the GPU machine's CPU cores, a machine of its own" ;;
-  cpu16) python3 benchmarks/ray_backend.py --n "${2:-10000}" --workers 16 --tag gpu-host-16 \
+  cpu16) result=ray_backend-gpu-host-16
+         python3 benchmarks/ray_backend.py --n "${2:-10000}" --workers 16 --tag gpu-host-16 \
              --note "the GPU machine's 16 cores, a machine of its own" ;;
-  gpu)   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+  gpu)   result=ray_gpu_sampling
+         nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
          python3 benchmarks/ray_gpu_sampling.py --n "${2:-200000}" ;;
   install) ;;
   *)     echo "usage: bash benchmarks/gpu_ray.sh install|cpu|cpu16|gpu [N]"; exit 2 ;;
 esac
-cp benchmarks/results/raw/ray_*.json benchmarks/results/ray_*.md "$OUT"/ 2>/dev/null || true
+[ -z "${result:-}" ] || cp "benchmarks/results/raw/$result.json" "benchmarks/results/$result.md" "$OUT"/

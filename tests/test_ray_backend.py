@@ -1,7 +1,7 @@
 """Bulk jobs on a real Ray cluster: ``ray start --head`` and two worker nodes of one CPU each, separate process
 groups on 127.0.0.1, shared by this module and torn down at its end (also on failure). A job run with ``--ray``
 writes the same files as with local processes; a worker node killed in the middle of a job costs only its
-unfinished task, which Ray runs again on the other node: nothing lost, nothing written twice.
+unfinished tasks (its batch), which Ray runs again on the other node: nothing lost, nothing written twice.
 
 With GENSDK_RAY_FAULT_RESULTS=PATH (e.g. benchmarks/results/ray_fault) the fault test writes its counts there.
 """
@@ -145,8 +145,20 @@ def test_a_dead_actor_s_task_goes_to_a_live_one(cluster, tmp_path):
     assert all(state == f"model in {pid}" for state, _, pid in results)  # each actor loaded its own copy once
 
 
-def test_a_killed_node_costs_only_its_unfinished_task(cluster, local_family):
-    """Node 1 is killed (every process of it, SIGKILL) while it runs a dataset; the job finishes on node 0."""
+def test_batches_keep_every_core_busy_and_the_results_in_order(cluster):
+    from gensdk.core.executor import MAX_BATCH, batch_size
+
+    assert batch_size(10_000, 1) == MAX_BATCH and batch_size(16, 2) == 2 and batch_size(3, 16) == 1
+    assert batch_size(300, 4) == 19  # ceil(300 / 16): about four batches per core
+    tasks = list(range(50))  # 2 CPUs: batches of 7, the last one of 1
+    backend = Backend(ray=cluster.address)
+    assert list(backend.map(str, tasks)) == [str(t) for t in tasks]
+    assert sorted(backend.map(str, tasks, ordered=False)) == sorted(str(t) for t in tasks)
+
+
+def test_a_killed_node_costs_only_its_unfinished_tasks(cluster, local_family):
+    """Node 1 is killed (every process of it, SIGKILL) while it runs a dataset; the job finishes on node 0. Its
+    batch (2 datasets here) runs again there: a dataset of it already written is found, not written again."""
     out = local_family / "fault"
     cluster.bulk_log.write_text("")
     started = time.monotonic()
@@ -214,7 +226,7 @@ def _record(path: Path, counts: dict) -> None:
 
     setup = (f"a cluster of `ray start` processes on this machine: a head (0 CPUs) and 2 worker nodes of 1 CPU; "
              f"`gensdk tabular family --n {N} --ray` (pymfe general+statistical+landmarking, about a second a "
-             f"dataset); every process of node 1 SIGKILLed while it built a dataset; the outputs compared byte for "
+             f"dataset; Ray tasks of 2 datasets each); every process of node 1 SIGKILLed while it built a dataset; the outputs compared byte for "
              f"byte with the local backend's")
     record = {"title": "Ray backend: a worker node killed mid-job", **provenance(),
               "command": f"GENSDK_RAY_FAULT_RESULTS={path} python -m pytest tests/test_ray_backend.py",
