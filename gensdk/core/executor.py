@@ -11,7 +11,7 @@ job's outputs the same on every backend, and safe when a task runs twice:
 - the driver alone writes a job's manifest or index, from the records the tasks return; a resumed job
   leaves out the tasks whose outputs exist.
 
-On Ray, tasks travel in batches (``batch_size``): Ray's own cost of a task, a few to 25 ms measured on 2 cores,
+On Ray, tasks travel in batches (``batch_size``): Ray's own cost of a task, about 25 ms measured on 2 cores,
 is paid once per batch. A batch whose worker or node dies is retried elsewhere by Ray itself (``MAX_RETRIES``);
 by the rules above a retry neither loses nor duplicates an output, and its tasks that had finished only find
 their outputs there. Work that needs a model loaded once (GPU sampling)
