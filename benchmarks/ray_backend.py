@@ -61,8 +61,9 @@ def timed_family(n: int, spec: Path, out: Path, extra: list[str]) -> dict:
     inside = json.loads((out / "family.json").read_text())["seconds_this_run"]
     # the datasets' own build times: what the job costs beyond them is the backend's
     tasks = sum(json.loads(path.read_text())["seconds"] for path in out.glob("ds-*/meta_features.json"))
-    return {"seconds": round(seconds, 2), "seconds_in_job": inside, "seconds_in_tasks": round(tasks, 1), "datasets_per_second": round(n / seconds, 3),
-            "load_before": round(before, 2), "load_after": round(os.getloadavg()[0], 2)}
+    return {"seconds": round(seconds, 2), "seconds_in_job": inside, "seconds_in_tasks": round(tasks, 1),
+            "datasets_per_second": round(n / seconds, 3), "load_before": round(before, 2),
+            "load_after": round(os.getloadavg()[0], 2)}
 
 
 def same_files(a: Path, b: Path) -> bool:
@@ -124,8 +125,8 @@ def main() -> None:
             local = timed_family(args.n, spec, scratch / f"local-{k}", ["--workers", str(k)])
             with LocalRayCluster(nodes=[], head_cpus=k) as cluster:
                 ray = timed_family(args.n, spec, scratch / f"ray-{k}", ["--ray", cluster.address])
-            rows.append({"workers": k, "local": local, "ray": ray, "ray_batch": batch_size(args.n, k), "ray_over_local": round(ray["seconds"] /
-                                                                                          local["seconds"], 3),
+            rows.append({"workers": k, "local": local, "ray": ray, "ray_batch": batch_size(args.n, k),
+                         "ray_over_local": round(ray["seconds"] / local["seconds"], 3),
                          "same_files": same_files(scratch / f"local-{k}", scratch / f"ray-{k}")})
             print(json.dumps(rows[-1]), flush=True)
             report(args, rows)

@@ -226,8 +226,8 @@ def _record(path: Path, counts: dict) -> None:
 
     setup = (f"a cluster of `ray start` processes on this machine: a head (0 CPUs) and 2 worker nodes of 1 CPU; "
              f"`gensdk tabular family --n {N} --ray` (pymfe general+statistical+landmarking, about a second a "
-             f"dataset; Ray tasks of 2 datasets each); every process of node 1 SIGKILLed while it built a dataset; the outputs compared byte for "
-             f"byte with the local backend's")
+             f"dataset; Ray tasks of 2 datasets each); every process of node 1 SIGKILLed while it built a dataset; "
+             f"the outputs compared byte for byte with the local backend's")
     record = {"title": "Ray backend: a worker node killed mid-job", **provenance(),
               "command": f"GENSDK_RAY_FAULT_RESULTS={path} python -m pytest tests/test_ray_backend.py",
               "setup": setup, "load_average": [round(x, 2) for x in os.getloadavg()], **counts}

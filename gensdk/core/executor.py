@@ -14,8 +14,8 @@ job's outputs the same on every backend, and safe when a task runs twice:
 On Ray, tasks travel in batches (``batch_size``): Ray's own cost of a task, about 25 ms measured on 2 cores,
 is paid once per batch. A batch whose worker or node dies is retried elsewhere by Ray itself (``MAX_RETRIES``);
 by the rules above a retry neither loses nor duplicates an output, and its tasks that had finished only find
-their outputs there. Work that needs a model loaded once (GPU sampling)
-runs in actors that each hold one copy (``setup``); a task of an actor that died goes to a live one.
+their outputs there. Work that needs a model loaded once (GPU sampling) runs in actors that each hold one copy
+(``setup``); a task of an actor that died goes to a live one.
 Paths handed to tasks are absolute, and must name storage that every node sees.
 """
 
